@@ -1,0 +1,181 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "util.h"
+
+static const char *const errstr[] = {
+	[PROTO_OK] = "ok",
+	[PROTO_PARSE_ERROR] = "parse-error",
+	[PROTO_INVALID_REQUEST] = "invalid-request",
+	[PROTO_UNKNOWN_COMMAND] = "unknown-command",
+	[PROTO_PERMISSION_DENIED] = "permission-denied",
+	[PROTO_INVALID_ARGUMENT] = "invalid-argument",
+	[PROTO_CONFLICT] = "conflict",
+	[PROTO_FAILED] = "failed",
+	[PROTO_UNAVAILABLE] = "unavailable",
+	[PROTO_INTERNAL] = "internal",
+	[PROTO_LINE_TOO_LONG] = "line-too-long",
+};
+
+const char *
+proto_err_str(enum proto_err e)
+{
+	if ((size_t)e >= sizeof(errstr) / sizeof(errstr[0]))
+		return "internal";
+	return errstr[e];
+}
+
+enum proto_frame
+proto_frame_next(const char *buf, size_t len, size_t *linelen, size_t *consumed)
+{
+	size_t scan = len < PROTO_MAX_LINE + 1 ? len : PROTO_MAX_LINE + 1;
+	const char *nl = memchr(buf, '\n', scan);
+
+	if (nl == NULL)
+		return len > PROTO_MAX_LINE ? PROTO_FRAME_TOO_LONG : PROTO_FRAME_MORE;
+	*linelen = (size_t)(nl - buf);
+	*consumed = *linelen + 1;
+	/* Tolerate CRLF from hand-typed sessions. */
+	if (*linelen > 0 && buf[*linelen - 1] == '\r')
+		(*linelen)--;
+	return PROTO_FRAME_LINE;
+}
+
+json_object *
+proto_parse_object(const char *line, size_t len)
+{
+	json_tokener *tok;
+	json_object *obj;
+
+	if (len > PROTO_MAX_LINE || memchr(line, '\0', len) != NULL)
+		return NULL;
+	if ((tok = json_tokener_new_ex(64)) == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, line, (int)len);
+	if (obj != NULL && json_tokener_get_error(tok) == json_tokener_success &&
+	    tok->char_offset < (int)len) {
+		/* Trailing bytes: only white space is allowed. */
+		for (size_t i = (size_t)tok->char_offset; i < len; i++)
+			if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r') {
+				json_object_put(obj);
+				obj = NULL;
+				break;
+			}
+	} else if (obj == NULL || json_tokener_get_error(tok) != json_tokener_success) {
+		/* json-c wants more input for e.g. a bare number: finish it. */
+		if (obj == NULL && json_tokener_get_error(tok) == json_tokener_continue)
+			obj = json_tokener_parse_ex(tok, "", 1);
+		if (json_tokener_get_error(tok) != json_tokener_success) {
+			json_object_put(obj);
+			obj = NULL;
+		}
+	}
+	json_tokener_free(tok);
+	if (obj != NULL && !json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		obj = NULL;
+	}
+	return obj;
+}
+
+enum proto_err
+proto_parse_request(const char *line, size_t len, json_object **reqp,
+    const char **cmdp, json_object **idp, char *msg, size_t msglen)
+{
+	json_tokener *tok;
+	json_object *obj = NULL, *cmd, *id;
+	enum json_tokener_error jerr;
+
+	*reqp = NULL;
+	*cmdp = NULL;
+	*idp = NULL;
+	if (memchr(line, '\0', len) != NULL) {
+		snprintf(msg, msglen, "NUL byte in request");
+		return PROTO_PARSE_ERROR;
+	}
+	if ((tok = json_tokener_new_ex(64)) == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		return PROTO_INTERNAL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, line, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (obj == NULL && jerr == json_tokener_continue) {
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+	}
+	if (obj != NULL && jerr == json_tokener_success && tok->char_offset < (int)len) {
+		for (size_t i = (size_t)tok->char_offset; i < len; i++)
+			if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r') {
+				jerr = json_tokener_error_parse_unexpected;
+				break;
+			}
+	}
+	json_tokener_free(tok);
+	if (obj == NULL || jerr != json_tokener_success) {
+		json_object_put(obj);
+		snprintf(msg, msglen, "not valid JSON: %s",
+		    jerr == json_tokener_success ? "trailing data"
+		                                 : json_tokener_error_desc(jerr));
+		return PROTO_PARSE_ERROR;
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		snprintf(msg, msglen, "a request must be a JSON object");
+		return PROTO_INVALID_REQUEST;
+	}
+	if (json_object_object_get_ex(obj, "id", &id))
+		*idp = json_object_get(id);
+	if (!json_object_object_get_ex(obj, "cmd", &cmd) ||
+	    !json_object_is_type(cmd, json_type_string)) {
+		json_object_put(obj);
+		snprintf(msg, msglen, "a request needs a string \"cmd\"");
+		return PROTO_INVALID_REQUEST;
+	}
+	*reqp = obj;
+	*cmdp = json_object_get_string(cmd);
+	return PROTO_OK;
+}
+
+static char *
+reply_finish(json_object *reply)
+{
+	const char *s = json_object_to_json_string_ext(reply,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *line = xasprintf("%s\n", s);
+
+	json_object_put(reply);
+	return line;
+}
+
+char *
+proto_reply_ok(json_object *id, json_object *result)
+{
+	json_object *reply = json_object_new_object();
+
+	json_object_object_add(reply, "ok", json_object_new_boolean(1));
+	if (id != NULL)
+		json_object_object_add(reply, "id", json_object_get(id));
+	json_object_object_add(reply, "result",
+	    result != NULL ? json_object_get(result) : json_object_new_object());
+	return reply_finish(reply);
+}
+
+char *
+proto_reply_err(json_object *id, enum proto_err code, const char *msg)
+{
+	json_object *reply = json_object_new_object(), *err = json_object_new_object();
+
+	json_object_object_add(reply, "ok", json_object_new_boolean(0));
+	if (id != NULL)
+		json_object_object_add(reply, "id", json_object_get(id));
+	json_object_object_add(err, "code", json_object_new_string(proto_err_str(code)));
+	json_object_object_add(err, "message", json_object_new_string(msg));
+	json_object_object_add(reply, "error", err);
+	return reply_finish(reply);
+}

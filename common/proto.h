@@ -1,0 +1,57 @@
+/* The control protocol: one JSON object per line, shared by daemon and client. */
+#ifndef FOD_PROTO_H
+#define FOD_PROTO_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#define PROTO_VERSION 1
+#define PROTO_MAX_LINE 65536 /* bytes, without the newline */
+
+/* Error codes, in the order the daemon checks them. */
+enum proto_err {
+	PROTO_OK = 0,
+	PROTO_PARSE_ERROR,
+	PROTO_INVALID_REQUEST,
+	PROTO_UNKNOWN_COMMAND,
+	PROTO_PERMISSION_DENIED,
+	PROTO_INVALID_ARGUMENT,
+	PROTO_CONFLICT,
+	PROTO_FAILED,
+	PROTO_UNAVAILABLE,
+	PROTO_INTERNAL,
+	PROTO_LINE_TOO_LONG,
+};
+
+const char *proto_err_str(enum proto_err);
+
+/* Framing over a byte buffer. */
+enum proto_frame {
+	PROTO_FRAME_MORE,     /* no full line yet */
+	PROTO_FRAME_LINE,     /* a line of *linelen bytes; consume *consumed */
+	PROTO_FRAME_TOO_LONG, /* over PROTO_MAX_LINE without a newline */
+};
+enum proto_frame proto_frame_next(const char *buf, size_t len, size_t *linelen,
+    size_t *consumed);
+
+/*
+ * Parses one request line. On PROTO_OK, *reqp holds the object (caller puts
+ * it) and *cmdp points into it. Otherwise *idp may still hold the request's
+ * id (a new reference, or NULL) so the error can echo it, and msg says why.
+ */
+enum proto_err proto_parse_request(const char *line, size_t len,
+    json_object **reqp, const char **cmdp, json_object **idp, char *msg,
+    size_t msglen);
+
+/* Reply lines, newline-terminated, malloc'd. result/id are not consumed. */
+char *proto_reply_ok(json_object *id, json_object *result);
+char *proto_reply_err(json_object *id, enum proto_err code, const char *msg);
+
+/*
+ * Parses a line that must be a JSON object (a reply or an event line);
+ * NULL when it is not. Rejects lines with NULs or trailing garbage.
+ */
+json_object *proto_parse_object(const char *line, size_t len);
+
+#endif

@@ -1,0 +1,56 @@
+/* Time, durations, files: small helpers with no event loop in them. */
+#ifndef FOD_UTIL_H
+#define FOD_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define UTIL_TIME_LEN 32
+
+int64_t util_now_ms(void);  /* wall clock, ms since the epoch */
+int64_t util_mono_ms(void); /* monotonic clock, ms */
+
+/* "2026-11-28T04:00:00.000Z"; buf of at least UTIL_TIME_LEN. Returns buf. */
+char *util_time_fmt(int64_t ms, char *buf, size_t len);
+/* Parses what util_time_fmt writes (and "…Z" without fraction). 0 or -1. */
+int util_time_parse(const char *s, int64_t *ms);
+/* "20261128T040000Z" for directory names. */
+char *util_time_stamp(int64_t ms, char *buf, size_t len);
+
+/*
+ * Durations: a non-negative decimal with an optional unit ms, s, m or h
+ * ("250ms", "5s", "1.5m", "0.2" = 0.2 s). Millisecond resolution; a value
+ * that is not a whole number of milliseconds is an error. Returns 0, or -1
+ * with *err set to a static message.
+ */
+int util_duration_parse(const char *s, int64_t *ms, const char **err);
+/* "5s", "250ms", "1.5m", "2h": the shortest exact form. */
+char *util_duration_fmt(int64_t ms, char *buf, size_t len);
+
+/* Strict integer in [min, max]; 0 or -1. */
+int util_int_parse(const char *s, long long min, long long max, long long *out);
+bool util_yesno_parse(const char *s, bool *out);
+
+/*
+ * Writes a file atomically: temp file in the same directory, fsync, rename,
+ * fsync of the directory. 0, or -1 with errno; the old file is untouched
+ * on failure.
+ */
+int util_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
+char *util_read_file(const char *path, size_t max, size_t *lenp);
+/* Creates the missing parent directories of path with mode. 0 or -1. */
+int util_mkdir_parents(const char *path, mode_t mode);
+
+/* Exponential backoff with full jitter: base * 2^attempt, capped. */
+int64_t util_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);
+
+/* strdup that aborts on ENOMEM: allocation failure is not recoverable here. */
+char *xstrdup(const char *s);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * Configuration: contract §3. Built-in defaults < file < environment < -D.
+ * Pure: no event loop, no global state, so it is unit-tested directly.
+ */
+#ifndef FOD_CONFIG_H
+#define FOD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum failback_mode { FAILBACK_AUTO, FAILBACK_MANUAL };
+enum provider_kind { PROVIDER_NONE, PROVIDER_FLY, PROVIDER_COMMAND };
+
+#define CONFIG_MAX_STATUS_RANGES 32
+
+struct status_range {
+	int lo, hi;
+};
+
+struct config {
+	char *instance; /* -i NAME, or NULL */
+	char *file;     /* the config file read, or NULL when none was */
+
+	char *local_health_url;
+	struct status_range healthy_status[CONFIG_MAX_STATUS_RANGES];
+	int n_healthy_status;
+	char *health_expect;
+	char *health_ca_file;
+	bool health_insecure;
+	int64_t check_interval_ms;
+	int64_t fast_interval_ms;
+	int64_t check_timeout_ms;
+	int failure_threshold;
+	int recovery_threshold;
+	int64_t min_standby_time_ms;
+	enum failback_mode failback;
+	int64_t auto_stop_ms;
+	int64_t reconcile_interval_ms;
+
+	enum provider_kind provider;
+	char *fly_app;
+	char *fly_api_token; /* secret; from FLY_API_TOKEN or the _FILE */
+	char *fly_api_token_file;
+	char *fly_api_hostname;
+	int fly_machine_count;
+	char *fly_health_url;
+	int64_t activation_timeout_ms;
+	char *activate_cmd;
+	char *deactivate_cmd;
+
+	char *state_dir;
+	char *rclone_remote;
+	char *rclone_path;
+	char *rclone;
+	char *rclone_config;
+	char *rclone_flags;
+	int64_t sync_interval_ms;
+	int64_t sync_timeout_ms;
+	char *backup_dir;
+	int backup_keep;
+	/* Every other RCLONE_* key from any source, as "KEY=VALUE". */
+	char **rclone_env;
+	int n_rclone_env;
+
+	char *telegram_bot_token; /* secret */
+	char *telegram_bot_token_file;
+	char *telegram_chat_id;
+	char *telegram_api_url;
+	char *heartbeat_url;
+	char *notify_cmd;
+	char *fence_cmd;
+	bool fence_required;
+	char *failback_cmd;
+	int64_t hook_timeout_ms;
+
+	char *socket_path;
+	char *socket_group;
+	char *admin_group;
+	char *state_file;
+	char *status_file;
+	char *pid_file;
+	char *log_file;
+	double cost_per_second;
+
+	/* Warnings (not errors) found while loading, e.g. a readable *_FILE. */
+	char **warnings;
+	int n_warnings;
+};
+
+/* Where the configuration comes from. */
+struct config_source {
+	const char *instance;      /* -i NAME or NULL */
+	const char *file;          /* -c FILE or NULL for the default */
+	char *const *defines;      /* -D KEY=VALUE, ndefines of them */
+	int ndefines;
+	char *const *environ;      /* the environment to read keys from */
+};
+
+/* A list of error messages ("FILE:LINE: message" or "KEY: message"). */
+struct config_errors {
+	char **msgs;
+	int n;
+};
+
+/*
+ * Loads and validates. Returns a new config, or NULL with every problem
+ * found appended to errs (never just the first one).
+ */
+struct config *config_load(const struct config_source *src, struct config_errors *errs);
+void config_free(struct config *);
+void config_errors_clear(struct config_errors *);
+
+/* `failoverd -n`: KEY=value lines in the contract's table order, secrets
+ * shown as <redacted>. */
+void config_print(const struct config *, FILE *);
+
+/* The compiled-in default paths for an instance (NULL = unnamed). */
+char *config_default_path(const char *key, const char *instance);
+
+bool config_key_is_secret(const char *key);
+bool config_status_healthy(const struct config *, int http_status);
+
+const char *config_provider_str(enum provider_kind);
+const char *config_failback_str(enum failback_mode);
+
+/* Redacts every secret value of cfg found in s (in place, same or shorter
+ * length is not guaranteed: returns a new string). */
+char *config_redact(const struct config *, const char *s);
+
+#endif
