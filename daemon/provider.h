@@ -1,0 +1,88 @@
+/*
+ * The standby's provider: fly (Machines API), command (ACTIVATE_CMD /
+ * DEACTIVATE_CMD) or none (dry run). A provider performs ONE attempt of one
+ * idempotent operation and reports how it ended; the engine owns policy
+ * (retries with backoff, ACTIVATION_TIMEOUT -> degraded, events, alerts).
+ * Every operation is idempotent: running it again after a crash or a failed
+ * attempt never starts a machine twice.
+ */
+#ifndef FOD_PROVIDER_H
+#define FOD_PROVIDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct http;
+struct config;
+struct provider;
+
+#define MACHINE_ID_LEN 64
+
+struct machine {
+	char id[MACHINE_ID_LEN];
+	char state[32];  /* Fly's state string: started, stopped, suspended, ... */
+	char region[16];
+	char instance_id[MACHINE_ID_LEN];
+};
+
+struct machine_list {
+	struct machine *v;
+	int n;
+};
+
+enum prov_result {
+	PROV_OK,
+	PROV_RETRY,  /* transient: 408 after the wait loop, 412, 429, 5xx,
+	              * connection errors; retry_after_ms may say when */
+	PROV_CONFIG, /* needs a person: 401/403, no stopped machine to start,
+	              * unknown app (404); retried slowly */
+	PROV_FAILED, /* other failure (bad reply, command exit != 0); retried */
+};
+
+const char *prov_result_str(enum prov_result);
+
+struct prov_status {
+	enum prov_result res;
+	int64_t retry_after_ms;    /* -1 when the peer did not say */
+	char error[256];           /* human text, never a secret */
+	/* Machines as last seen by this operation (may be empty; valid only
+	 * during the callback). For list: the whole app. */
+	const struct machine_list *machines;
+};
+
+/* Called exactly once per operation, from the event loop, unless cancelled. */
+typedef void prov_done_cb(const struct prov_status *st, void *arg);
+/* Progress inside one attempt, e.g. "machine X started, waiting"; may be NULL. */
+typedef void prov_progress_cb(const char *detail, void *arg);
+
+enum prov_op {
+	PROV_OP_LIST,       /* list the machines */
+	PROV_OP_ACTIVATE,   /* make FLY_MACHINE_COUNT machines started and wait
+	                     * until they are (suspended ones are stopped first) */
+	PROV_OP_DEACTIVATE, /* stop every started machine, wait until stopped */
+};
+
+struct provider_ops {
+	const char *name; /* "fly", "command", "none" */
+	struct provider *(*create)(struct event_base *, struct http *, const struct config *);
+	void (*destroy)(struct provider *);
+	/* Takes a new config after a reload (same PROVIDER). */
+	void (*reconfigure)(struct provider *, const struct config *);
+	/* Starts an operation; one at a time per provider. 0, or -1 if busy. */
+	int (*start)(struct provider *, enum prov_op, prov_done_cb *, prov_progress_cb *,
+	    void *arg);
+	/* Abandons the operation in flight (its callback is not called). */
+	void (*cancel)(struct provider *);
+};
+
+extern const struct provider_ops provider_fly_ops;
+extern const struct provider_ops provider_command_ops;
+extern const struct provider_ops provider_none_ops;
+
+const struct provider_ops *provider_ops_for(int provider_kind);
+
+void machine_list_free(struct machine_list *);
+int machine_list_count_running(const struct machine_list *); /* started or starting */
+
+#endif
