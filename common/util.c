@@ -1,4 +1,3 @@
-#include "config.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,0 +1,24 @@
+/* The command table (HAProxy cli.c style): name, level, handler, usage. */
+#ifndef FOD_COMMANDS_H
+#define FOD_COMMANDS_H
+
+#include <stdbool.h>
+
+struct daemon;
+struct request;
+
+enum cmd_level { LEVEL_READ, LEVEL_ADMIN };
+
+struct command {
+	const char *name;
+	enum cmd_level level;
+	const char *const *args; /* allowed argument names, NULL-terminated */
+	void (*handler)(struct daemon *, struct request *);
+	const char *usage;
+};
+
+/* Checks the command, access and arguments in the contract's order, emits
+ * the `control` event for admin commands, then runs the handler. */
+void commands_dispatch(struct daemon *, struct request *, const char *cmd, bool admin);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * The engine: turns health checks, provider results, commands and timers
+ * into inputs of the pure state machine (failover.c) and carries out the
+ * actions it asks for. The only place where failover I/O is sequenced.
+ */
+#ifndef FOD_ENGINE_H
+#define FOD_ENGINE_H
+
+#include <stdbool.h>
+
+#include <json-c/json.h>
+
+struct daemon;
+struct request;
+struct engine;
+
+struct engine *engine_new(struct daemon *);
+void engine_start(struct engine *);
+void engine_free(struct engine *);
+/* After a successful reload (d->cfg is the new config). */
+void engine_reconfigure(struct engine *);
+/* Pause/resume changed (d->paused is the truth). */
+void engine_pause_changed(struct engine *);
+
+/* Adds state, state_since, reason, forced, degraded, local, standby, sync,
+ * notify and counters to a status object. */
+void engine_status(struct engine *, json_object *status);
+const char *engine_state_str(const struct engine *);
+
+/* Commands; each replies to the request exactly once. */
+void engine_cmd_check(struct engine *, struct request *);
+void engine_cmd_force_activate(struct engine *, struct request *, const char *reason, bool wait);
+void engine_cmd_force_deactivate(struct engine *, struct request *, const char *reason,
+    bool force, bool wait);
+void engine_cmd_selftest(struct engine *, struct request *, bool telegram);
+void engine_cmd_sync(struct engine *, struct request *, bool push, bool force);
+
+#endif

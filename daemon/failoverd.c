@@ -1,0 +1,568 @@
+/*
+ * failoverd: keeps one primary service and one standby (a Fly.io app) and
+ * moves work between them. main(), start-up, signals and the loop.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <bsd/libutil.h>
+#include <event2/event.h>
+
+#include "control.h"
+#include "engine.h"
+#include "events.h"
+#include "failoverd.h"
+#include "http.h"
+#include "log.h"
+#include "state.h"
+#include "status.h"
+#include "util.h"
+
+extern char **environ;
+
+static int notify_fd = -1;
+static struct sockaddr_un notify_addr;
+static socklen_t notify_len;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: failoverd [-f] [-n] [-v] [-h] [-V] [-i NAME] [-c FILE] [-D KEY=VALUE]...\n"
+	    "  -f            stay in the foreground and log to stderr (unless LOG_FILE)\n"
+	    "  -n            check the configuration, print the effective settings, exit\n"
+	    "  -v            more log detail (repeatable)\n"
+	    "  -i NAME       run instance NAME: every default path is derived from it\n"
+	    "  -c FILE       configuration file (default %s/failoverd.conf,\n"
+	    "                or %s/failoverd/NAME.conf with -i)\n"
+	    "  -D KEY=VALUE  set a configuration key (wins over file and environment;\n"
+	    "                secrets are refused: use the file, the environment or *_FILE)\n"
+	    "  -h            this help\n"
+	    "  -V            print the version\n"
+	    "Signals: HUP reloads the configuration, TERM/INT stop cleanly, USR1 reopens "
+	    "LOG_FILE.\n"
+	    "See failoverd(8), failoverd.conf(5) and failoverctl(8).\n",
+	    SYSCONFDIR, SYSCONFDIR);
+}
+
+static void
+sd_notify_init(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	size_t len;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	len = strlen(path);
+	if (len >= sizeof(notify_addr.sun_path))
+		return;
+	memset(&notify_addr, 0, sizeof(notify_addr));
+	notify_addr.sun_family = AF_UNIX;
+	memcpy(notify_addr.sun_path, path, len);
+	if (path[0] == '@')
+		notify_addr.sun_path[0] = '\0';
+	notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	unsetenv("NOTIFY_SOCKET");
+}
+
+void
+daemon_sd_notify(struct daemon *d, const char *msg)
+{
+	(void)d;
+	if (notify_fd == -1)
+		return;
+	if (sendto(notify_fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&notify_addr,
+	        notify_len) == -1)
+		log_debug("sd_notify: %s", strerror(errno));
+}
+
+static void
+status_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	d->status_dirty = false;
+	d->status_written_mono = util_mono_ms();
+	if (status_write(d) == -1)
+		log_warn("cannot write STATUS_FILE %s", d->cfg->status_file);
+}
+
+void
+daemon_status_changed(struct daemon *d)
+{
+	int64_t wait;
+	struct timeval tv;
+
+	if (d->status_timer == NULL || d->status_dirty)
+		return;
+	d->status_dirty = true;
+	/* At most one write a second. */
+	wait = d->status_written_mono + 1000 - util_mono_ms();
+	if (wait < 0)
+		wait = 0;
+	tv.tv_sec = wait / 1000;
+	tv.tv_usec = (wait % 1000) * 1000;
+	evtimer_add(d->status_timer, &tv);
+}
+
+void
+daemon_error(struct daemon *d, const char *what, const char *fmt, ...)
+{
+	struct error_ring *er = &d->errors;
+	json_object *f;
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("%s: %s", what, msg);
+	er->v[er->next].time = util_now_ms();
+	strlcpy(er->v[er->next].what, what, sizeof(er->v[0].what));
+	strlcpy(er->v[er->next].error, msg, sizeof(er->v[0].error));
+	er->next = (er->next + 1) % ERRORS_MAX;
+	if (er->n < ERRORS_MAX)
+		er->n++;
+	f = json_object_new_object();
+	json_object_object_add(f, "what", json_object_new_string(what));
+	json_object_object_add(f, "error", json_object_new_string(msg));
+	events_emit(d->events, "error", f);
+}
+
+void
+daemon_state_save(struct daemon *d)
+{
+	struct dstate *st = d->dstate;
+	bool failed_before;
+
+	if (st == NULL)
+		return;
+	failed_before = st->save_failed;
+	if (d->events != NULL)
+		st->events_total = d->events_base + events_count(d->events);
+	if (dstate_save(st) == -1) {
+		/* Report once per outage, not once per write. */
+		if (!failed_before)
+			daemon_error(d, "state-file", "%s", st->save_error);
+	} else if (failed_before)
+		log_info("STATE_FILE %s is writable again", st->path);
+}
+
+static void
+daemon_event(struct daemon *d, const char *what, bool ok, const char *err)
+{
+	json_object *f = json_object_new_object();
+
+	json_object_object_add(f, "what", json_object_new_string(what));
+	json_object_object_add(f, "ok", json_object_new_boolean(ok));
+	json_object_object_add(f, "error", err != NULL ? json_object_new_string(err) : NULL);
+	json_object_object_add(f, "version", json_object_new_string(PACKAGE_VERSION));
+	events_emit(d->events, "daemon", f);
+}
+
+static void pause_timer_cb(evutil_socket_t, short, void *);
+
+static void
+pause_arm(struct daemon *d)
+{
+	struct timeval tv;
+	int64_t left;
+
+	evtimer_del(d->pause_timer);
+	if (!d->paused || d->paused_until == 0)
+		return;
+	left = d->paused_until - util_now_ms();
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = left / 1000;
+	tv.tv_usec = (left % 1000) * 1000;
+	evtimer_add(d->pause_timer, &tv);
+}
+
+static void
+pause_changed(struct daemon *d)
+{
+	json_object *f = json_object_new_object();
+
+	d->dstate->paused = d->paused;
+	d->dstate->paused_until = d->paused_until;
+	daemon_state_save(d);
+	json_object_object_add(f, "paused", json_object_new_boolean(d->paused));
+	json_object_object_add(f, "paused_until", json_time_or_null(d->paused ? d->paused_until : 0));
+	events_emit(d->events, "pause", f);
+	pause_arm(d);
+	if (d->engine != NULL)
+		engine_pause_changed(d->engine);
+	daemon_status_changed(d);
+}
+
+void
+daemon_pause(struct daemon *d, int64_t until)
+{
+	char buf[UTIL_TIME_LEN];
+
+	d->paused = true;
+	d->paused_until = until;
+	log_info("paused %s%s", until != 0 ? "until " : "until resume",
+	    until != 0 ? util_time_fmt(until, buf, sizeof(buf)) : "");
+	pause_changed(d);
+}
+
+void
+daemon_resume(struct daemon *d)
+{
+	bool was = d->paused;
+
+	d->paused = false;
+	d->paused_until = 0;
+	log_info("resumed%s", was ? "" : " (was not paused)");
+	pause_changed(d);
+}
+
+static void
+pause_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->paused && d->paused_until != 0 && util_now_ms() + 5 >= d->paused_until) {
+		log_info("pause expired");
+		daemon_resume(d);
+	} else
+		pause_arm(d); /* the wall clock moved: look again */
+}
+
+static struct config *
+load_config(struct daemon *d, struct config_errors *errs)
+{
+	struct config *cfg = config_load(&d->src, errs);
+
+	if (cfg != NULL)
+		for (int i = 0; i < cfg->n_warnings; i++)
+			log_warnx("%s", cfg->warnings[i]);
+	return cfg;
+}
+
+static bool
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+char *
+daemon_reload(struct daemon *d)
+{
+	struct config_errors errs = {NULL, 0};
+	struct config *cfg, *old = d->cfg;
+	char *why;
+
+	daemon_sd_notify(d, "RELOADING=1");
+	cfg = load_config(d, &errs);
+	if (cfg == NULL) {
+		size_t len = 0;
+		why = xstrdup("");
+		for (int i = 0; i < errs.n; i++) {
+			char *n = xasprintf("%s%s%s", why, i > 0 ? "; " : "", errs.msgs[i]);
+			free(why);
+			why = n;
+			len++;
+		}
+		(void)len;
+		config_errors_clear(&errs);
+		log_warnx("reload failed, keeping the running configuration: %s", why);
+		daemon_event(d, "reload", false, why);
+		daemon_sd_notify(d, "READY=1");
+		return why;
+	}
+	/* These need a restart: keep the running values and say so. */
+#define KEEP(field, key)                                                               \
+	if (!same_str(cfg->field, old->field)) {                                       \
+		log_warnx("reload: %s changed; it takes effect at the next restart", key); \
+		free(cfg->field);                                                      \
+		cfg->field = old->field != NULL ? xstrdup(old->field) : NULL;          \
+	}
+	KEEP(socket_path, "SOCKET")
+	KEEP(pid_file, "PID_FILE")
+	KEEP(state_file, "STATE_FILE")
+#undef KEEP
+	if (cfg->provider != old->provider) {
+		log_warnx("reload: PROVIDER changed; it takes effect at the next restart");
+		cfg->provider = old->provider;
+	}
+	d->cfg = cfg;
+	if (!same_str(cfg->log_file, old->log_file) || cfg->log_file != NULL) {
+		if (cfg->log_file != NULL)
+			log_init("failoverd", LOG_DEST_FILE, cfg->log_file);
+		else
+			log_init("failoverd", d->foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG, NULL);
+	}
+	control_reconfigure(d->control);
+	if (d->engine != NULL)
+		engine_reconfigure(d->engine);
+	config_free(old);
+	log_info("configuration reloaded");
+	daemon_event(d, "reload", true, NULL);
+	daemon_status_changed(d);
+	daemon_sd_notify(d, "READY=1");
+	return NULL;
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	char *why;
+
+	switch (sig) {
+	case SIGHUP:
+		log_info("SIGHUP: reloading the configuration");
+		why = daemon_reload(d);
+		free(why);
+		break;
+	case SIGUSR1:
+		if (log_reopen() == -1)
+			log_warn("cannot reopen LOG_FILE");
+		else
+			log_info("log file reopened");
+		break;
+	case SIGTERM:
+	case SIGINT:
+		log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		event_base_loopbreak(d->base);
+		break;
+	}
+}
+
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	daemon_sd_notify(arg, "WATCHDOG=1");
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("cannot raise the open-file limit");
+	}
+}
+
+static void
+print_errors(struct config_errors *errs)
+{
+	for (int i = 0; i < errs->n; i++)
+		fprintf(stderr, "failoverd: %s\n", errs->msgs[i]);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct daemon dd, *d = &dd;
+	struct config_errors errs = {NULL, 0};
+	char **defines = NULL, err[512], msg[512];
+	int ndefines = 0, ch, verbose = 0, sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
+	bool check_only = false;
+	struct pidfh *pfh;
+	pid_t otherpid = 0;
+	enum dstate_load_result lr;
+
+	memset(d, 0, sizeof(*d));
+	while ((ch = getopt(argc, argv, "fnvhVi:c:D:")) != -1) {
+		switch (ch) {
+		case 'f': d->foreground = true; break;
+		case 'n': check_only = true; break;
+		case 'v': verbose++; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("failoverd %s\n", PACKAGE_VERSION); return 0;
+		case 'i': d->src.instance = optarg; break;
+		case 'c': d->src.file = optarg; break;
+		case 'D':
+			defines = xrealloc(defines, sizeof(*defines) * (size_t)(ndefines + 1));
+			defines[ndefines++] = optarg;
+			break;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "failoverd: unexpected argument: %s\n", argv[optind]);
+		usage(stderr);
+		return 1;
+	}
+	d->src.defines = defines;
+	d->src.ndefines = ndefines;
+	d->src.environ = environ;
+	log_verbose(verbose);
+
+	d->cfg = load_config(d, &errs);
+	if (d->cfg == NULL) {
+		print_errors(&errs);
+		if (check_only)
+			fprintf(stderr, "failoverd: configuration has %d error%s\n", errs.n,
+			    errs.n == 1 ? "" : "s");
+		config_errors_clear(&errs);
+		return 1;
+	}
+	if (check_only) {
+		config_print(d->cfg, stdout);
+		printf("configuration OK\n");
+		printf("# next: start failoverd, then run `failoverctl%s%s selftest` to check the "
+		       "Fly token, rclone remote and hooks\n",
+		    d->cfg->instance ? " -i " : "", d->cfg->instance ? d->cfg->instance : "");
+		config_free(d->cfg);
+		free(defines);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	sd_notify_init();
+
+	/* Lock the pid file and bind the socket before daemonizing, so the
+	 * command that started us sees any failure. */
+	if (util_mkdir_parents(d->cfg->pid_file, 0750) == -1) {
+		fprintf(stderr, "failoverd: cannot create the directory of %s: %s\n",
+		    d->cfg->pid_file, strerror(errno));
+		return 1;
+	}
+	pfh = pidfile_open(d->cfg->pid_file, 0644, &otherpid);
+	if (pfh == NULL) {
+		if (errno == EEXIST)
+			fprintf(stderr,
+			    "failoverd: already running as pid %ld (PID_FILE %s is locked)\n",
+			    (long)otherpid, d->cfg->pid_file);
+		else
+			fprintf(stderr, "failoverd: cannot open PID_FILE %s: %s\n", d->cfg->pid_file,
+			    strerror(errno));
+		return 1;
+	}
+	if (util_mkdir_parents(d->cfg->state_file, 0750) == -1 ||
+	    util_mkdir_parents(d->cfg->status_file, 0750) == -1) {
+		fprintf(stderr, "failoverd: cannot create the directories of STATE_FILE/STATUS_FILE: "
+		                "%s\n",
+		    strerror(errno));
+		pidfile_remove(pfh);
+		return 1;
+	}
+	d->control = control_new(d, err, sizeof(err));
+	if (d->control == NULL) {
+		fprintf(stderr, "failoverd: %s\n", err);
+		pidfile_remove(pfh);
+		return 1;
+	}
+	if (d->cfg->log_file != NULL) {
+		if (log_init("failoverd", LOG_DEST_FILE, d->cfg->log_file) == -1) {
+			fprintf(stderr, "failoverd: cannot open LOG_FILE %s: %s\n", d->cfg->log_file,
+			    strerror(errno));
+			control_free(d->control);
+			pidfile_remove(pfh);
+			return 1;
+		}
+	} else if (!d->foreground)
+		log_init("failoverd", LOG_DEST_SYSLOG, NULL);
+	if (!d->foreground && daemon(0, 0) == -1) {
+		fprintf(stderr, "failoverd: daemon: %s\n", strerror(errno));
+		return 1;
+	}
+	pidfile_write(pfh);
+
+	d->started_wall = util_now_ms();
+	d->started_mono = util_mono_ms();
+	lr = dstate_load(d->cfg->state_file, &d->dstate, msg, sizeof(msg));
+	{
+		struct event_config *ec = event_config_new();
+		event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+		d->base = event_base_new_with_config(ec);
+		event_config_free(ec);
+		if (d->base == NULL)
+			fatalx("cannot create the event loop");
+	}
+	d->events_base = d->dstate->events_total;
+	d->events = events_new(d, d->dstate->seq_floor);
+	d->status_timer = evtimer_new(d->base, status_timer_cb, d);
+	d->pause_timer = evtimer_new(d->base, pause_timer_cb, d);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		d->sigs[i] = evsignal_new(d->base, sigs[i], signal_cb, d);
+		event_add(d->sigs[i], NULL);
+	}
+	d->http = http_new(d->base);
+	if (d->http == NULL)
+		fatalx("cannot set up libcurl");
+
+	log_info("failoverd %s starting (pid %ld, provider %s, socket %s)", PACKAGE_VERSION,
+	    (long)getpid(), config_provider_str(d->cfg->provider), d->cfg->socket_path);
+	daemon_event(d, "start", true, NULL);
+	if (lr == DSTATE_CORRUPT || lr == DSTATE_UNREADABLE)
+		daemon_error(d, "state-file", "%s", msg);
+	else if (lr == DSTATE_FRESH)
+		log_info("no STATE_FILE at %s yet: first start", d->cfg->state_file);
+	if (d->dstate->paused &&
+	    (d->dstate->paused_until == 0 || d->dstate->paused_until > util_now_ms())) {
+		d->paused = true;
+		d->paused_until = d->dstate->paused_until;
+		log_info("still paused from before the restart");
+		pause_arm(d);
+	}
+	daemon_state_save(d); /* the seq floor moved past this run's events */
+
+	d->engine = engine_new(d);
+	control_start(d->control);
+	engine_start(d->engine);
+	status_timer_cb(-1, 0, d);
+
+	{
+		const char *wd = getenv("WATCHDOG_USEC");
+		long long usec;
+		if (wd != NULL && util_int_parse(wd, 1, INT64_MAX, &usec) == 0) {
+			struct timeval tv = {(time_t)(usec / 2000000), (suseconds_t)(usec / 2 % 1000000)};
+			d->watchdog = event_new(d->base, -1, EV_PERSIST, watchdog_cb, d);
+			event_add(d->watchdog, &tv);
+		}
+		unsetenv("WATCHDOG_USEC");
+		unsetenv("WATCHDOG_PID");
+	}
+	daemon_sd_notify(d, "READY=1\nSTATUS=serving");
+
+	event_base_dispatch(d->base);
+
+	daemon_sd_notify(d, "STOPPING=1");
+	daemon_event(d, "stop", true, NULL);
+	engine_free(d->engine);
+	d->engine = NULL;
+	control_free(d->control);
+	d->control = NULL;
+	daemon_state_save(d);
+	status_write(d);
+	http_free(d->http);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		event_free(d->sigs[i]);
+	if (d->watchdog != NULL)
+		event_free(d->watchdog);
+	event_free(d->status_timer);
+	event_free(d->pause_timer);
+	events_free(d->events);
+	dstate_free(d->dstate);
+	log_info("stopped");
+	pidfile_remove(pfh);
+	config_free(d->cfg);
+	free(defines);
+	event_base_free(d->base);
+	log_close();
+	return 0;
+}

@@ -1,0 +1,82 @@
+/* The daemon's shared context: one per process, passed everywhere. */
+#ifndef FOD_FAILOVERD_H
+#define FOD_FAILOVERD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+
+struct event_base;
+struct event;
+struct control;
+struct events;
+struct engine;
+struct http;
+struct dstate;
+
+#define ERRORS_MAX 16
+
+/* Recent problems, shown in status.errors (bounded ring). */
+struct error_ring {
+	struct {
+		int64_t time;
+		char what[32];
+		char error[256];
+	} v[ERRORS_MAX];
+	int n;    /* entries in use */
+	int next; /* slot for the next one */
+};
+
+struct daemon {
+	struct event_base *base;
+	struct config *cfg;
+	struct config_source src;
+	const char *config_file_arg; /* -c, kept for reloads */
+
+	struct events *events;
+	struct control *control;
+	struct http *http;
+	struct engine *engine;
+	struct dstate *dstate;
+
+	int64_t started_wall;
+	int64_t started_mono;
+	bool foreground;
+	bool sd_notify;
+
+	/* Administrative state (apart from what checks say). */
+	bool paused;
+	int64_t paused_until; /* wall ms, 0 = until resume */
+	struct event *pause_timer;
+
+	struct error_ring errors;
+	uint64_t events_base; /* events of earlier runs */
+
+	/* STATUS_FILE: written at most once a second. */
+	struct event *status_timer;
+	int64_t status_written_mono;
+	bool status_dirty;
+
+	struct event *sigs[5];
+	struct event *watchdog;
+};
+
+/* Something changed that status shows: schedule a STATUS_FILE write. */
+void daemon_status_changed(struct daemon *);
+/* Records a problem in status.errors and emits an `error` event. */
+void daemon_error(struct daemon *, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Re-reads the configuration; NULL on success or a malloc'd reason. */
+char *daemon_reload(struct daemon *);
+/* Pause (until = wall ms or 0 for none) / resume; emits the `pause` event. */
+void daemon_pause(struct daemon *, int64_t until);
+void daemon_resume(struct daemon *);
+/* Durable state changed: persist it (errors are reported, not fatal). */
+void daemon_state_save(struct daemon *);
+/* sd_notify("STATUS=...") etc.; no-op without $NOTIFY_SOCKET. */
+void daemon_sd_notify(struct daemon *, const char *msg);
+
+#endif
