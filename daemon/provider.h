@@ -82,7 +82,16 @@ extern const struct provider_ops provider_none_ops;
 
 const struct provider_ops *provider_ops_for(int provider_kind);
 
+/* Frees the entries (not the struct, which is usually embedded); n = 0. */
 void machine_list_free(struct machine_list *);
+/* dst gets its own copy of src's entries (dst's old ones are freed). */
+void machine_list_copy(struct machine_list *dst, const struct machine_list *src);
 int machine_list_count_running(const struct machine_list *); /* started or starting */
+
+/*
+ * Fly provider knobs for tests (provtool): the per-request timeout (0 = 30 s)
+ * and the /wait timeout in seconds (clamped to [1, 60]; 0 = 60).
+ */
+void provider_fly_tune(struct provider *, int64_t request_timeout_ms, int wait_timeout_s);
 
 #endif
