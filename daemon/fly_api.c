@@ -209,6 +209,16 @@ fly_json_parse(const char *body, char *err, size_t errlen)
 		snprintf(err, errlen, "reply is not JSON");
 		json_object_put(o);
 		o = NULL;
+	} else {
+		size_t end = (size_t)tok->char_offset;
+
+		while (end < len && isspace((unsigned char)body[end]))
+			end++;
+		if (end != len) {
+			snprintf(err, errlen, "reply is not JSON (data after the value)");
+			json_object_put(o);
+			o = NULL;
+		}
 	}
 	json_tokener_free(tok);
 	return o;
@@ -280,7 +290,8 @@ fly_parse_machines(const char *body, struct machine_list *out, char *err, size_t
 	for (i = 0; i < n; i++) {
 		if (fly_machine_from_json(json_object_array_get_idx(o, i), &out->v[i], err,
 			errlen) == -1) {
-			machine_list_free(out);
+			free(out->v);
+			out->v = NULL;
 			goto out;
 		}
 	}

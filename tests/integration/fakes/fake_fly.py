@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""fake_fly: a Fly Machines API stand-in for failoverd's tests (stdlib only).
+
+Follows /work/shared/notes/external-apis.md §1:
+- GET  /v1/apps/{app}/machines            -> 200, JSON array of Machine objects
+- GET  /v1/apps/{app}/machines/{id}       -> 200, one Machine
+- POST /v1/apps/{app}/machines/{id}/start -> 200 {"previous_state","migrated","new_host"};
+  the machine is `starting` for start_delay seconds, then `started`, with a
+  new instance_id at every start. Allowed from stopped, suspended (a resume:
+  the machine's `resumed` flag is set) and failed. From any other state
+  (created, starting, started, stopping, replacing, ...) it answers 412
+  {"error":"failed_precondition: unable to start machine from current state:
+  'STATE'"}: a double start is loud here (the real answer for a started
+  machine is UNVERIFIED).
+- POST .../stop    -> 200 {"ok":true}; `stopping` for stop_delay, then
+  `stopped`. From stopped it is a no-op 200. A body that is not a JSON object
+  gets 400 {"error":"json: cannot unmarshal ... main.stopRequest"}.
+- POST .../suspend -> 200 {"ok":true}; `suspending`, then `suspended`.
+- GET  .../wait?state=S&timeout=T[&instance_id=I|&version=I]: T in 1..60
+  (default 60; else 400 invalid_argument); state=stopped without
+  instance_id/version -> 400; 200 {"ok":true} once the state is reached, 408
+  {"error":"machine failed to reach desired state, S, currently X"} after T
+  seconds (times wait_scale, so tests can make 60 s short).
+- Start/stop/suspend: more than `burst` requests within one second for one
+  machine and action -> 429 {"error":"rate limit exceeded"}.
+- Authorization: "Bearer TOKEN" or "FlyV1 TOKEN" for a configured token,
+  else 401 {"error":"..."}. Unknown app/machine -> 404 {"error":"app not
+  found"} / {"error":"machine not found"}.
+
+Faults (Python API or POST /_fake/fault with the same keys as JSON):
+    fake.fault(method="POST", path=r"/start$", status=412, body={...},
+               count=1, headers={"Retry-After": "2"})
+    fake.fault(path=r"/wait", hang=True)        # never answers (until stop)
+    fake.fault(path=r"/machines$", delay=0.5)   # answers late, normally
+    fake.fault(path=r"/machines$", garbage=True)  # 200 with non-JSON
+  count=None means every matching request. path is a regex searched in the
+  path (without the query); method "*" matches all.
+
+Records: fake.requests() -> [{"method","path","query" (dict of lists),
+"headers" (Authorization as "<scheme> <redacted>"), "auth_scheme", "body",
+"time", "status"}]; fake.starts(machine_id) counts accepted starts.
+
+Control endpoint (no auth, not recorded): POST /_fake/fault, POST
+/_fake/clear_faults, GET /_fake/requests, POST /_fake/app {"name",
+"machines":[{"state","region"}]}, POST /_fake/state {"app","id","state"}.
+
+Run as a script: `fake_fly.py [--port N] [--token T] [--app NAME
+--machines stopped,suspended]`; prints the port on the first line.
+"""
+
+import argparse
+import json
+import random
+import re
+import string
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATE_START_ALLOWED = ("stopped", "suspended", "failed")
+ACTIONS = ("start", "stop", "suspend")
+
+
+def _hexid(n=14):
+    return "".join(random.choice("0123456789abcdef") for _ in range(n))
+
+
+def _instance_id():
+    return "01" + "".join(random.choice(string.ascii_uppercase + string.digits)
+                          for _ in range(24))
+
+
+def _iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+class Machine:
+    def __init__(self, app, state="stopped", region="iad", mid=None):
+        self.app = app
+        self.id = mid or _hexid()
+        self.name = "standby-" + self.id[:6]
+        self.state = state
+        self.region = region
+        self.instance_id = _instance_id()
+        self.created = time.time()
+        self.updated = self.created
+        self.events = []
+        self.resumed = False
+        # A transition in progress: (final_state, at_time).
+        self.pending = None
+
+    def tick(self, now):
+        if self.pending and now >= self.pending[1]:
+            self.state = self.pending[0]
+            self.pending = None
+            self.updated = now
+            self.events.append({"type": self.state, "status": self.state,
+                                "source": "flyd", "timestamp": int(now * 1000)})
+
+    def begin(self, transient, final, delay, now):
+        self.state = transient
+        self.updated = now
+        self.events.append({"type": transient, "status": transient,
+                            "source": "user", "timestamp": int(now * 1000)})
+        self.pending = (final, now + delay)
+        if delay <= 0:
+            self.tick(now)
+
+    def to_json(self):
+        return {
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "region": self.region,
+            "instance_id": self.instance_id,
+            "private_ip": "fdaa:0:1:a7b:1::2",
+            "image_ref": {"registry": "registry.fly.io", "repository": self.app,
+                          "tag": "deployment-1"},
+            "config": {
+                "image": "registry.fly.io/%s:deployment-1" % self.app,
+                "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 256},
+                "metadata": {"fly_process_group": "app",
+                             "fly_platform_version": "v2"},
+            },
+            "checks": [],
+            "events": list(reversed(self.events[-10:])),
+            "created_at": _iso(self.created),
+            "updated_at": _iso(self.updated),
+        }
+
+
+class Fault:
+    def __init__(self, method="*", path=".*", status=None, body=None,
+                 headers=None, count=1, hang=False, delay=0.0, garbage=False):
+        self.method = (method or "*").upper()
+        self.path = re.compile(path or ".*")
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+        self.count = count
+        self.hang = hang
+        self.delay = delay
+        self.garbage = garbage
+
+    def matches(self, method, path):
+        return ((self.method == "*" or self.method == method)
+                and self.path.search(path) is not None
+                and (self.count is None or self.count > 0))
+
+
+class FakeFly:
+    def __init__(self, tokens=("test-token",), start_delay=0.2, stop_delay=0.2,
+                 burst=3, wait_scale=1.0, host="127.0.0.1", port=0):
+        self.tokens = list(tokens) if not isinstance(tokens, str) else [tokens]
+        self.start_delay = start_delay
+        self.stop_delay = stop_delay
+        self.burst = burst
+        self.wait_scale = wait_scale
+        self.host = host
+        self._port = port
+        self.lock = threading.RLock()
+        self.apps = {}
+        self.faults = []
+        self._requests = []
+        self._actions = {}  # (machine id, action) -> [times]
+        self._stopping = threading.Event()
+        self.server = None
+        self.thread = None
+
+    # --- set-up -----------------------------------------------------------
+    def add_app(self, name):
+        with self.lock:
+            self.apps.setdefault(name, {})
+        return name
+
+    def add_machine(self, app, state="stopped", region="iad", mid=None):
+        with self.lock:
+            m = Machine(app, state, region, mid)
+            self.apps.setdefault(app, {})[m.id] = m
+            return m.id
+
+    def machine(self, app, mid):
+        with self.lock:
+            m = self.apps[app][mid]
+            m.tick(time.time())
+            return m
+
+    def state(self, app, mid):
+        return self.machine(app, mid).state
+
+    def set_state(self, app, mid, state):
+        with self.lock:
+            m = self.apps[app][mid]
+            m.pending = None
+            m.state = state
+            m.updated = time.time()
+
+    def fault(self, **kw):
+        f = Fault(**kw)
+        with self.lock:
+            self.faults.append(f)
+        return f
+
+    def clear_faults(self):
+        with self.lock:
+            self.faults = []
+
+    def requests(self, method=None, path=None):
+        with self.lock:
+            out = list(self._requests)
+        if method:
+            out = [r for r in out if r["method"] == method.upper()]
+        if path:
+            rx = re.compile(path)
+            out = [r for r in out if rx.search(r["path"])]
+        return out
+
+    def clear_requests(self):
+        with self.lock:
+            self._requests = []
+
+    def starts(self, mid):
+        """Accepted (200) start requests for machine mid."""
+        return len([r for r in self.requests("POST", "/machines/%s/start$" % mid)
+                    if r["status"] == 200])
+
+    # --- life -------------------------------------------------------------
+    def start(self):
+        fake = self
+
+        class Handler(_Handler):
+            pass
+        Handler.fake = fake
+        self.server = ThreadingHTTPServer((self.host, self._port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self._stopping.set()
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    @property
+    def port(self):
+        return self.server.server_address[1]
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- the API ----------------------------------------------------------
+    def _take_fault(self, method, path):
+        with self.lock:
+            for f in self.faults:
+                if f.matches(method, path):
+                    if f.count is not None:
+                        f.count -= 1
+                    return f
+        return None
+
+    def _rate_limited(self, mid, action, now):
+        with self.lock:
+            times = [t for t in self._actions.get((mid, action), []) if now - t < 1.0]
+            times.append(now)
+            self._actions[(mid, action)] = times
+            return len(times) > self.burst
+
+    def handle(self, method, path, query, body):
+        """Returns (status, json-able body, extra headers)."""
+        now = time.time()
+        parts = path.strip("/").split("/")
+        if len(parts) < 4 or parts[0] != "v1" or parts[1] != "apps" or parts[3] != "machines":
+            return 404, {"error": "not found"}, {}
+        app = parts[2]
+        with self.lock:
+            machines = self.apps.get(app)
+            if machines is None:
+                return 404, {"error": "app not found"}, {}
+            for m in machines.values():
+                m.tick(now)
+            if len(parts) == 4:
+                if method != "GET":
+                    return 405, {"error": "method not allowed"}, {}
+                return 200, [m.to_json() for m in machines.values()], {}
+            m = machines.get(parts[4])
+            if m is None:
+                return 404, {"error": "machine not found"}, {}
+            if len(parts) == 5:
+                if method != "GET":
+                    return 405, {"error": "method not allowed"}, {}
+                return 200, m.to_json(), {}
+            action = parts[5]
+            if len(parts) != 6:
+                return 404, {"error": "not found"}, {}
+        if action == "wait":
+            if method != "GET":
+                return 405, {"error": "method not allowed"}, {}
+            return self._wait(m, query)
+        if action not in ACTIONS:
+            return 404, {"error": "not found"}, {}
+        if method != "POST":
+            return 405, {"error": "method not allowed"}, {}
+        if self._rate_limited(m.id, action, now):
+            return 429, {"error": "rate limit exceeded"}, {}
+        with self.lock:
+            m.tick(now)
+            if action == "start":
+                if m.state not in STATE_START_ALLOWED:
+                    return 412, {"error": "failed_precondition: unable to start machine "
+                                 "from current state: '%s'" % m.state}, {}
+                prev = m.state
+                m.resumed = prev == "suspended"
+                m.instance_id = _instance_id()
+                m.begin("starting", "started", self.start_delay, now)
+                return 200, {"previous_state": prev, "migrated": False, "new_host": ""}, {}
+            if action == "stop":
+                if body:
+                    try:
+                        req = json.loads(body)
+                    except ValueError:
+                        return 400, {"error": "invalid character in stop request body"}, {}
+                    if req is not None and not isinstance(req, dict):
+                        kind = {list: "array", str: "string", bool: "bool"}.get(
+                            type(req), "number")
+                        return 400, {"error": "json: cannot unmarshal %s into Go value of "
+                                     "type main.stopRequest" % kind}, {}
+                if m.state in ("stopped", "stopping"):
+                    return 200, {"ok": True}, {}
+                m.begin("stopping", "stopped", self.stop_delay, now)
+                return 200, {"ok": True}, {}
+            # suspend
+            if m.state != "started":
+                return 412, {"error": "failed_precondition: unable to suspend machine "
+                             "from current state: '%s'" % m.state}, {}
+            m.begin("suspending", "suspended", self.stop_delay, now)
+            return 200, {"ok": True}, {}
+
+    def _wait(self, m, query):
+        state = query.get("state", ["started"])[-1]
+        if state not in ("started", "stopped", "suspended", "destroyed"):
+            return 400, {"error": "invalid_argument: invalid state %r" % state}, {}
+        try:
+            timeout = int(query.get("timeout", ["60"])[-1])
+        except ValueError:
+            return 400, {"error": "invalid_argument: bad timeout"}, {}
+        if timeout < 1 or timeout > 60:
+            return 400, {"error": "invalid_argument: wait timeout must be in the range "
+                         "[1s, 1m0s]"}, {}
+        inst = query.get("instance_id", query.get("version", [""]))[-1]
+        if state == "stopped" and not inst:
+            return 400, {"error": "instance_id is required when waiting for stopped"}, {}
+        deadline = time.time() + timeout * self.wait_scale
+        while True:
+            with self.lock:
+                m.tick(time.time())
+                cur = m.state
+            if cur == state:
+                return 200, {"ok": True}, {}
+            if time.time() >= deadline or self._stopping.is_set():
+                return 408, {"error": "machine failed to reach desired state, %s, "
+                             "currently %s" % (state, cur)}, {}
+            time.sleep(0.01)
+
+    def record(self, rec):
+        with self.lock:
+            self._requests.append(rec)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake = None
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _reply(self, status, obj, headers=None, raw=None):
+        data = raw if raw is not None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json" if raw is None else "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        self.wfile.write(data)
+        return status
+
+    def _body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n).decode("utf-8", "replace") if n > 0 else ""
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _auth(self):
+        """(scheme, ok)"""
+        h = self.headers.get("Authorization")
+        if not h or " " not in h:
+            return None, False
+        scheme, _, rest = h.partition(" ")
+        if scheme not in ("Bearer", "FlyV1"):
+            return scheme, False
+        return scheme, rest in self.fake.tokens
+
+    def _dispatch(self, method):
+        fake = self.fake
+        u = urllib.parse.urlsplit(self.path)
+        path, query = u.path, urllib.parse.parse_qs(u.query)
+        body = self._body()
+        if path.startswith("/_fake/"):
+            return self._control(method, path, body)
+        scheme, ok = self._auth()
+        headers = {}
+        for k, v in self.headers.items():
+            headers[k] = ("%s <redacted>" % scheme) if k.lower() == "authorization" else v
+        rec = {"method": method, "path": path, "query": query, "headers": headers,
+               "auth_scheme": scheme, "body": body, "time": time.time(), "status": None}
+        fake.record(rec)
+        f = fake._take_fault(method, path)
+        if f is not None:
+            if f.hang:
+                fake._stopping.wait()
+                rec["status"] = 0
+                self.close_connection = True
+                return
+            if f.delay:
+                time.sleep(f.delay)
+            if f.garbage:
+                rec["status"] = self._reply(200, None, raw=b"<html>this is not json")
+                return
+            if f.status is not None:
+                b = f.body if f.body is not None else {"error": "injected %d" % f.status}
+                if isinstance(b, (bytes, str)):
+                    raw = b.encode() if isinstance(b, str) else b
+                    rec["status"] = self._reply(f.status, None, f.headers, raw=raw)
+                else:
+                    rec["status"] = self._reply(f.status, b, f.headers)
+                return
+        if not ok:
+            rec["status"] = self._reply(401, {"error": "You must be authenticated to view "
+                                              "this."})
+            return
+        status, obj, hdrs = fake.handle(method, path, query, body)
+        rec["status"] = self._reply(status, obj, hdrs)
+
+    def _control(self, method, path, body):
+        fake = self.fake
+        try:
+            args = json.loads(body) if body else {}
+        except ValueError:
+            return self._reply(400, {"error": "bad json"})
+        if path == "/_fake/requests" and method == "GET":
+            return self._reply(200, fake.requests())
+        if method != "POST":
+            return self._reply(405, {"error": "method not allowed"})
+        if path == "/_fake/fault":
+            fake.fault(**args)
+            return self._reply(200, {"ok": True})
+        if path == "/_fake/clear_faults":
+            fake.clear_faults()
+            return self._reply(200, {"ok": True})
+        if path == "/_fake/app":
+            fake.add_app(args["name"])
+            ids = [fake.add_machine(args["name"], m.get("state", "stopped"),
+                                    m.get("region", "iad")) for m in args.get("machines", [])]
+            return self._reply(200, {"ids": ids})
+        if path == "/_fake/state":
+            fake.set_state(args["app"], args["id"], args["state"])
+            return self._reply(200, {"ok": True})
+        return self._reply(404, {"error": "unknown control path"})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--token", action="append")
+    ap.add_argument("--app")
+    ap.add_argument("--machines", default="stopped", help="comma-separated states")
+    ap.add_argument("--start-delay", type=float, default=0.2)
+    a = ap.parse_args()
+    fake = FakeFly(tokens=a.token or ["test-token"], start_delay=a.start_delay,
+                   stop_delay=a.start_delay, port=a.port).start()
+    if a.app:
+        for st in a.machines.split(","):
+            if st:
+                fake.add_machine(a.app, st)
+    print(fake.port, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
