@@ -288,8 +288,8 @@ fly_parse_machines(const char *body, struct machine_list *out, char *err, size_t
 	}
 	out->v = n > 0 ? xcalloc(n, sizeof(*out->v)) : NULL;
 	for (i = 0; i < n; i++) {
-		if (fly_machine_from_json(json_object_array_get_idx(o, i), &out->v[i], err,
-			errlen) == -1) {
+		if (fly_machine_from_json(
+		        json_object_array_get_idx(o, i), &out->v[i], err, errlen) == -1) {
 			free(out->v);
 			out->v = NULL;
 			goto out;

@@ -14,9 +14,9 @@
 #include "provider.h"
 
 #define FLY_DEFAULT_BASE "https://api.machines.dev"
-#define FLY_WAIT_MAX_S 60       /* the API rejects a longer wait */
-#define FLY_MAX_MACHINES 1024   /* a longer list is not a reply we trust */
-#define FLY_NAME_MAX 63         /* app names and machine ids */
+#define FLY_WAIT_MAX_S 60 /* the API rejects a longer wait */
+#define FLY_MAX_MACHINES 1024 /* a longer list is not a reply we trust */
+#define FLY_NAME_MAX 63 /* app names and machine ids */
 
 /* Which call a reply answers: a status means different things for each. */
 enum fly_call {
@@ -30,9 +30,9 @@ enum fly_call {
 enum fly_verdict {
 	FLY_V_OK,
 	FLY_V_REISSUE, /* 408 from /wait: ask again at once */
-	FLY_V_RETRY,   /* 408 elsewhere, 409, 412, 429, 5xx, 404 on a machine */
-	FLY_V_CONFIG,  /* 401, 403, 404 on the app list */
-	FLY_V_FAILED,  /* 400 and every other status */
+	FLY_V_RETRY, /* 408 elsewhere, 409, 412, 429, 5xx, 404 on a machine */
+	FLY_V_CONFIG, /* 401, 403, 404 on the app list */
+	FLY_V_FAILED, /* 400 and every other status */
 };
 
 enum fly_verdict fly_classify(enum fly_call, int status);

@@ -31,7 +31,7 @@
 enum fly_phase {
 	PH_IDLE,
 	PH_LIST,
-	PH_ACT,  /* starting (activate) or stopping (deactivate) */
+	PH_ACT, /* starting (activate) or stopping (deactivate) */
 	PH_WAIT, /* waiting for each target */
 };
 
@@ -49,7 +49,7 @@ struct provider {
 	char *base_url;
 	char *app;
 	char *token; /* trimmed; only to redact it from server texts */
-	char *auth;  /* "Authorization: …", or NULL when no token */
+	char *auth; /* "Authorization: …", or NULL when no token */
 	int count;
 	int64_t request_timeout_ms;
 	int wait_s;
@@ -60,8 +60,8 @@ struct provider {
 	prov_done_cb *done;
 	prov_progress_cb *progress;
 	void *arg;
-	struct event *ev;   /* zero-delay: begin, or finish a failed set-up */
-	bool pending;       /* ev finishes with pending_* instead of beginning */
+	struct event *ev; /* zero-delay: begin, or finish a failed set-up */
+	bool pending; /* ev finishes with pending_* instead of beginning */
 	enum prov_result pending_res;
 	char pending_error[256];
 
@@ -75,11 +75,11 @@ struct provider {
 	struct machine_list ml;
 	int *targets; /* indexes into ml */
 	int ntargets;
-	int idx;      /* current target */
-	int sub;      /* step within the target in PH_ACT / PH_WAIT */
+	int idx; /* current target */
+	int sub; /* step within the target in PH_ACT / PH_WAIT */
 	bool after_timeout; /* the last wait of this target got a 408 */
-	int shortfall;      /* activate: machines wanted but not startable */
-	int transient;      /* activate: machines in a passing state */
+	int shortfall; /* activate: machines wanted but not startable */
+	int transient; /* activate: machines in a passing state */
 };
 
 static void fly_next(struct provider *);
@@ -290,8 +290,8 @@ static void
 fly_list(struct provider *p)
 {
 	p->phase = PH_LIST;
-	fly_issue(p, ST_LIST, "GET", fly_url_list(p->base_url, p->app), NULL,
-	    p->request_timeout_ms);
+	fly_issue(
+	    p, ST_LIST, "GET", fly_url_list(p->base_url, p->app), NULL, p->request_timeout_ms);
 }
 
 static void
@@ -520,14 +520,14 @@ fly_after_get(struct provider *p)
 	}
 	if (p->after_timeout && act &&
 	    (fly_state_is(m, "stopped") || fly_state_is(m, "failed") ||
-		fly_state_is(m, "suspended"))) {
-		fly_finish(p, PROV_RETRY, -1, "machine %s is %s instead of starting", m->id,
-		    m->state);
+	        fly_state_is(m, "suspended"))) {
+		fly_finish(
+		    p, PROV_RETRY, -1, "machine %s is %s instead of starting", m->id, m->state);
 		return;
 	}
 	if (p->after_timeout && !act && fly_state_is(m, "started")) {
-		fly_finish(p, PROV_RETRY, -1, "machine %s is started again instead of stopping",
-		    m->id);
+		fly_finish(
+		    p, PROV_RETRY, -1, "machine %s is started again instead of stopping", m->id);
 		return;
 	}
 	p->sub = 1;
@@ -567,10 +567,11 @@ fly_http_done(const struct http_response *r, void *arg)
 	if (v != FLY_V_OK) {
 		fly_error_text(r->status, r->body, text, sizeof(text));
 		if (p->step == ST_LIST && r->status == 404)
-			fly_finish(p, PROV_CONFIG, r->retry_after_ms, "%s: %s: check FLY_APP", what,
-			    text);
+			fly_finish(
+			    p, PROV_CONFIG, r->retry_after_ms, "%s: %s: check FLY_APP", what, text);
 		else
-			fly_finish(p, fly_verdict_result(v), r->retry_after_ms, "%s: %s", what, text);
+			fly_finish(
+			    p, fly_verdict_result(v), r->retry_after_ms, "%s: %s", what, text);
 		return;
 	}
 
@@ -662,16 +663,17 @@ fly_configure(struct provider *p, const struct config *cfg)
 	free(p->auth);
 	free(p->token);
 	p->base_url = xstrdup(cfg->fly_api_hostname != NULL && *cfg->fly_api_hostname != '\0'
-		? cfg->fly_api_hostname
-		: FLY_DEFAULT_BASE);
+	        ? cfg->fly_api_hostname
+	        : FLY_DEFAULT_BASE);
 	p->app = xstrdup(cfg->fly_app != NULL ? cfg->fly_app : "");
 	p->auth = fly_auth_header(t);
 	while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r')
 		t++;
 	p->token = xstrdup(t);
 	n = strlen(p->token);
-	while (n > 0 && (p->token[n - 1] == ' ' || p->token[n - 1] == '\t' ||
-			    p->token[n - 1] == '\n' || p->token[n - 1] == '\r'))
+	while (n > 0 &&
+	    (p->token[n - 1] == ' ' || p->token[n - 1] == '\t' || p->token[n - 1] == '\n' ||
+	        p->token[n - 1] == '\r'))
 		p->token[--n] = '\0';
 	p->count = cfg->fly_machine_count > 0 ? cfg->fly_machine_count : 1;
 }
@@ -719,8 +721,8 @@ fly_reconfigure(struct provider *p, const struct config *cfg)
 }
 
 static int
-fly_start(struct provider *p, enum prov_op op, prov_done_cb *cb, prov_progress_cb *progress,
-    void *arg)
+fly_start(
+    struct provider *p, enum prov_op op, prov_done_cb *cb, prov_progress_cb *progress, void *arg)
 {
 	if (p->busy)
 		return -1;
@@ -752,17 +754,18 @@ fly_cancel(struct provider *p)
 void
 provider_fly_tune(struct provider *p, int64_t request_timeout_ms, int wait_timeout_s)
 {
-	p->request_timeout_ms = request_timeout_ms > 0 ? request_timeout_ms : FLY_REQUEST_TIMEOUT_MS;
+	p->request_timeout_ms =
+	    request_timeout_ms > 0 ? request_timeout_ms : FLY_REQUEST_TIMEOUT_MS;
 	if (wait_timeout_s <= 0 || wait_timeout_s > FLY_WAIT_MAX_S)
 		wait_timeout_s = FLY_WAIT_MAX_S;
 	p->wait_s = wait_timeout_s;
 }
 
 const struct provider_ops provider_fly_ops = {
-	.name = "fly",
-	.create = fly_create,
-	.destroy = fly_destroy,
-	.reconfigure = fly_reconfigure,
-	.start = fly_start,
-	.cancel = fly_cancel,
+    .name = "fly",
+    .create = fly_create,
+    .destroy = fly_destroy,
+    .reconfigure = fly_reconfigure,
+    .start = fly_start,
+    .cancel = fly_cancel,
 };

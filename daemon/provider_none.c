@@ -100,8 +100,8 @@ none_reconfigure(struct provider *p, const struct config *cfg)
 }
 
 static int
-none_start(struct provider *p, enum prov_op op, prov_done_cb *cb, prov_progress_cb *progress,
-    void *arg)
+none_start(
+    struct provider *p, enum prov_op op, prov_done_cb *cb, prov_progress_cb *progress, void *arg)
 {
 	struct timeval tv = {0, 0};
 
@@ -129,10 +129,10 @@ none_cancel(struct provider *p)
 }
 
 const struct provider_ops provider_none_ops = {
-	.name = "none",
-	.create = none_create,
-	.destroy = none_destroy,
-	.reconfigure = none_reconfigure,
-	.start = none_start,
-	.cancel = none_cancel,
+    .name = "none",
+    .create = none_create,
+    .destroy = none_destroy,
+    .reconfigure = none_reconfigure,
+    .start = none_start,
+    .cancel = none_cancel,
 };

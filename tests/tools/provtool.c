@@ -33,8 +33,9 @@ struct run {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: provtool [-v] [-t request_ms] [-w wait_s] "
-			"list|activate|deactivate KEY=VALUE...\n");
+	fprintf(stderr,
+	    "usage: provtool [-v] [-t request_ms] [-w wait_s] "
+	    "list|activate|deactivate KEY=VALUE...\n");
 	exit(2);
 }
 

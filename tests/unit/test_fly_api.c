@@ -81,8 +81,8 @@ test_names_and_urls(void **state)
 	assert_string_equal(u, "http://h/v1/apps/app/machines/m1/wait?state=started&timeout=60");
 	free(u);
 	u = fly_url_wait("http://h", "app", "m1", "stopped", "01ABC", 0);
-	assert_string_equal(u,
-	    "http://h/v1/apps/app/machines/m1/wait?state=stopped&timeout=1&instance_id=01ABC");
+	assert_string_equal(
+	    u, "http://h/v1/apps/app/machines/m1/wait?state=stopped&timeout=1&instance_id=01ABC");
 	free(u);
 	u = fly_url_wait("http://h", "app", "m1", "started", "", 30);
 	assert_string_equal(u, "http://h/v1/apps/app/machines/m1/wait?state=started&timeout=30");
@@ -124,11 +124,11 @@ test_parse_list(void **state)
 	char err[128];
 
 	assert_int_equal(fly_parse_machines("[{\"id\":\"a5c5de9ce64ca12\",\"name\":\"aged\","
-					    "\"state\":\"started\",\"region\":\"ord\","
-					    "\"instance_id\":\"1RREBN3T5K95DK9IVP4XHTTPEY2\","
-					    "\"config\":{\"metadata\":{}},\"events\":[]},"
-					    "{\"id\":\"b1\",\"state\":\"stopped\"}]",
-			     &ml, err, sizeof(err)),
+	                                    "\"state\":\"started\",\"region\":\"ord\","
+	                                    "\"instance_id\":\"1RREBN3T5K95DK9IVP4XHTTPEY2\","
+	                                    "\"config\":{\"metadata\":{}},\"events\":[]},"
+	                                    "{\"id\":\"b1\",\"state\":\"stopped\"}]",
+	                     &ml, err, sizeof(err)),
 	    0);
 	assert_int_equal(ml.n, 2);
 	assert_string_equal(ml.v[0].id, "a5c5de9ce64ca12");
@@ -148,8 +148,8 @@ test_parse_list(void **state)
 
 	/* nulls and wrong types in optional fields are tolerated */
 	assert_int_equal(fly_parse_machines("[{\"id\":\"m1\",\"state\":null,\"region\":5,"
-					    "\"instance_id\":null}]",
-			     &ml, err, sizeof(err)),
+	                                    "\"instance_id\":null}]",
+	                     &ml, err, sizeof(err)),
 	    0);
 	assert_string_equal(ml.v[0].state, "unknown");
 	assert_string_equal(ml.v[0].region, "");
@@ -163,19 +163,19 @@ test_parse_list_malformed(void **state)
 	    "",
 	    "not json",
 	    "<html>502</html>",
-	    "[{\"id\":\"m1\"}",             /* truncated */
-	    "[{\"id\":\"m1\"}] trailing",   /* garbage after */
-	    "{\"id\":\"m1\"}",              /* not an array */
+	    "[{\"id\":\"m1\"}", /* truncated */
+	    "[{\"id\":\"m1\"}] trailing", /* garbage after */
+	    "{\"id\":\"m1\"}", /* not an array */
 	    "null",
 	    "42",
 	    "\"[]\"",
-	    "[1,2]",                         /* elements not objects */
+	    "[1,2]", /* elements not objects */
 	    "[null]",
-	    "[{\"state\":\"stopped\"}]",     /* no id */
+	    "[{\"state\":\"stopped\"}]", /* no id */
 	    "[{\"id\":null}]",
 	    "[{\"id\":12}]",
 	    "[{\"id\":\"\"}]",
-	    "[{\"id\":\"../../etc\"}]",      /* would break the path */
+	    "[{\"id\":\"../../etc\"}]", /* would break the path */
 	    "[{\"id\":\"m1\",\"instance_id\":\"a&b\"}]",
 	    NULL,
 	};
@@ -205,7 +205,8 @@ test_parse_list_huge(void **state)
 
 	big[len++] = '[';
 	for (i = 0; i <= FLY_MAX_MACHINES; i++)
-		len += (size_t)snprintf(big + len, cap - len, "%s{\"id\":\"m%d\"}", i ? "," : "", i);
+		len +=
+		    (size_t)snprintf(big + len, cap - len, "%s{\"id\":\"m%d\"}", i ? "," : "", i);
 	big[len++] = ']';
 	assert_int_equal(fly_parse_machines(big, &ml, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "too long"));
@@ -235,7 +236,7 @@ test_parse_long_strings(void **state)
 	assert_int_equal(fly_parse_machine(body, &m, err, sizeof(err)), -1);
 	/* a cut through a UTF-8 sequence leaves no half character */
 	assert_int_equal(fly_parse_start("{\"previous_state\":\"abcde\xc3\xa9\xc3\xa9\"}", prev,
-			     sizeof(prev), err, sizeof(err)),
+	                     sizeof(prev), err, sizeof(err)),
 	    0);
 	assert_string_equal(prev, "abcde");
 }
@@ -247,8 +248,8 @@ test_parse_machine_start_ok(void **state)
 	char err[128], prev[32];
 
 	assert_int_equal(fly_parse_machine("{\"id\":\"m1\",\"state\":\"starting\",\"region\":"
-					   "\"iad\",\"instance_id\":\"01XYZ\"}",
-			     &m, err, sizeof(err)),
+	                                   "\"iad\",\"instance_id\":\"01XYZ\"}",
+	                     &m, err, sizeof(err)),
 	    0);
 	assert_string_equal(m.state, "starting");
 	assert_string_equal(m.instance_id, "01XYZ");
@@ -256,15 +257,14 @@ test_parse_machine_start_ok(void **state)
 	assert_int_equal(fly_parse_machine("{}", &m, err, sizeof(err)), -1);
 
 	assert_int_equal(fly_parse_start("{\"previous_state\":\"stopped\",\"migrated\":false,"
-					 "\"new_host\":\"\"}",
-			     prev, sizeof(prev), err, sizeof(err)),
+	                                 "\"new_host\":\"\"}",
+	                     prev, sizeof(prev), err, sizeof(err)),
 	    0);
 	assert_string_equal(prev, "stopped");
 	assert_int_equal(fly_parse_start("{}", prev, sizeof(prev), err, sizeof(err)), 0);
 	assert_string_equal(prev, "");
-	assert_int_equal(fly_parse_start("{\"previous_state\":7}", prev, sizeof(prev), err,
-			     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    fly_parse_start("{\"previous_state\":7}", prev, sizeof(prev), err, sizeof(err)), 0);
 	assert_string_equal(prev, "");
 	assert_int_equal(fly_parse_start("[]", prev, sizeof(prev), err, sizeof(err)), -1);
 	assert_int_equal(fly_parse_start("oops", prev, sizeof(prev), err, sizeof(err)), -1);
@@ -286,10 +286,10 @@ test_error_text(void **state)
 	    "{\"error\":\"failed_precondition: unable to start machine from current state: "
 	    "'stopping'\"}",
 	    buf, sizeof(buf));
-	assert_string_equal(buf,
-	    "412 failed_precondition: unable to start machine from current state: 'stopping'");
-	fly_error_text(409, "{\"error\":\"no room\",\"status\":\"insufficient_capacity\"}", buf,
-	    sizeof(buf));
+	assert_string_equal(
+	    buf, "412 failed_precondition: unable to start machine from current state: 'stopping'");
+	fly_error_text(
+	    409, "{\"error\":\"no room\",\"status\":\"insufficient_capacity\"}", buf, sizeof(buf));
 	assert_string_equal(buf, "409 insufficient_capacity: no room");
 	fly_error_text(500, "{\"error\":\"boom\",\"status\":\"unknown\"}", buf, sizeof(buf));
 	assert_string_equal(buf, "500 boom");
@@ -312,8 +312,8 @@ test_error_text(void **state)
 	/* control characters are neutralised, long texts cut */
 	fly_error_text(500, "{\"error\":\"a\\nb\\u0001c\"}", buf, sizeof(buf));
 	assert_string_equal(buf, "500 a?b?c");
-	fly_error_text(500, "{\"error\":\"0123456789012345678901234567890\"}", small,
-	    sizeof(small));
+	fly_error_text(
+	    500, "{\"error\":\"0123456789012345678901234567890\"}", small, sizeof(small));
 	assert_int_equal(strlen(small), sizeof(small) - 1);
 	longbody = xasprintf("{\"error\":\"%0*d\"}", 100000, 0);
 	fly_error_text(500, longbody, buf, sizeof(buf));
@@ -340,9 +340,8 @@ test_machine_list_copy(void **state)
 	struct machine_list a = {NULL, 0}, b = {NULL, 0};
 	char err[64];
 
-	assert_int_equal(fly_parse_machines("[{\"id\":\"m1\"},{\"id\":\"m2\"}]", &a, err,
-			     sizeof(err)),
-	    0);
+	assert_int_equal(
+	    fly_parse_machines("[{\"id\":\"m1\"},{\"id\":\"m2\"}]", &a, err, sizeof(err)), 0);
 	machine_list_copy(&b, &a);
 	assert_int_equal(b.n, 2);
 	assert_ptr_not_equal(a.v, b.v);
