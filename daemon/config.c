@@ -1,0 +1,1214 @@
+/*
+ * Configuration: contract §3. One table of keys drives parsing, defaults,
+ * validation and `-n` output, so the four agree by construction. Values are
+ * parsed as each source sets them, so a bad value is reported where it was
+ * written even when a later source overrides it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+#ifndef RUNSTATEDIR
+#define RUNSTATEDIR "/run"
+#endif
+
+#define REDACTED "<redacted>"
+#define CONFIG_MAX_FILE (1024 * 1024)
+#define SECRET_MAX_FILE (64 * 1024)
+#define INSTANCE_MAX 64
+
+enum ktype {
+	K_STR, /* any text */
+	K_SECRET, /* any text, never shown */
+	K_URL, /* http or https */
+	K_BASEURL, /* http or https, trailing slashes dropped */
+	K_STATUS, /* HEALTHY_STATUS */
+	K_DUR, /* duration > 0 */
+	K_DUR0, /* duration >= 0 */
+	K_INT, /* integer in [min, max] */
+	K_BOOL, /* yes/no */
+	K_FAILBACK, /* auto/manual */
+	K_PROVIDER, /* fly/command/none */
+	K_PATH, /* absolute path */
+	K_DIR, /* absolute directory, not /, normalised */
+	K_SOCKET, /* absolute path that fits in sun_path */
+	K_COST, /* non-negative number */
+};
+
+struct keydef {
+	const char *name;
+	enum ktype type;
+	const char *def; /* parsed like any value; NULL = unset */
+	size_t off;
+	long long min, max;
+	const char *(*check)(const char *); /* extra check of a K_STR */
+};
+
+static const char *check_fly_app(const char *);
+static const char *check_chat_id(const char *);
+static const char *check_remote(const char *);
+static const char *check_rclone_path(const char *);
+static const char *check_readable(const char *);
+
+/* clang-format off */
+#define K(n, t, d, f) {.name = n, .type = t, .def = d, .off = offsetof(struct config, f)}
+#define KI(n, d, f, lo, hi) {.name = n, .type = K_INT, .def = d, \
+	.off = offsetof(struct config, f), .min = lo, .max = hi}
+#define KC(n, f, chk) {.name = n, .type = K_STR, .def = NULL, \
+	.off = offsetof(struct config, f), .check = chk}
+/* The contract's table order: config_print follows it. */
+static const struct keydef keys[] = {
+	K("LOCAL_HEALTH_URL", K_URL, "http://localhost:8100/status", local_health_url),
+	K("HEALTHY_STATUS", K_STATUS, "200-299", healthy_status),
+	K("HEALTH_EXPECT", K_STR, NULL, health_expect),
+	KC("HEALTH_CA_FILE", health_ca_file, check_readable),
+	K("HEALTH_INSECURE", K_BOOL, "no", health_insecure),
+	K("CHECK_INTERVAL", K_DUR, "60", check_interval_ms),
+	K("FAST_INTERVAL", K_DUR, "5", fast_interval_ms),
+	K("CHECK_TIMEOUT", K_DUR, "10", check_timeout_ms),
+	KI("FAILURE_THRESHOLD", "3", failure_threshold, 1, 1000),
+	KI("RECOVERY_THRESHOLD", "3", recovery_threshold, 1, 1000),
+	K("MIN_STANDBY_TIME", K_DUR0, "300", min_standby_time_ms),
+	K("FAILBACK", K_FAILBACK, "auto", failback),
+	K("AUTO_STOP", K_DUR0, "3600", auto_stop_ms),
+	K("RECONCILE_INTERVAL", K_DUR, "300", reconcile_interval_ms),
+	K("PROVIDER", K_PROVIDER, NULL, provider),
+	KC("FLY_APP", fly_app, check_fly_app),
+	K("FLY_API_TOKEN", K_SECRET, NULL, fly_api_token),
+	K("FLY_API_TOKEN_FILE", K_PATH, NULL, fly_api_token_file),
+	K("FLY_API_HOSTNAME", K_BASEURL, "https://api.machines.dev", fly_api_hostname),
+	KI("FLY_MACHINE_COUNT", "1", fly_machine_count, 1, 100),
+	K("FLY_HEALTH_URL", K_URL, NULL, fly_health_url),
+	K("ACTIVATION_TIMEOUT", K_DUR, "300", activation_timeout_ms),
+	K("ACTIVATE_CMD", K_STR, NULL, activate_cmd),
+	K("DEACTIVATE_CMD", K_STR, NULL, deactivate_cmd),
+	K("STATE_DIR", K_DIR, NULL, state_dir),
+	KC("RCLONE_REMOTE", rclone_remote, check_remote),
+	KC("RCLONE_PATH", rclone_path, check_rclone_path),
+	K("RCLONE", K_STR, "rclone", rclone),
+	K("RCLONE_CONFIG", K_STR, NULL, rclone_config),
+	K("RCLONE_FLAGS", K_STR, NULL, rclone_flags),
+	K("SYNC_INTERVAL", K_DUR0, "300", sync_interval_ms),
+	K("SYNC_TIMEOUT", K_DUR, "120", sync_timeout_ms),
+	K("BACKUP_DIR", K_DIR, NULL, backup_dir),
+	KI("BACKUP_KEEP", "10", backup_keep, 1, 10000),
+	K("TELEGRAM_BOT_TOKEN", K_SECRET, NULL, telegram_bot_token),
+	K("TELEGRAM_BOT_TOKEN_FILE", K_PATH, NULL, telegram_bot_token_file),
+	KC("TELEGRAM_CHAT_ID", telegram_chat_id, check_chat_id),
+	K("TELEGRAM_API_URL", K_BASEURL, "https://api.telegram.org", telegram_api_url),
+	K("HEARTBEAT_URL", K_URL, NULL, heartbeat_url),
+	K("NOTIFY_CMD", K_STR, NULL, notify_cmd),
+	K("FENCE_CMD", K_STR, NULL, fence_cmd),
+	K("FENCE_REQUIRED", K_BOOL, "no", fence_required),
+	K("FAILBACK_CMD", K_STR, NULL, failback_cmd),
+	K("HOOK_TIMEOUT", K_DUR, "30", hook_timeout_ms),
+	K("SOCKET", K_SOCKET, NULL, socket_path),
+	K("SOCKET_GROUP", K_STR, NULL, socket_group),
+	K("ADMIN_GROUP", K_STR, NULL, admin_group),
+	K("STATE_FILE", K_PATH, NULL, state_file),
+	K("STATUS_FILE", K_PATH, NULL, status_file),
+	K("PID_FILE", K_PATH, NULL, pid_file),
+	K("LOG_FILE", K_PATH, NULL, log_file),
+	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
+};
+#undef K
+#undef KI
+#undef KC
+/* clang-format on */
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* Where each key's current value came from, for cross-check messages. */
+struct loader {
+	struct config *cfg;
+	struct config_errors *errs;
+	char *origin[NKEYS]; /* "FILE:LINE: ", "-D " or "" */
+	bool set[NKEYS]; /* given by some source (not the default) */
+};
+
+static void __attribute__((format(printf, 2, 3)))
+errors_add(struct config_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	errs->msgs = xrealloc(errs->msgs, sizeof(*errs->msgs) * (size_t)(errs->n + 1));
+	errs->msgs[errs->n++] = s;
+}
+
+static void
+strlist_add(char ***list, int *n, char *s)
+{
+	*list = xrealloc(*list, sizeof(**list) * (size_t)(*n + 1));
+	(*list)[(*n)++] = s;
+}
+
+void
+config_errors_clear(struct config_errors *errs)
+{
+	if (errs == NULL)
+		return;
+	for (int i = 0; i < errs->n; i++)
+		free(errs->msgs[i]);
+	free(errs->msgs);
+	errs->msgs = NULL;
+	errs->n = 0;
+}
+
+static const struct keydef *
+key_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strlen(keys[i].name) == len && strncmp(keys[i].name, name, len) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static bool
+key_is_rclone_extra(const char *name, size_t len)
+{
+	return len > 7 && strncmp(name, "RCLONE_", 7) == 0 && key_find(name, len) == NULL;
+}
+
+bool
+config_key_is_secret(const char *key)
+{
+	return key != NULL &&
+	    (strcmp(key, "FLY_API_TOKEN") == 0 || strcmp(key, "TELEGRAM_BOT_TOKEN") == 0);
+}
+
+/* RCLONE_* settings passed to rclone whose values are shown as <redacted>. */
+static bool
+rclone_key_is_secret(const char *key, size_t len)
+{
+	static const char *const words[] = {"TOKEN", "SECRET", "PASS", "KEY"};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t wl = strlen(words[i]);
+		for (size_t j = 0; j + wl <= len; j++)
+			if (strncmp(key + j, words[i], wl) == 0)
+				return true;
+	}
+	return false;
+}
+
+const char *
+config_provider_str(enum provider_kind p)
+{
+	switch (p) {
+	case PROVIDER_FLY: return "fly";
+	case PROVIDER_COMMAND: return "command";
+	case PROVIDER_NONE: break;
+	}
+	return "none";
+}
+
+const char *
+config_failback_str(enum failback_mode f)
+{
+	return f == FAILBACK_MANUAL ? "manual" : "auto";
+}
+
+static bool
+instance_valid(const char *name, const char **why)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		*why = "is empty";
+	else if (len > INSTANCE_MAX)
+		*why = "is longer than 64 characters";
+	else if (name[0] == '.')
+		*why = "starts with '.'";
+	else if (strspn(name,
+	             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	             "0123456789_.-") != len)
+		*why = "may only contain letters, digits, '_', '.' and '-'";
+	else
+		return true;
+	return false;
+}
+
+char *
+config_default_path(const char *key, const char *instance)
+{
+	const char *n = instance;
+
+	if (key == NULL)
+		return NULL;
+	if (strcmp(key, "CONFIG") == 0)
+		return n ? xasprintf("%s/failoverd/%s.conf", SYSCONFDIR, n)
+		         : xstrdup(SYSCONFDIR "/failoverd.conf");
+	if (strcmp(key, "SOCKET") == 0)
+		return xasprintf("%s/failoverd/%s.sock", RUNSTATEDIR, n ? n : "failoverd");
+	if (strcmp(key, "STATE_FILE") == 0)
+		return n ? xasprintf("%s/lib/failoverd/%s.json", LOCALSTATEDIR, n)
+		         : xstrdup(LOCALSTATEDIR "/lib/failoverd/state.json");
+	if (strcmp(key, "STATUS_FILE") == 0)
+		return xasprintf("%s/failoverd/%s.status", RUNSTATEDIR, n ? n : "failoverd");
+	if (strcmp(key, "PID_FILE") == 0)
+		return xasprintf("%s/failoverd/%s.pid", RUNSTATEDIR, n ? n : "failoverd");
+	if (strcmp(key, "BACKUP_DIR") == 0)
+		return n ? xasprintf("%s/lib/failoverd/backups/%s", LOCALSTATEDIR, n)
+		         : xstrdup(LOCALSTATEDIR "/lib/failoverd/backups");
+	return NULL;
+}
+
+/* Value checks: NULL when fine, else a static message. */
+
+static const char *
+check_fly_app(const char *v)
+{
+	if (strlen(v) > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))
+		return "a Fly app name is lower-case letters, digits and '-' (at most 63)";
+	return NULL;
+}
+
+static const char *
+check_chat_id(const char *v)
+{
+	const char *p = v;
+
+	if (*p == '@') {
+		p++;
+		if (*p != '\0' &&
+		    strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+		        strlen(p))
+			return NULL;
+	} else {
+		if (*p == '-')
+			p++;
+		if (*p != '\0' && strspn(p, "0123456789") == strlen(p) && strlen(p) <= 20)
+			return NULL;
+	}
+	return "expected a numeric chat id (e.g. -1001234567890) or @channelname";
+}
+
+static const char *
+check_remote(const char *v)
+{
+	if (strchr(v, ':') != NULL)
+		return "give the remote's name without ':' (RCLONE_PATH holds the path)";
+	return NULL;
+}
+
+static const char *
+check_rclone_path(const char *v)
+{
+	if (strspn(v, "/") == strlen(v))
+		return "must not be the remote's root";
+	return NULL;
+}
+
+static const char *
+check_readable(const char *v)
+{
+	if (access(v, R_OK) == -1)
+		return strerror(errno);
+	return NULL;
+}
+
+static bool
+url_valid(const char *v, const char **why)
+{
+	const char *host;
+
+	if (strncasecmp(v, "http://", 7) == 0)
+		host = v + 7;
+	else if (strncasecmp(v, "https://", 8) == 0)
+		host = v + 8;
+	else {
+		*why = "not an http:// or https:// URL";
+		return false;
+	}
+	if (*host == '\0' || *host == '/' || *host == '?' || *host == '#') {
+		*why = "the URL has no host";
+		return false;
+	}
+	for (const char *p = v; *p != '\0'; p++)
+		if (isspace((unsigned char)*p)) {
+			*why = "white space in a URL";
+			return false;
+		}
+	return true;
+}
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const struct status_range *x = a, *y = b;
+
+	return x->lo != y->lo ? (x->lo < y->lo ? -1 : 1) : (x->hi < y->hi ? -1 : x->hi > y->hi);
+}
+
+/* "200,204,300-399" into sorted, merged ranges. */
+static const char *
+status_parse(const char *v, struct status_range *r, int *np)
+{
+	struct status_range tmp[CONFIG_MAX_STATUS_RANGES];
+	char *copy = xstrdup(v), *item, *save = NULL;
+	const char *why = NULL;
+	int n = 0, m = 0;
+
+	for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+		char *dash, *end;
+		long long lo, hi;
+
+		while (*item == ' ' || *item == '\t')
+			item++;
+		end = item + strlen(item);
+		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (n == CONFIG_MAX_STATUS_RANGES) {
+			why = "too many ranges";
+			break;
+		}
+		if ((dash = strchr(item, '-')) != NULL)
+			*dash = '\0';
+		if (util_int_parse(item, 100, 599, &lo) == -1 ||
+		    (dash != NULL && util_int_parse(dash + 1, 100, 599, &hi) == -1)) {
+			why = "expected statuses 100-599 like 200,204,300-399";
+			break;
+		}
+		if (dash == NULL)
+			hi = lo;
+		if (lo > hi) {
+			why = "a range must go from low to high";
+			break;
+		}
+		tmp[n].lo = (int)lo;
+		tmp[n].hi = (int)hi;
+		n++;
+	}
+	free(copy);
+	if (why == NULL && n == 0)
+		why = "no statuses given";
+	/* strtok_r skips empty items: "200,,204" is still a typo. */
+	if (why == NULL && (v[0] == ',' || v[strlen(v) - 1] == ',' || strstr(v, ",,") != NULL))
+		why = "empty item in the list";
+	if (why != NULL)
+		return why;
+	qsort(tmp, (size_t)n, sizeof(tmp[0]), range_cmp);
+	for (int i = 0; i < n; i++) {
+		if (m > 0 && tmp[i].lo <= r[m - 1].hi + 1) {
+			if (tmp[i].hi > r[m - 1].hi)
+				r[m - 1].hi = tmp[i].hi;
+		} else
+			r[m++] = tmp[i];
+	}
+	*np = m;
+	return NULL;
+}
+
+static const char *
+cost_parse(const char *v, double *out)
+{
+	char *end;
+	double d;
+
+	if (v[0] == '\0' || strspn(v, "0123456789.eE+-") != strlen(v))
+		return "expected a non-negative number, e.g. 0.0000019";
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(d) || d < 0)
+		return "expected a non-negative number, e.g. 0.0000019";
+	*out = d;
+	return NULL;
+}
+
+/* Drops trailing slashes and doubled ones: "/a//b/" -> "/a/b". */
+static char *
+dir_normalise(const char *v)
+{
+	char *s = xstrdup(v), *w = s;
+
+	for (const char *p = v; *p != '\0'; p++)
+		if (!(*p == '/' && w > s && w[-1] == '/'))
+			*w++ = *p;
+	*w = '\0';
+	while (w - s > 1 && w[-1] == '/')
+		*--w = '\0';
+	return s;
+}
+
+/* The value with a URL's user:password@ replaced, for messages. */
+static char *redact_userinfo(const char *s);
+
+static void
+set_str(struct config *cfg, const struct keydef *k, char *v)
+{
+	char **p = (char **)((char *)cfg + k->off);
+
+	free(*p);
+	*p = v;
+}
+
+/*
+ * Parses v (NULL or "" = the default) into cfg. On error returns a new
+ * message (never containing a secret) and leaves the field as it was.
+ */
+static char *
+key_apply(struct config *cfg, const struct keydef *k, const char *v, bool *isset)
+{
+	void *field = (char *)cfg + k->off;
+	const char *why = NULL;
+	char *dflt = NULL, *res = NULL;
+	int64_t ms;
+	long long ll;
+	bool b;
+
+	*isset = v != NULL && *v != '\0';
+	if (!*isset) {
+		v = k->def;
+		if (v == NULL && (k->type == K_PATH || k->type == K_DIR || k->type == K_SOCKET))
+			v = dflt = config_default_path(k->name, cfg->instance);
+		if (v == NULL) {
+			if (k->type == K_PROVIDER)
+				cfg->provider = PROVIDER_NONE; /* resolved after loading */
+			else
+				set_str(cfg, k, NULL);
+			return NULL;
+		}
+	}
+	for (const char *p = v; *p != '\0'; p++)
+		if (iscntrl((unsigned char)*p) && *p != '\t') {
+			why = "contains a control character";
+			goto out;
+		}
+
+	switch (k->type) {
+	case K_STR:
+		if (k->check != NULL && (why = k->check(v)) != NULL)
+			goto out;
+		set_str(cfg, k, xstrdup(v));
+		break;
+	case K_SECRET: set_str(cfg, k, xstrdup(v)); break;
+	case K_URL:
+	case K_BASEURL:
+		if (url_valid(v, &why)) {
+			char *s = xstrdup(v);
+			size_t len = strlen(s);
+			while (k->type == K_BASEURL && len > 0 && s[len - 1] == '/')
+				s[--len] = '\0';
+			set_str(cfg, k, s);
+		}
+		break;
+	case K_STATUS: why = status_parse(v, cfg->healthy_status, &cfg->n_healthy_status); break;
+	case K_DUR:
+	case K_DUR0:
+		if (util_duration_parse(v, &ms, &why) == 0) {
+			if (ms == 0 && k->type == K_DUR)
+				why = "must be greater than 0";
+			else
+				*(int64_t *)field = ms;
+		}
+		break;
+	case K_INT:
+		if (util_int_parse(v, k->min, k->max, &ll) == -1) {
+			res =
+			    xasprintf("expected a whole number from %lld to %lld", k->min, k->max);
+			goto out;
+		}
+		*(int *)field = (int)ll;
+		break;
+	case K_BOOL:
+		if (!util_yesno_parse(v, &b))
+			why = "expected yes or no";
+		else
+			*(bool *)field = b;
+		break;
+	case K_FAILBACK:
+		if (strcmp(v, "auto") == 0)
+			cfg->failback = FAILBACK_AUTO;
+		else if (strcmp(v, "manual") == 0)
+			cfg->failback = FAILBACK_MANUAL;
+		else
+			why = "expected auto or manual";
+		break;
+	case K_PROVIDER:
+		if (strcmp(v, "fly") == 0)
+			cfg->provider = PROVIDER_FLY;
+		else if (strcmp(v, "command") == 0)
+			cfg->provider = PROVIDER_COMMAND;
+		else if (strcmp(v, "none") == 0)
+			cfg->provider = PROVIDER_NONE;
+		else
+			why = "expected fly, command or none";
+		break;
+	case K_PATH:
+	case K_SOCKET:
+		if (v[0] != '/')
+			why = "must be an absolute path";
+		else if (k->type == K_SOCKET &&
+		    strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			res = xasprintf("is %zu bytes long; a socket path must be under %zu",
+			    strlen(v), sizeof(((struct sockaddr_un *)0)->sun_path));
+		else
+			set_str(cfg, k, xstrdup(v));
+		break;
+	case K_DIR:
+		if (v[0] != '/')
+			why = "must be an absolute path";
+		else if (strspn(v, "/") == strlen(v))
+			why = "must not be /";
+		else
+			set_str(cfg, k, dir_normalise(v));
+		break;
+	case K_COST: why = cost_parse(v, &cfg->cost_per_second); break;
+	}
+out:
+	free(dflt);
+	if (res == NULL && why != NULL) {
+		/* Echo the value to help, unless it is a secret. */
+		if (k->type == K_SECRET || !*isset)
+			res = xstrdup(why);
+		else {
+			char *shown = redact_userinfo(v);
+			res = xasprintf("%s (got \"%s\")", why, shown);
+			free(shown);
+		}
+	}
+	return res;
+}
+
+static void
+rclone_env_set(struct config *cfg, const char *key, size_t klen, const char *v)
+{
+	for (int i = 0; i < cfg->n_rclone_env; i++) {
+		if (strncmp(cfg->rclone_env[i], key, klen) == 0 &&
+		    cfg->rclone_env[i][klen] == '=') {
+			free(cfg->rclone_env[i]);
+			if (*v != '\0') {
+				cfg->rclone_env[i] = xasprintf("%.*s=%s", (int)klen, key, v);
+				return;
+			}
+			memmove(&cfg->rclone_env[i], &cfg->rclone_env[i + 1],
+			    sizeof(char *) * (size_t)(cfg->n_rclone_env - i - 1));
+			cfg->n_rclone_env--;
+			return;
+		}
+	}
+	if (*v != '\0')
+		strlist_add(
+		    &cfg->rclone_env, &cfg->n_rclone_env, xasprintf("%.*s=%s", (int)klen, key, v));
+}
+
+static bool
+key_name_valid(const char *key, size_t len)
+{
+	if (len == 0 || isdigit((unsigned char)key[0]))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)key[i]) && key[i] != '_')
+			return false;
+	return true;
+}
+
+/*
+ * One assignment from a source. prefix is "FILE:LINE: ", "-D " or "" and
+ * starts every message about it.
+ */
+static void
+assign(struct loader *ld, const char *prefix, const char *key, size_t klen, const char *v)
+{
+	const struct keydef *k = key_find(key, klen);
+	char *why;
+	bool isset;
+	size_t i;
+
+	if (k == NULL) {
+		if (key_is_rclone_extra(key, klen) && key_name_valid(key, klen)) {
+			rclone_env_set(ld->cfg, key, klen, v);
+			return;
+		}
+		errors_add(ld->errs, "%s%.*s: unknown key", prefix, (int)klen, key);
+		return;
+	}
+	i = (size_t)(k - keys);
+	if ((why = key_apply(ld->cfg, k, v, &isset)) != NULL) {
+		errors_add(ld->errs, "%s%s: %s", prefix, k->name, why);
+		free(why);
+		return;
+	}
+	ld->set[i] = isset;
+	free(ld->origin[i]);
+	ld->origin[i] = xstrdup(isset ? prefix : "");
+}
+
+/* A file line's VALUE: literal, or wholly in quotes. NULL + *why on error. */
+static char *
+value_unquote(const char *v, const char **why)
+{
+	size_t len = strlen(v);
+	char *out, *w;
+
+	if (v[0] != '"' && v[0] != '\'')
+		return xstrdup(v);
+	if (v[0] == '\'') {
+		const char *close = strchr(v + 1, '\'');
+		if (close == NULL) {
+			*why = "unterminated quote";
+			return NULL;
+		}
+		if (close != v + len - 1) {
+			*why = "text after the closing quote";
+			return NULL;
+		}
+		return xasprintf("%.*s", (int)(len - 2), v + 1);
+	}
+	/* Double quotes: \" and \\ are escapes, as systemd reads them. */
+	out = w = xcalloc(1, len);
+	for (const char *p = v + 1;; p++) {
+		if (*p == '\0') {
+			free(out);
+			*why = "unterminated quote";
+			return NULL;
+		}
+		if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
+			*w++ = *++p;
+			continue;
+		}
+		if (*p == '"') {
+			if (p[1] != '\0') {
+				free(out);
+				*why = "text after the closing quote";
+				return NULL;
+			}
+			break;
+		}
+		*w++ = *p;
+	}
+	*w = '\0';
+	return out;
+}
+
+static void
+file_parse(struct loader *ld, const char *path, char *text, size_t len)
+{
+	char *line = text, *next;
+	int lineno = 0;
+
+	if (memchr(text, '\0', len) != NULL) {
+		errors_add(ld->errs, "%s: contains a NUL byte; not a configuration file", path);
+		return;
+	}
+	for (; line != NULL && *line != '\0'; line = next) {
+		char *p, *end, *eq, *key, *val, *prefix;
+		const char *why = NULL;
+		size_t klen;
+
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		for (p = line; *p == ' ' || *p == '\t'; p++)
+			;
+		end = p + strlen(p);
+		while (end > p && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (*p == '\0' || *p == '#' || *p == ';')
+			continue;
+		prefix = xasprintf("%s:%d: ", path, lineno);
+		if (strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t')) {
+			for (p += 6; *p == ' ' || *p == '\t'; p++)
+				;
+		}
+		if ((eq = strchr(p, '=')) == NULL) {
+			errors_add(ld->errs, "%sexpected KEY=VALUE", prefix);
+			free(prefix);
+			continue;
+		}
+		key = p;
+		klen = (size_t)(eq - p);
+		while (klen > 0 && (key[klen - 1] == ' ' || key[klen - 1] == '\t'))
+			klen--;
+		if (!key_name_valid(key, klen)) {
+			errors_add(ld->errs, "%snot a valid key name before '='", prefix);
+			free(prefix);
+			continue;
+		}
+		for (val = eq + 1; *val == ' ' || *val == '\t'; val++)
+			;
+		if ((val = value_unquote(val, &why)) == NULL) {
+			/* Never show the value: it may be a secret. */
+			errors_add(ld->errs, "%s%.*s: %s", prefix, (int)klen, key, why);
+			free(prefix);
+			continue;
+		}
+		assign(ld, prefix, key, klen, val);
+		free(val);
+		free(prefix);
+	}
+}
+
+static void
+file_load(struct loader *ld, const struct config_source *src)
+{
+	char *path, *text;
+	size_t len;
+
+	if (src->file != NULL)
+		path = xstrdup(src->file);
+	else
+		path = config_default_path("CONFIG", src->instance);
+	if ((text = util_read_file(path, CONFIG_MAX_FILE, &len)) == NULL) {
+		/* Only the default file may be missing. */
+		if (src->file != NULL || errno != ENOENT)
+			errors_add(ld->errs, "%s: cannot read the configuration file: %s", path,
+			    strerror(errno));
+		free(path);
+		return;
+	}
+	ld->cfg->file = path;
+	file_parse(ld, path, text, len);
+	free(text);
+}
+
+static void
+env_load(struct loader *ld, char *const *env)
+{
+	if (env == NULL)
+		return;
+	for (; *env != NULL; env++) {
+		const char *e = *env, *eq = strchr(e, '=');
+		size_t klen;
+
+		if (eq == NULL)
+			continue;
+		klen = (size_t)(eq - e);
+		/* The rest of the environment is not ours. */
+		if (key_find(e, klen) == NULL && !key_is_rclone_extra(e, klen))
+			continue;
+		assign(ld, "", e, klen, eq + 1);
+	}
+}
+
+static void
+defines_load(struct loader *ld, char *const *defs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const char *d = defs[i], *eq = strchr(d, '=');
+		size_t klen = eq != NULL ? (size_t)(eq - d) : strlen(d);
+		char *key = xasprintf("%.*s", (int)klen, d);
+
+		if (config_key_is_secret(key))
+			errors_add(ld->errs,
+			    "-D %s: -D would put the secret in argv, which other users can read: "
+			    "use the config file, the environment or %s_FILE",
+			    key, key);
+		else if (eq == NULL || klen == 0)
+			errors_add(ld->errs, "-D %s: expected KEY=VALUE", key);
+		else
+			assign(ld, "-D ", d, klen, eq + 1);
+		free(key);
+	}
+}
+
+/* Reads a *_FILE secret into *dst. */
+static void
+secret_file_read(struct loader *ld, const char *key, const char *path, char **dst)
+{
+	size_t i = (size_t)(key_find(key, strlen(key)) - keys), len, skip;
+	const char *pre = ld->origin[i] != NULL ? ld->origin[i] : "";
+	struct stat st;
+	char *text;
+
+	if ((text = util_read_file(path, SECRET_MAX_FILE, &len)) == NULL) {
+		errors_add(ld->errs, "%s%s: cannot read %s: %s", pre, key, path, strerror(errno));
+		return;
+	}
+	while (len > 0 && isspace((unsigned char)text[len - 1]))
+		text[--len] = '\0';
+	if ((skip = strspn(text, " \t\r\n")) > 0) {
+		memmove(text, text + skip, len - skip + 1);
+		len -= skip;
+	}
+	if (len == 0)
+		errors_add(ld->errs, "%s%s: %s is empty", pre, key, path);
+	else if (strpbrk(text, "\r\n") != NULL || memchr(text, '\0', len) != NULL)
+		errors_add(ld->errs, "%s%s: %s holds more than one line", pre, key, path);
+	else {
+		free(*dst);
+		*dst = text;
+		text = NULL;
+		if (stat(path, &st) == 0 && (st.st_mode & 044) != 0)
+			strlist_add(&ld->cfg->warnings, &ld->cfg->n_warnings,
+			    xasprintf(
+			        "%s: %s is readable by other users; chmod 600 it", key, path));
+	}
+	free(text);
+}
+
+static bool
+path_inside(const char *a, const char *b)
+{
+	size_t lb = strlen(b);
+
+	return strncmp(a, b, lb) == 0 && (a[lb] == '\0' || a[lb] == '/');
+}
+
+/* "FILE:LINE: " or "-D " where the key's value came from, else "". */
+static const char *
+origin_of(const struct loader *ld, const char *name)
+{
+	const char *o = ld->origin[key_find(name, strlen(name)) - keys];
+
+	return o != NULL ? o : "";
+}
+#define ORIGIN(name) origin_of(ld, name)
+
+static void
+cross_check(struct loader *ld)
+{
+	struct config *c = ld->cfg;
+	size_t provider_i = (size_t)(key_find("PROVIDER", 8) - keys);
+
+	if (c->fly_api_token != NULL && c->fly_api_token_file != NULL)
+		errors_add(ld->errs, "%sFLY_API_TOKEN_FILE: FLY_API_TOKEN is set too; use one",
+		    ORIGIN("FLY_API_TOKEN_FILE"));
+	else if (c->fly_api_token_file != NULL)
+		secret_file_read(
+		    ld, "FLY_API_TOKEN_FILE", c->fly_api_token_file, &c->fly_api_token);
+	if (c->telegram_bot_token != NULL && c->telegram_bot_token_file != NULL)
+		errors_add(ld->errs,
+		    "%sTELEGRAM_BOT_TOKEN_FILE: TELEGRAM_BOT_TOKEN is set too; use one",
+		    ORIGIN("TELEGRAM_BOT_TOKEN_FILE"));
+	else if (c->telegram_bot_token_file != NULL)
+		secret_file_read(ld, "TELEGRAM_BOT_TOKEN_FILE", c->telegram_bot_token_file,
+		    &c->telegram_bot_token);
+
+	if (!ld->set[provider_i])
+		c->provider = c->fly_app != NULL ? PROVIDER_FLY : PROVIDER_NONE;
+	if (c->provider == PROVIDER_FLY) {
+		const char *pre = ld->set[provider_i] ? ORIGIN("PROVIDER") : ORIGIN("FLY_APP");
+		const char *key = ld->set[provider_i] ? "PROVIDER" : "FLY_APP";
+		if (c->fly_app == NULL)
+			errors_add(ld->errs, "%s%s: PROVIDER=fly needs FLY_APP", pre, key);
+		if (c->fly_api_token == NULL && c->fly_api_token_file == NULL)
+			errors_add(ld->errs,
+			    "%s%s: PROVIDER=fly needs FLY_API_TOKEN or FLY_API_TOKEN_FILE", pre,
+			    key);
+	}
+	if (c->provider == PROVIDER_COMMAND) {
+		if (c->activate_cmd == NULL)
+			errors_add(ld->errs, "%sPROVIDER: PROVIDER=command needs ACTIVATE_CMD",
+			    ORIGIN("PROVIDER"));
+		if (c->deactivate_cmd == NULL)
+			errors_add(ld->errs, "%sPROVIDER: PROVIDER=command needs DEACTIVATE_CMD",
+			    ORIGIN("PROVIDER"));
+	}
+
+	if (c->state_dir != NULL) {
+		if (c->rclone_remote == NULL)
+			errors_add(ld->errs, "%sSTATE_DIR: sync needs RCLONE_REMOTE too",
+			    ORIGIN("STATE_DIR"));
+		if (c->rclone_path == NULL)
+			errors_add(ld->errs,
+			    "%sSTATE_DIR: sync needs RCLONE_PATH too (not empty or /)",
+			    ORIGIN("STATE_DIR"));
+		if (c->backup_dir != NULL &&
+		    (path_inside(c->backup_dir, c->state_dir) ||
+		        path_inside(c->state_dir, c->backup_dir)))
+			errors_add(ld->errs, "%sBACKUP_DIR: %s overlaps STATE_DIR %s",
+			    ORIGIN("BACKUP_DIR"), c->backup_dir, c->state_dir);
+	}
+
+	if ((c->telegram_bot_token != NULL || c->telegram_bot_token_file != NULL) &&
+	    c->telegram_chat_id == NULL)
+		errors_add(ld->errs, "%s%s: Telegram needs TELEGRAM_CHAT_ID too",
+		    c->telegram_bot_token_file ? ORIGIN("TELEGRAM_BOT_TOKEN_FILE")
+		                               : ORIGIN("TELEGRAM_BOT_TOKEN"),
+		    c->telegram_bot_token_file ? "TELEGRAM_BOT_TOKEN_FILE" : "TELEGRAM_BOT_TOKEN");
+	if (c->telegram_chat_id != NULL && c->telegram_bot_token == NULL &&
+	    c->telegram_bot_token_file == NULL)
+		errors_add(ld->errs,
+		    "%sTELEGRAM_CHAT_ID: Telegram needs TELEGRAM_BOT_TOKEN or "
+		    "TELEGRAM_BOT_TOKEN_FILE too",
+		    ORIGIN("TELEGRAM_CHAT_ID"));
+}
+#undef ORIGIN
+
+struct config *
+config_load(const struct config_source *src, struct config_errors *errs)
+{
+	struct loader ld;
+	struct config *cfg;
+	const char *why;
+	int nerr = errs->n;
+
+	memset(&ld, 0, sizeof(ld));
+	if (src->instance != NULL && !instance_valid(src->instance, &why)) {
+		errors_add(errs, "instance name \"%s\" %s", src->instance, why);
+		return NULL;
+	}
+	cfg = xcalloc(1, sizeof(*cfg));
+	cfg->instance = src->instance != NULL ? xstrdup(src->instance) : NULL;
+	ld.cfg = cfg;
+	ld.errs = errs;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		bool isset;
+		char *e = key_apply(cfg, &keys[i], NULL, &isset);
+		if (e != NULL) /* a bad built-in default: a bug */
+			errors_add(errs, "%s: built-in default: %s", keys[i].name, e);
+		free(e);
+	}
+	file_load(&ld, src);
+	env_load(&ld, src->environ);
+	defines_load(&ld, src->defines, src->ndefines);
+	cross_check(&ld);
+
+	for (size_t i = 0; i < NKEYS; i++)
+		free(ld.origin[i]);
+	if (errs->n > nerr) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < NKEYS; i++) {
+		switch (keys[i].type) {
+		case K_STR:
+		case K_SECRET:
+		case K_URL:
+		case K_BASEURL:
+		case K_PATH:
+		case K_DIR:
+		case K_SOCKET: set_str(cfg, &keys[i], NULL); break;
+		default: break;
+		}
+	}
+	for (int i = 0; i < cfg->n_rclone_env; i++)
+		free(cfg->rclone_env[i]);
+	free(cfg->rclone_env);
+	for (int i = 0; i < cfg->n_warnings; i++)
+		free(cfg->warnings[i]);
+	free(cfg->warnings);
+	free(cfg->instance);
+	free(cfg->file);
+	free(cfg);
+}
+
+bool
+config_status_healthy(const struct config *cfg, int status)
+{
+	for (int i = 0; i < cfg->n_healthy_status; i++)
+		if (status >= cfg->healthy_status[i].lo && status <= cfg->healthy_status[i].hi)
+			return true;
+	return false;
+}
+
+/* The shortest plain decimal that reads back as d. */
+static void
+cost_fmt(double d, char *buf, size_t len)
+{
+	for (int prec = 0; prec <= 20; prec++) {
+		snprintf(buf, len, "%.*f", prec, d);
+		if (strtod(buf, NULL) == d)
+			return;
+	}
+	snprintf(buf, len, "%.17g", d);
+}
+
+static char *
+redact_userinfo(const char *s)
+{
+	char *out = xstrdup(s);
+	char *p = out;
+
+	while ((p = strstr(p, "://")) != NULL) {
+		char *host = p + 3, *end = host, *at = NULL;
+
+		while (*end != '\0' && *end != '/' && *end != '?' && *end != '#' &&
+		    !isspace((unsigned char)*end) && *end != '"' && *end != '\'') {
+			if (*end == '@')
+				at = end;
+			end++;
+		}
+		if (at != NULL) {
+			char *n = xasprintf("%.*s" REDACTED "%s", (int)(host - out), out, at);
+			p = n + (host - out) + strlen(REDACTED) + 1;
+			free(out);
+			out = n;
+		} else
+			p = end;
+	}
+	return out;
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+config_print(const struct config *cfg, FILE *fp)
+{
+	char buf[64];
+	char **extra;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct keydef *k = &keys[i];
+		const void *field = (const char *)cfg + k->off;
+		const char *s;
+		char *r;
+
+		fprintf(fp, "%s=", k->name);
+		switch (k->type) {
+		case K_SECRET: fputs(*(char *const *)field != NULL ? REDACTED : "", fp); break;
+		case K_URL:
+		case K_BASEURL:
+			if ((s = *(char *const *)field) != NULL) {
+				r = redact_userinfo(s);
+				fputs(r, fp);
+				free(r);
+			}
+			break;
+		case K_STR:
+		case K_PATH:
+		case K_DIR:
+		case K_SOCKET:
+			if ((s = *(char *const *)field) != NULL)
+				fputs(s, fp);
+			break;
+		case K_STATUS:
+			for (int j = 0; j < cfg->n_healthy_status; j++) {
+				const struct status_range *sr = &cfg->healthy_status[j];
+				if (sr->lo == sr->hi)
+					fprintf(fp, "%s%d", j ? "," : "", sr->lo);
+				else
+					fprintf(fp, "%s%d-%d", j ? "," : "", sr->lo, sr->hi);
+			}
+			break;
+		case K_DUR:
+		case K_DUR0:
+			fputs(util_duration_fmt(*(const int64_t *)field, buf, sizeof(buf)), fp);
+			break;
+		case K_INT: fprintf(fp, "%d", *(const int *)field); break;
+		case K_BOOL: fputs(*(const bool *)field ? "yes" : "no", fp); break;
+		case K_FAILBACK: fputs(config_failback_str(cfg->failback), fp); break;
+		case K_PROVIDER: fputs(config_provider_str(cfg->provider), fp); break;
+		case K_COST:
+			cost_fmt(cfg->cost_per_second, buf, sizeof(buf));
+			fputs(buf, fp);
+			break;
+		}
+		fputc('\n', fp);
+	}
+	/* Sorted, so the output does not depend on the environment's order. */
+	extra = xcalloc((size_t)cfg->n_rclone_env + 1, sizeof(*extra));
+	memcpy(extra, cfg->rclone_env, sizeof(*extra) * (size_t)cfg->n_rclone_env);
+	qsort(extra, (size_t)cfg->n_rclone_env, sizeof(*extra), str_cmp);
+	for (int i = 0; i < cfg->n_rclone_env; i++) {
+		const char *eq = strchr(extra[i], '=');
+		size_t klen = (size_t)(eq - extra[i]);
+		if (rclone_key_is_secret(extra[i], klen))
+			fprintf(fp, "%.*s=" REDACTED "\n", (int)klen, extra[i]);
+		else
+			fprintf(fp, "%s\n", extra[i]);
+	}
+	free(extra);
+}
+
+static void
+replace_all(char **sp, const char *needle)
+{
+	size_t nl = strlen(needle), pos = 0;
+	char *s = *sp, *hit;
+
+	if (nl == 0)
+		return;
+	/* Search on after each replacement: the needle may be in REDACTED. */
+	while ((hit = strstr(s + pos, needle)) != NULL) {
+		char *n = xasprintf("%.*s" REDACTED "%s", (int)(hit - s), s, hit + nl);
+		pos = (size_t)(hit - s) + strlen(REDACTED);
+		free(s);
+		s = n;
+	}
+	*sp = s;
+}
+
+static int
+len_desc(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* A secret and the parts of it that might be printed on their own. */
+static void
+needles_add(char ***list, int *n, const char *secret, const char *seps)
+{
+	char *copy, *part, *save = NULL;
+
+	if (secret == NULL || *secret == '\0')
+		return;
+	strlist_add(list, n, xstrdup(secret));
+	copy = xstrdup(secret);
+	for (part = strtok_r(copy, seps, &save); part != NULL; part = strtok_r(NULL, seps, &save)) {
+		if (strncmp(part, "FlyV1 ", 6) == 0)
+			part += 6;
+		while (*part == ' ')
+			part++;
+		/* Short parts (a bot id, "FlyV1") are not secret by themselves. */
+		if (strlen(part) >= 12 && strcmp(part, secret) != 0)
+			strlist_add(list, n, xstrdup(part));
+	}
+	free(copy);
+}
+
+char *
+config_redact(const struct config *cfg, const char *s)
+{
+	char **needles = NULL, *out;
+	int n = 0;
+
+	if (s == NULL)
+		return NULL;
+	out = redact_userinfo(s);
+	if (cfg == NULL)
+		return out;
+	needles_add(&needles, &n, cfg->fly_api_token, ",");
+	needles_add(&needles, &n, cfg->telegram_bot_token, ":");
+	for (int i = 0; i < cfg->n_rclone_env; i++) {
+		const char *eq = strchr(cfg->rclone_env[i], '=');
+		if (rclone_key_is_secret(cfg->rclone_env[i], (size_t)(eq - cfg->rclone_env[i])) &&
+		    strlen(eq + 1) >= 4)
+			strlist_add(&needles, &n, xstrdup(eq + 1));
+	}
+	/* Longest first, so a part never leaves the rest of its whole behind. */
+	qsort(needles, (size_t)n, sizeof(*needles), len_desc);
+	for (int i = 0; i < n; i++) {
+		replace_all(&out, needles[i]);
+		free(needles[i]);
+	}
+	free(needles);
+	return out;
+}
