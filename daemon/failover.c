@@ -1,0 +1,696 @@
+/*
+ * The failover state machine: see failover.h. Inputs record facts and
+ * intent; fo_recompute() alone changes the state.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "failover.h"
+#include "util.h"
+
+static void fo_recompute(struct fo *, int64_t);
+
+const char *
+fo_state_str(enum fo_state s)
+{
+	switch (s) {
+	case FO_STARTING: return "starting";
+	case FO_PRIMARY: return "primary";
+	case FO_FAILING_OVER: return "failing-over";
+	case FO_STANDBY: return "standby";
+	case FO_FAILING_BACK: return "failing-back";
+	}
+	return "unknown";
+}
+
+const char *
+fo_act_str(enum fo_act a)
+{
+	switch (a) {
+	case FO_ACT_NONE: return "none";
+	case FO_ACT_ACTIVATE: return "activate";
+	case FO_ACT_DEACTIVATE: return "deactivate";
+	}
+	return "unknown";
+}
+
+enum fo_recorded
+fo_recorded_from_str(const char *side, bool usable)
+{
+	if (!usable || side == NULL)
+		return FO_REC_UNUSABLE;
+	if (*side == '\0')
+		return FO_REC_NONE;
+	if (strcmp(side, "primary") == 0)
+		return FO_REC_PRIMARY;
+	if (strcmp(side, "failing-over") == 0)
+		return FO_REC_FAILING_OVER;
+	if (strcmp(side, "standby") == 0)
+		return FO_REC_STANDBY;
+	if (strcmp(side, "failing-back") == 0)
+		return FO_REC_FAILING_BACK;
+	return FO_REC_UNUSABLE;
+}
+
+static void fo_emit(struct fo *fo, enum fo_change_kind kind, enum fo_state from, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+static void
+fo_emit(struct fo *fo, enum fo_change_kind kind, enum fo_state from, const char *fmt, ...)
+{
+	struct fo_change *c;
+	va_list ap;
+
+	if (fo->nchanges == FO_MAX_CHANGES) {
+		fo->changes_lost++;
+		return;
+	}
+	c = &fo->changes[fo->nchanges++];
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->from = from;
+	c->to = fo->state;
+	c->forced = fo->forced;
+	c->degraded = fo->degraded;
+	c->paused = fo->paused;
+	c->paused_until = fo->paused_until;
+	va_start(ap, fmt);
+	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+	va_end(ap);
+}
+
+int
+fo_changes_take(struct fo *fo, struct fo_change *out, int max)
+{
+	int n = fo->nchanges < max ? fo->nchanges : max;
+
+	if (n <= 0)
+		return 0;
+	memcpy(out, fo->changes, (size_t)n * sizeof(*out));
+	memmove(fo->changes, fo->changes + n, (size_t)(fo->nchanges - n) * sizeof(*out));
+	fo->nchanges -= n;
+	return n;
+}
+
+static void
+fo_set_state(struct fo *fo, int64_t now, enum fo_state to, const char *reason)
+{
+	enum fo_state from = fo->state;
+
+	fo->state = to;
+	fo->state_since = now;
+	snprintf(fo->reason, sizeof(fo->reason), "%s", reason);
+	fo_emit(fo, FO_CH_STATE, from, "%s", reason);
+}
+
+static void
+fo_set_flags(struct fo *fo, bool forced, bool degraded, const char *reason)
+{
+	if (fo->forced == forced && fo->degraded == degraded)
+		return;
+	fo->forced = forced;
+	fo->degraded = degraded;
+	if (degraded)
+		snprintf(fo->degraded_reason, sizeof(fo->degraded_reason), "%s", reason);
+	else
+		fo->degraded_reason[0] = '\0';
+	fo_emit(fo, FO_CH_FLAGS, fo->state, "%s", reason);
+}
+
+/* Makes a new current action; one in flight is superseded. */
+static void
+fo_act_set(struct fo *fo, enum fo_act kind)
+{
+	memset(&fo->act, 0, sizeof(fo->act));
+	fo->act.kind = kind;
+	fo->act.id = kind == FO_ACT_NONE ? 0 : ++fo->next_id;
+	fo->act.attempt = 1;
+	fo->act_running = false;
+	fo->act_retry_at = 0;
+}
+
+static void
+fo_act_activate(struct fo *fo, bool resumed)
+{
+	fo_act_set(fo, FO_ACT_ACTIVATE);
+	fo->act.push = true;
+	fo->act.forced = fo->forced;
+	fo->act.resumed = resumed;
+}
+
+static void
+fo_act_deactivate(struct fo *fo, bool resumed)
+{
+	fo_act_set(fo, FO_ACT_DEACTIVATE);
+	fo->act.pull = true;
+	fo->act.failback_hook = true;
+	fo->act.resumed = resumed;
+}
+
+static bool
+fo_primary_healthy(const struct fo *fo)
+{
+	return fo->last_healthy_known && fo->last_healthy;
+}
+
+static void
+fo_reset_counts(struct fo *fo)
+{
+	fo->consecutive_failures = 0;
+	fo->consecutive_successes = 0;
+}
+
+void
+fo_init(struct fo *fo, const struct fo_params *p)
+{
+	memset(fo, 0, sizeof(*fo));
+	fo->p = *p;
+	fo->state = FO_STARTING;
+	fo->want = FO_STARTING;
+	fo->check_now = true;
+	snprintf(fo->reason, sizeof(fo->reason), "daemon started");
+}
+
+void
+fo_set_params(struct fo *fo, int64_t now, const struct fo_params *p)
+{
+	fo->p = *p;
+	fo_recompute(fo, now);
+}
+
+void
+fo_start(struct fo *fo, int64_t now, const struct fo_startup *st)
+{
+	fo->start = *st;
+	fo->started = true;
+	fo->start_at = now;
+	fo->state_since = now;
+	fo->check_now = true;
+}
+
+void
+fo_check_result(struct fo *fo, int64_t now, bool healthy, const char *error)
+{
+	fo->last_healthy_known = true;
+	fo->last_healthy = healthy;
+	fo->check_now = false;
+	if (healthy) {
+		fo->consecutive_successes++;
+		fo->consecutive_failures = 0;
+		fo->last_error[0] = '\0';
+	} else {
+		fo->consecutive_failures++;
+		fo->consecutive_successes = 0;
+		snprintf(fo->last_error, sizeof(fo->last_error), "%s",
+		    error != NULL && *error != '\0' ? error : "check failed");
+	}
+	fo_recompute(fo, now);
+}
+
+void
+fo_machines(struct fo *fo, int64_t now, bool ok, int running)
+{
+	if (ok) {
+		fo->listed = true;
+		fo->running = running;
+	}
+	fo_recompute(fo, now);
+}
+
+enum fo_result
+fo_force_activate(struct fo *fo, int64_t now, const char *reason, const char **why)
+{
+	const char *w = NULL;
+	enum fo_result r = FO_OK;
+
+	switch (fo->state) {
+	case FO_STARTING:
+		w = "the daemon is still starting";
+		r = FO_CONFLICT;
+		break;
+	case FO_FAILING_BACK:
+		w = "a failback is running";
+		r = FO_CONFLICT;
+		break;
+	case FO_FAILING_OVER:
+	case FO_STANDBY:
+		w = "the standby is already active";
+		r = FO_NOOP;
+		break;
+	case FO_PRIMARY:
+		fo->want = FO_STANDBY;
+		snprintf(fo->want_reason, sizeof(fo->want_reason), "force-activate%s%s",
+		    reason != NULL && *reason ? ": " : "", reason != NULL ? reason : "");
+		fo_recompute(fo, now);
+		break;
+	}
+	if (why != NULL)
+		*why = w;
+	return r;
+}
+
+enum fo_result
+fo_force_deactivate(struct fo *fo, int64_t now, const char *reason, bool force, const char **why)
+{
+	const char *w = NULL;
+	enum fo_result r = FO_OK;
+
+	switch (fo->state) {
+	case FO_STARTING:
+		w = "the daemon is still starting";
+		r = FO_CONFLICT;
+		break;
+	case FO_FAILING_OVER:
+		w = "a failover is running";
+		r = FO_CONFLICT;
+		break;
+	case FO_PRIMARY:
+	case FO_FAILING_BACK:
+		w = "the primary is already active";
+		r = FO_NOOP;
+		break;
+	case FO_STANDBY:
+		if (!fo_primary_healthy(fo) && !force) {
+			w = fo->last_healthy_known ? "the primary is not healthy (use force)"
+			                           : "the primary's health is unknown (use force)";
+			r = FO_CONFLICT;
+			break;
+		}
+		/* Forced onto a sick primary: keep the daemon from failing
+		 * straight over again until a person resumes. */
+		fo->want_pause = !fo_primary_healthy(fo);
+		fo->want = FO_PRIMARY;
+		snprintf(fo->want_reason, sizeof(fo->want_reason), "force-deactivate%s%s%s",
+		    fo->want_pause ? " (forced)" : "", reason != NULL && *reason ? ": " : "",
+		    reason != NULL ? reason : "");
+		fo_recompute(fo, now);
+		break;
+	}
+	if (why != NULL)
+		*why = w;
+	return r;
+}
+
+void
+fo_pause(struct fo *fo, int64_t now, int64_t until)
+{
+	fo->paused = true;
+	fo->paused_until = until;
+	fo_emit(fo, FO_CH_PAUSE, fo->state, "paused");
+	fo_recompute(fo, now);
+}
+
+static void
+fo_do_resume(struct fo *fo, const char *why)
+{
+	fo->paused = false;
+	fo->paused_until = 0;
+	fo_reset_counts(fo);
+	fo->check_now = true;
+	fo_emit(fo, FO_CH_PAUSE, fo->state, "%s", why);
+}
+
+enum fo_result
+fo_resume(struct fo *fo, int64_t now)
+{
+	if (!fo->paused)
+		return FO_NOOP;
+	fo_do_resume(fo, "resumed");
+	fo_recompute(fo, now);
+	return FO_OK;
+}
+
+void
+fo_set_degraded(struct fo *fo, int64_t now, bool degraded, const char *reason)
+{
+	fo_set_flags(fo, fo->forced, degraded, reason != NULL ? reason : "");
+	fo_recompute(fo, now);
+}
+
+void
+fo_tick(struct fo *fo, int64_t now)
+{
+	fo_recompute(fo, now);
+}
+
+struct fo_action
+fo_pending_action(const struct fo *fo, int64_t now)
+{
+	struct fo_action none = {.kind = FO_ACT_NONE};
+
+	if (fo->act.kind == FO_ACT_NONE || fo->act_running || now < fo->act_retry_at)
+		return none;
+	return fo->act;
+}
+
+int
+fo_action_begin(struct fo *fo, int64_t now, uint64_t id)
+{
+	struct fo_action a = fo_pending_action(fo, now);
+
+	if (a.kind == FO_ACT_NONE || a.id != id)
+		return -1;
+	fo->act_running = true;
+	return 0;
+}
+
+bool
+fo_action_current(const struct fo *fo, uint64_t id)
+{
+	return id != 0 && fo->act.kind != FO_ACT_NONE && fo->act.id == id;
+}
+
+int
+fo_action_done(
+    struct fo *fo, int64_t now, uint64_t id, bool ok, const char *detail, int64_t retry_ms)
+{
+	struct fo_action a = fo->act;
+
+	if (!fo_action_current(fo, id) || !fo->act_running)
+		return -1;
+	if (detail == NULL)
+		detail = "";
+	if (!ok) {
+		char msg[FO_REASON_LEN];
+
+		snprintf(msg, sizeof(msg), "%s failed (attempt %d)%s%s", fo_act_str(a.kind),
+		    a.attempt, *detail ? ": " : "", detail);
+		fo->act.id = ++fo->next_id;
+		fo->act.attempt++;
+		fo->act_running = false;
+		fo->act_retry_at = now + (retry_ms > 0 ? retry_ms : 0);
+		fo_set_flags(fo, fo->forced, true, msg);
+		fo_recompute(fo, now);
+		return 0;
+	}
+
+	fo_act_set(fo, FO_ACT_NONE);
+	/* The machines changed: the last listing no longer says how many run. */
+	fo->listed = false;
+	if (fo->state == FO_FAILING_OVER && a.kind == FO_ACT_ACTIVATE) {
+		if (!fo->active) {
+			fo->active = true;
+			fo->active_since = now;
+		}
+		fo->restart = false;
+		fo_set_flags(fo, fo->forced, false, "activation done");
+		fo_set_state(fo, now, FO_STANDBY,
+		    *detail ? detail : (fo->forced ? "forced activation done" : "activation done"));
+	} else if (fo->state == FO_FAILING_BACK && a.kind == FO_ACT_DEACTIVATE) {
+		fo->active = false;
+		fo->drift = false;
+		fo->failback_awaited = false;
+		fo_set_flags(fo, false, false, "failback done");
+		fo_set_state(fo, now, FO_PRIMARY, *detail ? detail : "failback done");
+	} else {
+		/* A correction outside a transition (drift stop, restart). */
+		if (a.drift)
+			fo->drift = false;
+		if (a.restart)
+			fo->restart = false;
+		fo_set_flags(
+		    fo, fo->forced, false, a.drift ? "drift corrected" : "standby restarted");
+	}
+	fo_recompute(fo, now);
+	return 0;
+}
+
+/* Starting: decides where to begin once the facts are in (see failover.h). */
+static void
+fo_recompute_start(struct fo *fo, int64_t now)
+{
+	const struct fo_startup *st = &fo->start;
+	bool listed = fo->listed, running = fo->listed && fo->running > 0;
+	bool healthy = fo_primary_healthy(fo);
+	const char *word = "";
+	char why[FO_REASON_LEN];
+
+	if (listed && !fo->last_healthy_known)
+		return;
+	if (!listed) {
+		if (now - fo->start_at < FO_START_LIST_TIMEOUT_MS)
+			return;
+		word = "machine listing failing, on STATE_FILE's word: ";
+		fo_set_flags(fo, fo->forced, true, "machine listing failed at start-up");
+	}
+
+	switch (st->recorded) {
+	case FO_REC_STANDBY:
+	case FO_REC_FAILING_OVER:
+	case FO_REC_UNUSABLE:
+		if (running || (!listed && st->recorded == FO_REC_STANDBY)) {
+			fo->active = true;
+			fo->active_since = st->active_known ? st->active_since : now;
+			if (st->recorded != FO_REC_UNUSABLE && st->forced)
+				fo_set_flags(fo, true, fo->degraded, "forced activation restored");
+			snprintf(why, sizeof(why), "%s%s", word,
+			    st->recorded == FO_REC_UNUSABLE
+			        ? "standby machines running, STATE_FILE unusable"
+			        : "standby machines running, activation recorded");
+			fo_set_state(fo, now, FO_STANDBY, why);
+			break;
+		}
+		if (st->recorded == FO_REC_STANDBY) {
+			fo->active = st->active_known;
+			fo->active_since = st->active_since;
+			fo_act_deactivate(fo, true);
+			fo_set_state(fo, now, FO_FAILING_BACK,
+			    "STATE_FILE says standby and nothing runs: finishing the failback");
+			break;
+		}
+		if (st->recorded == FO_REC_FAILING_OVER && (st->forced || !healthy)) {
+			if (st->forced)
+				fo_set_flags(fo, true, fo->degraded, "forced activation restored");
+			fo_act_activate(fo, true);
+			snprintf(why, sizeof(why),
+			    "%sresuming the activation interrupted by a restart", word);
+			fo_set_state(fo, now, FO_FAILING_OVER, why);
+			break;
+		}
+		snprintf(why, sizeof(why), "%s%s", word,
+		    st->recorded != FO_REC_UNUSABLE
+		        ? "activation interrupted by a restart, primary healthy"
+		        : listed ? "no standby machine running, STATE_FILE unusable"
+		                 : "STATE_FILE unusable, assuming primary");
+		fo_set_state(fo, now, FO_PRIMARY, why);
+		break;
+	case FO_REC_FAILING_BACK:
+		fo->active = st->active_known;
+		fo->active_since = st->active_since;
+		fo_act_deactivate(fo, true);
+		snprintf(
+		    why, sizeof(why), "%sfinishing the failback interrupted by a restart", word);
+		fo_set_state(fo, now, FO_FAILING_BACK, why);
+		break;
+	case FO_REC_NONE:
+	case FO_REC_PRIMARY:
+		snprintf(why, sizeof(why), "%s%s", word,
+		    st->recorded == FO_REC_NONE ? "first start" : "primary recorded");
+		fo_set_state(fo, now, FO_PRIMARY, why);
+		if (running) {
+			fo->drift = true;
+			fo_emit(fo, FO_CH_DRIFT, fo->state,
+			    "%d standby machine(s) running while %s", fo->running,
+			    st->recorded == FO_REC_NONE ? "no STATE_FILE exists"
+			                                : "STATE_FILE says primary");
+		}
+		break;
+	}
+}
+
+static void
+fo_recompute_primary(struct fo *fo, int64_t now)
+{
+	if (fo->want == FO_STANDBY) {
+		fo->want = FO_STARTING;
+		fo->drift = false;
+		fo_set_flags(fo, true, fo->degraded, fo->want_reason);
+		fo_act_activate(fo, false);
+		fo_set_state(fo, now, FO_FAILING_OVER, fo->want_reason);
+		return;
+	}
+	if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold) {
+		char why[FO_REASON_LEN];
+
+		fo->drift = false;
+		snprintf(why, sizeof(why), "primary failed %d consecutive checks: %s",
+		    fo->consecutive_failures, fo->last_error);
+		fo_act_activate(fo, false);
+		fo_set_state(fo, now, FO_FAILING_OVER, why);
+		return;
+	}
+
+	if (fo->listed && fo->running > 0 && !fo->drift) {
+		fo->drift = true;
+		fo_emit(fo, FO_CH_DRIFT, fo->state, "%d standby machine(s) running while primary",
+		    fo->running);
+	} else if (fo->listed && fo->running == 0)
+		fo->drift = false;
+	/* Stop drifted machines only while the primary is known good. */
+	if (fo->drift && !fo->paused && fo_primary_healthy(fo)) {
+		if (fo->act.kind == FO_ACT_NONE) {
+			fo_act_set(fo, FO_ACT_DEACTIVATE);
+			fo->act.drift = true;
+		}
+	} else if (fo->act.kind != FO_ACT_NONE && fo->act.drift && !fo->act_running)
+		fo_act_set(fo, FO_ACT_NONE);
+}
+
+static void
+fo_recompute_standby(struct fo *fo, int64_t now)
+{
+	const struct fo_params *p = &fo->p;
+	char why[FO_REASON_LEN];
+	bool met = fo->consecutive_successes >= p->recovery_threshold;
+	bool min_done = now - fo->active_since >= p->min_standby_ms;
+
+	if (fo->want == FO_PRIMARY) {
+		fo->want = FO_STARTING;
+		if (fo->want_pause && !fo->paused) {
+			fo->paused = true;
+			fo->paused_until = 0;
+			fo_emit(fo, FO_CH_PAUSE, fo->state, "paused by force-deactivate");
+		} else if (fo->want_pause && fo->paused_until != 0) {
+			fo->paused_until = 0;
+			fo_emit(fo, FO_CH_PAUSE, fo->state, "paused by force-deactivate");
+		}
+		fo->want_pause = false;
+		fo->restart = false;
+		fo_act_deactivate(fo, false);
+		fo_set_state(fo, now, FO_FAILING_BACK, fo->want_reason);
+		return;
+	}
+
+	if (fo->forced && fo->consecutive_failures >= p->failure_threshold) {
+		snprintf(why, sizeof(why),
+		    "primary failed %d consecutive checks while forced: a real failover now: %s",
+		    fo->consecutive_failures, fo->last_error);
+		fo_set_flags(fo, false, fo->degraded, why);
+	}
+
+	if (p->failback_manual && !fo->forced && met) {
+		if (!fo->failback_awaited) {
+			fo->failback_awaited = true;
+			fo_emit(fo, FO_CH_FAILBACK_AWAITED, fo->state,
+			    "primary healthy for %d consecutive checks; FAILBACK=manual: "
+			    "run force-deactivate to fail back",
+			    fo->consecutive_successes);
+		}
+	} else
+		fo->failback_awaited = false;
+
+	if (!fo->paused) {
+		if (!fo->forced && !p->failback_manual && met && min_done) {
+			snprintf(why, sizeof(why), "primary healthy for %d consecutive checks",
+			    fo->consecutive_successes);
+			fo->restart = false;
+			fo_act_deactivate(fo, false);
+			fo_set_state(fo, now, FO_FAILING_BACK, why);
+			return;
+		}
+		if (fo->forced && p->auto_stop_ms > 0 &&
+		    now - fo->active_since >= p->auto_stop_ms && fo->consecutive_successes > 0) {
+			char buf[32];
+
+			snprintf(why, sizeof(why), "AUTO_STOP: forced activation undone after %s",
+			    util_duration_fmt(p->auto_stop_ms, buf, sizeof(buf)));
+			fo->restart = false;
+			fo_act_deactivate(fo, false);
+			fo_set_state(fo, now, FO_FAILING_BACK, why);
+			return;
+		}
+	}
+
+	if (fo->listed && fo->running == 0 && !fo->restart) {
+		fo->restart = true;
+		fo_emit(fo, FO_CH_DRIFT, fo->state, "no standby machine running while standby");
+	} else if (fo->listed && fo->running > 0)
+		fo->restart = false;
+	if (fo->restart && !fo->paused) {
+		if (fo->act.kind == FO_ACT_NONE) {
+			fo_act_set(fo, FO_ACT_ACTIVATE);
+			fo->act.restart = true;
+		}
+	} else if (fo->act.kind != FO_ACT_NONE && fo->act.restart && !fo->act_running)
+		fo_act_set(fo, FO_ACT_NONE);
+}
+
+/* The one place the state changes: from counters, machines and admin state. */
+static void
+fo_recompute(struct fo *fo, int64_t now)
+{
+	int guard;
+
+	if (fo->paused && fo->paused_until != 0 && now >= fo->paused_until)
+		fo_do_resume(fo, "pause expired");
+
+	/* A finished step may make the next one due at once; a transition
+	 * itself always waits for its action, so this ends quickly. */
+	for (guard = 0; guard < 4; guard++) {
+		enum fo_state before = fo->state;
+
+		switch (fo->state) {
+		case FO_STARTING:
+			if (fo->started)
+				fo_recompute_start(fo, now);
+			break;
+		case FO_PRIMARY: fo_recompute_primary(fo, now); break;
+		case FO_STANDBY: fo_recompute_standby(fo, now); break;
+		case FO_FAILING_OVER:
+		case FO_FAILING_BACK: break;
+		}
+		if (fo->state == before)
+			break;
+	}
+	if (fo->state != FO_STANDBY)
+		fo->failback_awaited = false;
+	if (fo->state != FO_PRIMARY && fo->state != FO_STANDBY)
+		fo->want = FO_STARTING;
+}
+
+int64_t
+fo_next_check_delay(const struct fo *fo)
+{
+	bool disagree;
+
+	if (fo->paused)
+		return -1;
+	if (fo->check_now)
+		return 0;
+	switch (fo->state) {
+	case FO_PRIMARY:
+	case FO_FAILING_BACK: disagree = !fo->last_healthy_known || !fo->last_healthy; break;
+	case FO_STANDBY:
+	case FO_FAILING_OVER: disagree = !fo->last_healthy_known || fo->last_healthy; break;
+	default: disagree = true; break;
+	}
+	return disagree ? fo->p.fast_interval_ms : fo->p.check_interval_ms;
+}
+
+static void
+fo_deadline_min(int64_t *best, int64_t t, int64_t now)
+{
+	if (t > now && (*best < 0 || t < *best))
+		*best = t;
+}
+
+int64_t
+fo_next_deadline(const struct fo *fo, int64_t now)
+{
+	int64_t best = -1;
+
+	if (fo->paused && fo->paused_until != 0)
+		fo_deadline_min(&best, fo->paused_until, now);
+	if (fo->state == FO_STARTING && !fo->listed)
+		fo_deadline_min(&best, fo->start_at + FO_START_LIST_TIMEOUT_MS, now);
+	if (fo->act.kind != FO_ACT_NONE && !fo->act_running)
+		fo_deadline_min(&best, fo->act_retry_at, now);
+	if (fo->state == FO_STANDBY && !fo->paused) {
+		if (!fo->forced && !fo->p.failback_manual)
+			fo_deadline_min(&best, fo->active_since + fo->p.min_standby_ms, now);
+		if (fo->forced && fo->p.auto_stop_ms > 0)
+			fo_deadline_min(&best, fo->active_since + fo->p.auto_stop_ms, now);
+	}
+	return best;
+}

@@ -1,0 +1,1573 @@
+/* The failover state machine (daemon/failover.c): every rule of contract §2. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "failover.h"
+
+#define SEC 1000
+#define T0 1000000 /* start of every test, monotonic ms */
+
+static struct fo_params
+params(void)
+{
+	struct fo_params p = {
+	    .failure_threshold = 3,
+	    .recovery_threshold = 3,
+	    .min_standby_ms = 300 * SEC,
+	    .auto_stop_ms = 3600 * SEC,
+	    .check_interval_ms = 60 * SEC,
+	    .fast_interval_ms = 5 * SEC,
+	    .failback_manual = false,
+	};
+	return p;
+}
+
+/* Drains the changes; returns how many had `kind`, copying the last one. */
+static int
+drain(struct fo *fo, enum fo_change_kind kind, struct fo_change *last)
+{
+	struct fo_change c[FO_MAX_CHANGES];
+	int i, n, hits = 0;
+
+	n = fo_changes_take(fo, c, FO_MAX_CHANGES);
+	for (i = 0; i < n; i++) {
+		if (c[i].kind != kind)
+			continue;
+		hits++;
+		if (last != NULL)
+			*last = c[i];
+	}
+	return hits;
+}
+
+static void
+checks(struct fo *fo, int64_t *now, int n, bool healthy)
+{
+	while (n-- > 0) {
+		*now += SEC;
+		fo_check_result(fo, *now, healthy, healthy ? NULL : "HTTP 503");
+	}
+}
+
+/* Runs the pending action to its end; returns its description. */
+static struct fo_action
+run_action(struct fo *fo, int64_t now, bool ok)
+{
+	struct fo_action a = fo_pending_action(fo, now);
+
+	assert_int_not_equal(a.kind, FO_ACT_NONE);
+	assert_int_equal(fo_action_begin(fo, now, a.id), 0);
+	assert_int_equal(fo_action_done(fo, now, a.id, ok, NULL, 2 * SEC), 0);
+	return a;
+}
+
+static void
+start_with(
+    struct fo *fo, const struct fo_params *p, enum fo_recorded rec, bool running, bool healthy)
+{
+	struct fo_startup st = {.recorded = rec};
+
+	fo_init(fo, p);
+	fo_start(fo, T0, &st);
+	fo_check_result(fo, T0, healthy, healthy ? NULL : "HTTP 503");
+	fo_machines(fo, T0, true, running ? 1 : 0);
+}
+
+static void
+start_primary(struct fo *fo, const struct fo_params *p)
+{
+	start_with(fo, p, FO_REC_PRIMARY, false, true);
+	assert_int_equal(fo->state, FO_PRIMARY);
+	drain(fo, FO_CH_STATE, NULL);
+}
+
+/* Primary -> failing-over -> standby through FAILURE_THRESHOLD failures. */
+static void
+to_standby(struct fo *fo, int64_t *now)
+{
+	checks(fo, now, fo->p.failure_threshold, false);
+	assert_int_equal(fo->state, FO_FAILING_OVER);
+	run_action(fo, *now, true);
+	assert_int_equal(fo->state, FO_STANDBY);
+	drain(fo, FO_CH_STATE, NULL);
+}
+
+static void
+to_forced_standby(struct fo *fo, int64_t *now)
+{
+	assert_int_equal(fo_force_activate(fo, *now, "maintenance", NULL), FO_OK);
+	run_action(fo, *now, true);
+	assert_int_equal(fo->state, FO_STANDBY);
+	assert_true(fo->forced);
+	drain(fo, FO_CH_STATE, NULL);
+}
+
+/* ---- names ---- */
+
+static void
+test_state_str(void **s)
+{
+	(void)s;
+	assert_string_equal(fo_state_str(FO_STARTING), "starting");
+	assert_string_equal(fo_state_str(FO_PRIMARY), "primary");
+	assert_string_equal(fo_state_str(FO_FAILING_OVER), "failing-over");
+	assert_string_equal(fo_state_str(FO_STANDBY), "standby");
+	assert_string_equal(fo_state_str(FO_FAILING_BACK), "failing-back");
+	assert_string_equal(fo_act_str(FO_ACT_ACTIVATE), "activate");
+	assert_string_equal(fo_act_str(FO_ACT_DEACTIVATE), "deactivate");
+}
+
+static void
+test_recorded_from_str(void **s)
+{
+	(void)s;
+	assert_int_equal(fo_recorded_from_str("", true), FO_REC_NONE);
+	assert_int_equal(fo_recorded_from_str("primary", true), FO_REC_PRIMARY);
+	assert_int_equal(fo_recorded_from_str("failing-over", true), FO_REC_FAILING_OVER);
+	assert_int_equal(fo_recorded_from_str("standby", true), FO_REC_STANDBY);
+	assert_int_equal(fo_recorded_from_str("failing-back", true), FO_REC_FAILING_BACK);
+	assert_int_equal(fo_recorded_from_str("bogus", true), FO_REC_UNUSABLE);
+	assert_int_equal(fo_recorded_from_str("primary", false), FO_REC_UNUSABLE);
+	assert_int_equal(fo_recorded_from_str(NULL, true), FO_REC_UNUSABLE);
+}
+
+/* ---- failover ---- */
+
+static void
+test_init_is_starting(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+
+	(void)s;
+	fo_init(&fo, &p);
+	assert_int_equal(fo.state, FO_STARTING);
+	assert_int_equal(fo_next_check_delay(&fo), 0);
+	assert_int_equal(fo_pending_action(&fo, T0).kind, FO_ACT_NONE);
+	/* Without fo_start, facts alone do not leave starting. */
+	fo_check_result(&fo, T0, true, NULL);
+	fo_machines(&fo, T0, true, 0);
+	assert_int_equal(fo.state, FO_STARTING);
+}
+
+static void
+test_failure_threshold_exact(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 2, false);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo.consecutive_failures, 2);
+	assert_int_equal(drain(&fo, FO_CH_STATE, NULL), 0);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_int_equal(c.from, FO_PRIMARY);
+	assert_int_equal(c.to, FO_FAILING_OVER);
+	assert_string_equal(c.reason, "primary failed 3 consecutive checks: HTTP 503");
+	assert_string_equal(fo.reason, c.reason);
+	assert_false(fo.forced);
+	assert_int_equal(fo.state_since, now);
+}
+
+static void
+test_failure_threshold_one(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.failure_threshold = 1;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+}
+
+static void
+test_success_resets_failures(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 2, false);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo.consecutive_failures, 0);
+	assert_int_equal(fo.consecutive_successes, 1);
+	checks(&fo, &now, 2, false);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+}
+
+static void
+test_failover_action(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	drain(&fo, FO_CH_STATE, NULL);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_ACTIVATE);
+	assert_true(a.push);
+	assert_false(a.pull);
+	assert_false(a.forced);
+	assert_false(a.restart);
+	assert_int_equal(a.attempt, 1);
+	assert_true(fo_action_current(&fo, a.id));
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	/* Claimed: offered no more, and cannot be claimed twice. */
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	assert_int_equal(fo_action_begin(&fo, now, a.id), -1);
+	/* Checks during the transition do not move it. */
+	checks(&fo, &now, 5, true);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	now += SEC;
+	assert_int_equal(fo_action_done(&fo, now, a.id, true, NULL, 0), 0);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.active);
+	assert_int_equal(fo.active_since, now);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_int_equal(c.from, FO_FAILING_OVER);
+	assert_int_equal(c.to, FO_STANDBY);
+	assert_true(c.reason[0] != '\0');
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	/* A late report of the same attempt is ignored. */
+	assert_int_equal(fo_action_done(&fo, now, a.id, false, "late", 0), -1);
+	assert_int_equal(fo.state, FO_STANDBY);
+}
+
+static void
+test_action_stale_ids(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(fo_action_begin(&fo, now, a.id + 1), -1);
+	/* Not begun: a report is refused. */
+	assert_int_equal(fo_action_done(&fo, now, a.id, true, NULL, 0), -1);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_false(fo_action_current(&fo, 0));
+}
+
+static void
+test_action_failure_degraded_then_cleared(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a, b;
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	drain(&fo, FO_CH_STATE, NULL);
+	a = fo_pending_action(&fo, now);
+	fo_action_begin(&fo, now, a.id);
+	assert_int_equal(fo_action_done(&fo, now, a.id, false, "401 Unauthorized", 4 * SEC), 0);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_true(fo.degraded);
+	assert_int_equal(drain(&fo, FO_CH_FLAGS, &c), 1);
+	assert_true(c.degraded);
+	assert_non_null(strstr(c.reason, "401 Unauthorized"));
+	assert_false(fo_action_current(&fo, a.id));
+	/* Retried after the delay, not before. */
+	assert_int_equal(fo_pending_action(&fo, now + 4 * SEC - 1).kind, FO_ACT_NONE);
+	assert_int_equal(fo_next_deadline(&fo, now), now + 4 * SEC);
+	b = fo_pending_action(&fo, now + 4 * SEC);
+	assert_int_equal(b.kind, FO_ACT_ACTIVATE);
+	assert_int_equal(b.attempt, 2);
+	assert_true(b.push);
+	assert_true(b.id != a.id);
+	/* A second failure keeps degraded without a new flag change. */
+	now += 4 * SEC;
+	fo_action_begin(&fo, now, b.id);
+	fo_action_done(&fo, now, b.id, false, "timeout", 8 * SEC);
+	assert_true(fo.degraded);
+	assert_int_equal(drain(&fo, FO_CH_FLAGS, NULL), 0);
+	now += 8 * SEC;
+	b = run_action(&fo, now, true);
+	assert_int_equal(b.attempt, 3);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_false(fo.degraded);
+	assert_int_equal(drain(&fo, FO_CH_FLAGS, &c), 1);
+	assert_false(c.degraded);
+}
+
+/* ---- failback ---- */
+
+static void
+test_recovery_failback(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	now += p.min_standby_ms;
+	checks(&fo, &now, 2, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_string_equal(c.reason, "primary healthy for 3 consecutive checks");
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_DEACTIVATE);
+	assert_true(a.pull);
+	assert_true(a.failback_hook);
+	assert_false(a.drift);
+	assert_false(a.push);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_false(fo.active);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_int_equal(c.from, FO_FAILING_BACK);
+	assert_int_equal(c.to, FO_PRIMARY);
+}
+
+static void
+test_failure_resets_successes_in_standby(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	checks(&fo, &now, 2, true);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(fo.consecutive_successes, 0);
+	checks(&fo, &now, 2, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_min_standby_zero(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	assert_int_equal(fo_next_deadline(&fo, now), -1);
+	checks(&fo, &now, 3, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_recovery_met_before_min_standby(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0, end;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	end = fo.active_since + p.min_standby_ms;
+	checks(&fo, &now, 5, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_int_equal(fo_next_deadline(&fo, now), end);
+	fo_tick(&fo, end - 1);
+	assert_int_equal(fo.state, FO_STANDBY);
+	/* Failback starts at once when MIN_STANDBY_TIME ends. */
+	fo_tick(&fo, end);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_int_equal(fo.state_since, end);
+}
+
+static void
+test_min_standby_not_met_at_end(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0, end;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	end = fo.active_since + p.min_standby_ms;
+	checks(&fo, &now, 2, true);
+	fo_tick(&fo, end);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_int_equal(fo_next_deadline(&fo, end), -1);
+	now = end;
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_failback_then_failover_again(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	checks(&fo, &now, 3, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	drain(&fo, FO_CH_STATE, NULL);
+	/* The primary fails again while the failback runs: it completes
+	 * anyway, then the counters are looked at again. */
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 2);
+	assert_int_equal(c.from, FO_PRIMARY);
+	assert_int_equal(c.to, FO_FAILING_OVER);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_ACTIVATE);
+}
+
+static void
+test_failover_then_failback_at_once(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	/* The primary recovers during the activation. */
+	checks(&fo, &now, 3, true);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_manual_failback(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.failback_manual = true;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	checks(&fo, &now, 2, true);
+	assert_false(fo.failback_awaited);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.failback_awaited);
+	assert_int_equal(drain(&fo, FO_CH_FAILBACK_AWAITED, &c), 1);
+	assert_non_null(strstr(c.reason, "force-deactivate"));
+	/* Told once. */
+	checks(&fo, &now, 10, true);
+	fo_tick(&fo, now + 3600 * SEC);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_int_equal(drain(&fo, FO_CH_FAILBACK_AWAITED, NULL), 0);
+	assert_int_equal(fo_next_deadline(&fo, now), -1);
+	assert_int_equal(fo_force_deactivate(&fo, now, "ops", false, NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_false(fo.failback_awaited);
+}
+
+static void
+test_manual_failback_awaited_rearms(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.failback_manual = true;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	checks(&fo, &now, 3, true);
+	assert_int_equal(drain(&fo, FO_CH_FAILBACK_AWAITED, NULL), 1);
+	checks(&fo, &now, 1, false);
+	assert_false(fo.failback_awaited);
+	checks(&fo, &now, 3, true);
+	assert_int_equal(drain(&fo, FO_CH_FAILBACK_AWAITED, NULL), 1);
+}
+
+/* ---- force-activate / AUTO_STOP ---- */
+
+static void
+test_force_activate_from_primary(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	assert_int_equal(fo_force_activate(&fo, now, "maintenance", NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_true(fo.forced);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_string_equal(c.reason, "force-activate: maintenance");
+	assert_true(c.forced);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_ACTIVATE);
+	assert_true(a.forced);
+	assert_true(a.push);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.forced);
+}
+
+static void
+test_force_activate_no_reason(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+
+	(void)s;
+	start_primary(&fo, &p);
+	assert_int_equal(fo_force_activate(&fo, T0, NULL, NULL), FO_OK);
+	assert_string_equal(fo.reason, "force-activate");
+}
+
+static void
+test_force_activate_noop_and_conflict(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	const char *why = NULL;
+	int64_t now = T0;
+
+	(void)s;
+	fo_init(&fo, &p);
+	assert_int_equal(fo_force_activate(&fo, now, NULL, &why), FO_CONFLICT);
+	assert_non_null(why);
+
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo_force_activate(&fo, now, NULL, &why), FO_NOOP);
+	assert_false(fo.forced);
+	run_action(&fo, now, true);
+	assert_int_equal(fo_force_activate(&fo, now, NULL, &why), FO_NOOP);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_false(fo.forced);
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, true, NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	why = NULL;
+	assert_int_equal(fo_force_activate(&fo, now, NULL, &why), FO_CONFLICT);
+	assert_non_null(why);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_forced_blocks_recovery_failback(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	to_forced_standby(&fo, &now);
+	checks(&fo, &now, 10, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_false(fo.failback_awaited);
+}
+
+static void
+test_auto_stop(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0, end;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_forced_standby(&fo, &now);
+	end = fo.active_since + p.auto_stop_ms;
+	checks(&fo, &now, 1, true);
+	/* MIN_STANDBY_TIME is not a deadline of a forced activation. */
+	assert_int_equal(fo_next_deadline(&fo, now), end);
+	fo_tick(&fo, end - 1);
+	assert_int_equal(fo.state, FO_STANDBY);
+	fo_tick(&fo, end);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_string_equal(c.reason, "AUTO_STOP: forced activation undone after 1h");
+	assert_int_equal(fo_pending_action(&fo, end).kind, FO_ACT_DEACTIVATE);
+	run_action(&fo, end, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_false(fo.forced);
+}
+
+static void
+test_auto_stop_zero_never(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.auto_stop_ms = 0;
+	start_primary(&fo, &p);
+	to_forced_standby(&fo, &now);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo_next_deadline(&fo, now), -1);
+	fo_tick(&fo, now + 1000LL * 3600 * SEC);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.forced);
+}
+
+static void
+test_auto_stop_waits_for_healthy_primary(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0, end;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_forced_standby(&fo, &now);
+	end = fo.active_since + p.auto_stop_ms;
+	now = end - 10 * SEC;
+	checks(&fo, &now, 1, false);
+	fo_tick(&fo, end);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.forced);
+	now = end;
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_forced_turns_real(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0, since;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_forced_standby(&fo, &now);
+	since = fo.active_since;
+	checks(&fo, &now, 2, false);
+	assert_true(fo.forced);
+	checks(&fo, &now, 1, false);
+	assert_false(fo.forced);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_int_equal(drain(&fo, FO_CH_FLAGS, &c), 1);
+	assert_false(c.forced);
+	assert_non_null(strstr(c.reason, "real failover"));
+	/* No AUTO_STOP any more; normal failback rules from active_since. */
+	fo_tick(&fo, since + p.auto_stop_ms);
+	assert_int_equal(fo.state, FO_STANDBY);
+	now = since + p.auto_stop_ms;
+	checks(&fo, &now, 3, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+/* ---- force-deactivate ---- */
+
+static void
+test_force_deactivate_ignores_min_standby(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo_force_deactivate(&fo, now, "done testing", false, NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_false(fo.paused);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_string_equal(c.reason, "force-deactivate: done testing");
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, NULL), 0);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_DEACTIVATE);
+	assert_true(a.pull);
+	assert_true(a.failback_hook);
+}
+
+static void
+test_force_deactivate_noop_and_conflict(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	const char *why = NULL;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, false, &why), FO_NOOP);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	checks(&fo, &now, 3, false);
+	why = NULL;
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, true, &why), FO_CONFLICT);
+	assert_non_null(why);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_false(fo.paused);
+	run_action(&fo, now, true);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, false, NULL), FO_OK);
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, false, &why), FO_NOOP);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_force_deactivate_unhealthy_primary(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	const char *why = NULL;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, false, &why), FO_CONFLICT);
+	assert_non_null(strstr(why, "not healthy"));
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_false(fo.paused);
+	assert_int_equal(fo_force_deactivate(&fo, now, "trust me", true, NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_true(fo.paused);
+	assert_int_equal(fo.paused_until, 0);
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, &c), 1);
+	assert_true(c.paused);
+	/* Back on the primary, the still-failing checks start nothing. */
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	checks(&fo, &now, 5, false);
+	assert_int_equal(fo.state, FO_PRIMARY);
+}
+
+static void
+test_force_deactivate_unknown_health(void **s)
+{
+	struct fo_params p = params();
+	struct fo_startup st = {.recorded = FO_REC_STANDBY};
+	struct fo fo;
+	const char *why = NULL;
+
+	(void)s;
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_tick(&fo, T0 + FO_START_LIST_TIMEOUT_MS);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_false(fo.last_healthy_known);
+	assert_int_equal(fo_force_deactivate(&fo, T0 + 31 * SEC, NULL, false, &why), FO_CONFLICT);
+	assert_non_null(strstr(why, "unknown"));
+}
+
+static void
+test_force_deactivate_clears_pause_expiry(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	fo_pause(&fo, now, now + 600 * SEC);
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, true, NULL), FO_OK);
+	assert_true(fo.paused);
+	assert_int_equal(fo.paused_until, 0);
+}
+
+/* ---- pause ---- */
+
+static void
+test_pause_blocks_failover_counts_checks(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_pause(&fo, now, 0);
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, &c), 1);
+	assert_true(c.paused);
+	assert_int_equal(c.paused_until, 0);
+	assert_int_equal(fo_next_check_delay(&fo), -1);
+	checks(&fo, &now, 5, false);
+	assert_int_equal(fo.consecutive_failures, 5);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_resume(&fo, now), FO_OK);
+	assert_false(fo.paused);
+	assert_int_equal(fo.consecutive_failures, 0);
+	assert_int_equal(fo_next_check_delay(&fo), 0);
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, &c), 1);
+	assert_false(c.paused);
+	checks(&fo, &now, 2, false);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_next_check_delay(&fo), p.fast_interval_ms);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+}
+
+static void
+test_pause_lets_transition_finish(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	a = fo_pending_action(&fo, now);
+	fo_action_begin(&fo, now, a.id);
+	fo_pause(&fo, now, 0);
+	fo_action_done(&fo, now, a.id, false, "boom", SEC);
+	/* Retries go on while paused. */
+	assert_int_equal(fo_pending_action(&fo, now + SEC).kind, FO_ACT_ACTIVATE);
+	run_action(&fo, now + SEC, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.paused);
+}
+
+static void
+test_pause_blocks_failback(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	fo_pause(&fo, now, 0);
+	checks(&fo, &now, 5, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	fo_resume(&fo, now);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_int_equal(fo.consecutive_successes, 0);
+	checks(&fo, &now, 3, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_pause_blocks_auto_stop(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0, end;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_forced_standby(&fo, &now);
+	end = fo.active_since + p.auto_stop_ms;
+	checks(&fo, &now, 1, true);
+	fo_pause(&fo, now, 0);
+	assert_int_equal(fo_next_deadline(&fo, now), -1);
+	fo_tick(&fo, end);
+	assert_int_equal(fo.state, FO_STANDBY);
+	/* After resume the expired AUTO_STOP waits for a fresh healthy check. */
+	now = end + SEC;
+	fo_resume(&fo, now);
+	assert_int_equal(fo.state, FO_STANDBY);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_pause_expiry(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_pause(&fo, now, now + 60 * SEC);
+	assert_int_equal(fo.paused_until, now + 60 * SEC);
+	drain(&fo, FO_CH_PAUSE, NULL);
+	assert_int_equal(fo_next_deadline(&fo, now), now + 60 * SEC);
+	checks(&fo, &now, 2, false);
+	fo_tick(&fo, T0 + 60 * SEC - 1);
+	assert_true(fo.paused);
+	fo_tick(&fo, T0 + 60 * SEC);
+	assert_false(fo.paused);
+	assert_int_equal(fo.paused_until, 0);
+	assert_int_equal(fo.consecutive_failures, 0);
+	assert_int_equal(fo_next_check_delay(&fo), 0);
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, &c), 1);
+	assert_false(c.paused);
+	assert_string_equal(c.reason, "pause expired");
+}
+
+static void
+test_pause_replaces_expiry(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_pause(&fo, now, now + 60 * SEC);
+	fo_pause(&fo, now, now + 10 * SEC);
+	assert_int_equal(fo_next_deadline(&fo, now), now + 10 * SEC);
+	fo_pause(&fo, now, 0);
+	assert_int_equal(fo_next_deadline(&fo, now), -1);
+	fo_tick(&fo, now + 60 * SEC);
+	assert_true(fo.paused);
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, NULL), 3);
+}
+
+static void
+test_resume_when_not_paused(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 2, false);
+	assert_int_equal(fo_resume(&fo, now), FO_NOOP);
+	assert_int_equal(fo.consecutive_failures, 2);
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, NULL), 0);
+}
+
+static void
+test_force_while_paused(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_pause(&fo, now, 0);
+	assert_int_equal(fo_force_activate(&fo, now, NULL, NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	run_action(&fo, now, true);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, false, NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+/* ---- intervals, deadlines, flags, params ---- */
+
+static void
+test_check_interval_choice(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	fo_init(&fo, &p);
+	assert_int_equal(fo_next_check_delay(&fo), 0);
+	start_primary(&fo, &p);
+	assert_int_equal(fo_next_check_delay(&fo), p.check_interval_ms);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(fo_next_check_delay(&fo), p.fast_interval_ms);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo_next_check_delay(&fo), p.check_interval_ms);
+	checks(&fo, &now, 3, false);
+	/* Failing over: a failing primary agrees with the target side. */
+	assert_int_equal(fo_next_check_delay(&fo), p.check_interval_ms);
+	run_action(&fo, now, true);
+	assert_int_equal(fo_next_check_delay(&fo), p.check_interval_ms);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo_next_check_delay(&fo), p.fast_interval_ms);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(fo_next_check_delay(&fo), p.check_interval_ms);
+}
+
+static void
+test_next_deadline_none(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+
+	(void)s;
+	start_primary(&fo, &p);
+	assert_int_equal(fo_next_deadline(&fo, T0), -1);
+}
+
+static void
+test_set_degraded(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_set_degraded(&fo, T0, true, "activation exceeded ACTIVATION_TIMEOUT");
+	assert_true(fo.degraded);
+	assert_string_equal(fo.degraded_reason, "activation exceeded ACTIVATION_TIMEOUT");
+	assert_int_equal(drain(&fo, FO_CH_FLAGS, &c), 1);
+	assert_true(c.degraded);
+	fo_set_degraded(&fo, T0, true, "again");
+	assert_int_equal(drain(&fo, FO_CH_FLAGS, NULL), 0);
+	fo_set_degraded(&fo, T0, false, "listing ok");
+	assert_false(fo.degraded);
+	assert_int_equal(drain(&fo, FO_CH_FLAGS, NULL), 1);
+}
+
+static void
+test_set_params_applies_at_once(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 2, false);
+	p.failure_threshold = 2;
+	fo_set_params(&fo, now, &p);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+}
+
+static void
+test_changes_take_partial(void **s)
+{
+	struct fo_params p = params();
+	struct fo_change c[2];
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_pause(&fo, now, 0);
+	fo_resume(&fo, now);
+	fo_set_degraded(&fo, now, true, "x");
+	assert_int_equal(fo_changes_take(&fo, c, 2), 2);
+	assert_int_equal(c[0].kind, FO_CH_PAUSE);
+	assert_true(c[0].paused);
+	assert_int_equal(c[1].kind, FO_CH_PAUSE);
+	assert_false(c[1].paused);
+	assert_int_equal(fo_changes_take(&fo, c, 2), 1);
+	assert_int_equal(c[0].kind, FO_CH_FLAGS);
+	assert_int_equal(fo_changes_take(&fo, c, 2), 0);
+}
+
+/* ---- start-up ---- */
+
+static void
+test_start_waits_for_check_and_listing(void **s)
+{
+	struct fo_params p = params();
+	struct fo_startup st = {.recorded = FO_REC_PRIMARY};
+	struct fo_change c;
+	struct fo fo;
+
+	(void)s;
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_check_result(&fo, T0 + 10, true, NULL);
+	assert_int_equal(fo.state, FO_STARTING);
+	assert_int_equal(fo_next_deadline(&fo, T0 + 10), T0 + FO_START_LIST_TIMEOUT_MS);
+	fo_machines(&fo, T0 + 20, true, 0);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_int_equal(c.from, FO_STARTING);
+	assert_string_equal(c.reason, "primary recorded");
+	assert_false(fo.degraded);
+	assert_int_equal(fo_pending_action(&fo, T0 + 20).kind, FO_ACT_NONE);
+
+	/* The other order. */
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_machines(&fo, T0 + 10, true, 0);
+	assert_int_equal(fo.state, FO_STARTING);
+	fo_check_result(&fo, T0 + 20, false, "refused");
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo.consecutive_failures, 1);
+}
+
+static void
+test_start_first_start(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_NONE, false, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_string_equal(fo.reason, "first start");
+}
+
+static void
+test_start_standby_running(void **s)
+{
+	struct fo_params p = params();
+	struct fo_startup st = {.recorded = FO_REC_STANDBY,
+	    .forced = true,
+	    .active_known = true,
+	    .active_since = T0 - 3000 * SEC};
+	struct fo fo;
+
+	(void)s;
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_check_result(&fo, T0, true, NULL);
+	fo_machines(&fo, T0, true, 2);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.forced);
+	assert_false(fo.degraded);
+	assert_int_equal(fo.active_since, T0 - 3000 * SEC);
+	assert_int_equal(fo_pending_action(&fo, T0).kind, FO_ACT_NONE);
+	/* AUTO_STOP counts from the recorded active_since. */
+	assert_int_equal(fo_next_deadline(&fo, T0), T0 + 600 * SEC);
+}
+
+static void
+test_start_failing_over_running(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_FAILING_OVER, true, false);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_int_equal(fo.active_since, T0);
+	assert_false(fo.forced);
+}
+
+static void
+test_start_unusable_running(void **s)
+{
+	struct fo_params p = params();
+	struct fo_startup st = {.recorded = FO_REC_UNUSABLE, .forced = true};
+	struct fo fo;
+
+	(void)s;
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_check_result(&fo, T0, true, NULL);
+	fo_machines(&fo, T0, true, 1);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_false(fo.forced);
+	assert_int_equal(fo.active_since, T0);
+	assert_non_null(strstr(fo.reason, "unusable"));
+	/* Then normal failback. */
+	int64_t now = T0 + p.min_standby_ms;
+	checks(&fo, &now, 3, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_start_unusable_nothing(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_UNUSABLE, false, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_pending_action(&fo, T0).kind, FO_ACT_NONE);
+}
+
+static void
+test_start_drift_healthy(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo_change c;
+	struct fo fo;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_PRIMARY, true, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(drain(&fo, FO_CH_DRIFT, &c), 1);
+	assert_non_null(strstr(c.reason, "STATE_FILE says primary"));
+	a = fo_pending_action(&fo, T0);
+	assert_int_equal(a.kind, FO_ACT_DEACTIVATE);
+	assert_true(a.drift);
+	assert_false(a.pull);
+	assert_false(a.failback_hook);
+	run_action(&fo, T0, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_false(fo.drift);
+	assert_int_equal(fo_pending_action(&fo, T0).kind, FO_ACT_NONE);
+	assert_int_equal(drain(&fo, FO_CH_STATE, NULL), 0);
+}
+
+static void
+test_start_drift_first_start(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_NONE, true, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_true(fo_pending_action(&fo, T0).drift);
+}
+
+static void
+test_start_drift_unhealthy(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_PRIMARY, true, false);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_true(fo.drift);
+	/* Not stopped while the primary is not healthy. */
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	checks(&fo, &now, 2, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_ACTIVATE);
+	assert_false(fo.drift);
+}
+
+static void
+test_start_drift_paused(void **s)
+{
+	struct fo_params p = params();
+	struct fo_startup st = {.recorded = FO_REC_PRIMARY};
+	struct fo fo;
+
+	(void)s;
+	fo_init(&fo, &p);
+	fo_pause(&fo, T0, 0);
+	fo_start(&fo, T0, &st);
+	fo_check_result(&fo, T0, true, NULL);
+	fo_machines(&fo, T0, true, 1);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_pending_action(&fo, T0).kind, FO_ACT_NONE);
+	fo_resume(&fo, T0 + SEC);
+	/* Resume reset nothing about the last check's health. */
+	assert_int_equal(fo_pending_action(&fo, T0 + SEC).kind, FO_ACT_DEACTIVATE);
+}
+
+static void
+test_start_standby_nothing_finishes_failback(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo fo;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_STANDBY, false, false);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_non_null(strstr(fo.reason, "finishing the failback"));
+	a = fo_pending_action(&fo, T0);
+	assert_int_equal(a.kind, FO_ACT_DEACTIVATE);
+	assert_true(a.pull);
+	assert_true(a.failback_hook);
+	assert_true(a.resumed);
+	run_action(&fo, T0, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+}
+
+static void
+test_start_failing_back(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_FAILING_BACK, true, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_true(fo_pending_action(&fo, T0).pull);
+	start_with(&fo, &p, FO_REC_FAILING_BACK, false, false);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+static void
+test_start_failing_over_nothing(void **s)
+{
+	struct fo_params p = params();
+	struct fo_startup st = {.recorded = FO_REC_FAILING_OVER, .forced = true};
+	struct fo_action a;
+	struct fo fo;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_FAILING_OVER, false, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	start_with(&fo, &p, FO_REC_FAILING_OVER, false, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	a = fo_pending_action(&fo, T0);
+	assert_true(a.push);
+	assert_true(a.resumed);
+	assert_false(a.forced);
+
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_check_result(&fo, T0, true, NULL);
+	fo_machines(&fo, T0, true, 0);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_true(fo.forced);
+	assert_true(fo_pending_action(&fo, T0).forced);
+}
+
+static void
+test_start_listing_timeout(void **s)
+{
+	static const struct {
+		enum fo_recorded rec;
+		enum fo_state want;
+	} cases[] = {
+	    {FO_REC_PRIMARY, FO_PRIMARY}, {FO_REC_NONE, FO_PRIMARY}, {FO_REC_UNUSABLE, FO_PRIMARY},
+	    {FO_REC_STANDBY, FO_STANDBY}, {FO_REC_FAILING_BACK, FO_FAILING_BACK},
+	    {FO_REC_FAILING_OVER, FO_PRIMARY}, /* healthy, not forced */
+	};
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo fo;
+	size_t i;
+
+	(void)s;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fo_startup st = {.recorded = cases[i].rec};
+
+		fo_init(&fo, &p);
+		fo_start(&fo, T0, &st);
+		fo_check_result(&fo, T0, true, NULL);
+		fo_machines(&fo, T0 + 5 * SEC, false, 0);
+		fo_tick(&fo, T0 + FO_START_LIST_TIMEOUT_MS - 1);
+		assert_int_equal(fo.state, FO_STARTING);
+		assert_false(fo.degraded);
+		fo_machines(&fo, T0 + FO_START_LIST_TIMEOUT_MS, false, 0);
+		assert_int_equal(fo.state, cases[i].want);
+		assert_true(fo.degraded);
+		assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+		assert_non_null(strstr(c.reason, "STATE_FILE's word"));
+		assert_true(c.degraded);
+	}
+}
+
+static void
+test_start_listing_timeout_by_tick(void **s)
+{
+	struct fo_params p = params();
+	struct fo_startup st = {.recorded = FO_REC_STANDBY};
+	struct fo fo;
+
+	(void)s;
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_check_result(&fo, T0, false, NULL);
+	assert_int_equal(fo_next_deadline(&fo, T0), T0 + FO_START_LIST_TIMEOUT_MS);
+	fo_tick(&fo, T0 + FO_START_LIST_TIMEOUT_MS);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.degraded);
+	/* A later successful transition clears degraded. */
+	assert_int_equal(fo_force_deactivate(&fo, T0 + 31 * SEC, NULL, true, NULL), FO_OK);
+	run_action(&fo, T0 + 31 * SEC, true);
+	assert_false(fo.degraded);
+}
+
+/* ---- drift and the standby watch at run time ---- */
+
+static void
+test_runtime_drift_primary(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo fo;
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_machines(&fo, T0, true, 1);
+	assert_int_equal(drain(&fo, FO_CH_DRIFT, NULL), 1);
+	a = fo_pending_action(&fo, T0);
+	assert_true(a.drift);
+	/* Seen again: one drift event, same action. */
+	fo_machines(&fo, T0 + SEC, true, 1);
+	assert_int_equal(drain(&fo, FO_CH_DRIFT, NULL), 0);
+	assert_int_equal(fo_pending_action(&fo, T0).id, a.id);
+	/* Failing drift stop: degraded, retried; success clears it. */
+	fo_action_begin(&fo, T0, a.id);
+	fo_action_done(&fo, T0, a.id, false, "503", SEC);
+	assert_true(fo.degraded);
+	run_action(&fo, T0 + SEC, true);
+	assert_false(fo.degraded);
+	assert_false(fo.drift);
+	/* Gone by itself before being stopped: the action is dropped. */
+	fo_machines(&fo, T0 + 2 * SEC, true, 1);
+	assert_int_not_equal(fo_pending_action(&fo, T0).kind, FO_ACT_NONE);
+	fo_machines(&fo, T0 + 3 * SEC, true, 0);
+	assert_int_equal(fo_pending_action(&fo, T0).kind, FO_ACT_NONE);
+}
+
+static void
+test_drift_superseded_by_failover(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a, b;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_machines(&fo, now, true, 1);
+	a = fo_pending_action(&fo, now);
+	fo_action_begin(&fo, now, a.id);
+	assert_true(fo_action_current(&fo, a.id));
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_false(fo_action_current(&fo, a.id));
+	assert_int_equal(fo_action_done(&fo, now, a.id, true, NULL, 0), -1);
+	b = fo_pending_action(&fo, now);
+	assert_int_equal(b.kind, FO_ACT_ACTIVATE);
+}
+
+static void
+test_standby_watch_restart(void **s)
+{
+	struct fo_params p = params();
+	struct fo_action a;
+	struct fo_change c;
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	/* The listing from start-up (0 running) is stale after activation. */
+	to_standby(&fo, &now);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	fo_machines(&fo, now, true, 0);
+	assert_int_equal(drain(&fo, FO_CH_DRIFT, &c), 1);
+	assert_int_equal(c.to, FO_STANDBY);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_ACTIVATE);
+	assert_true(a.restart);
+	assert_false(a.push);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_int_equal(drain(&fo, FO_CH_STATE, NULL), 0);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	/* Paused: not restarted. */
+	fo_pause(&fo, now, 0);
+	fo_machines(&fo, now, true, 0);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_state_str),
+	    cmocka_unit_test(test_recorded_from_str),
+	    cmocka_unit_test(test_init_is_starting),
+	    cmocka_unit_test(test_failure_threshold_exact),
+	    cmocka_unit_test(test_failure_threshold_one),
+	    cmocka_unit_test(test_success_resets_failures),
+	    cmocka_unit_test(test_failover_action),
+	    cmocka_unit_test(test_action_stale_ids),
+	    cmocka_unit_test(test_action_failure_degraded_then_cleared),
+	    cmocka_unit_test(test_recovery_failback),
+	    cmocka_unit_test(test_failure_resets_successes_in_standby),
+	    cmocka_unit_test(test_min_standby_zero),
+	    cmocka_unit_test(test_recovery_met_before_min_standby),
+	    cmocka_unit_test(test_min_standby_not_met_at_end),
+	    cmocka_unit_test(test_failback_then_failover_again),
+	    cmocka_unit_test(test_failover_then_failback_at_once),
+	    cmocka_unit_test(test_manual_failback),
+	    cmocka_unit_test(test_manual_failback_awaited_rearms),
+	    cmocka_unit_test(test_force_activate_from_primary),
+	    cmocka_unit_test(test_force_activate_no_reason),
+	    cmocka_unit_test(test_force_activate_noop_and_conflict),
+	    cmocka_unit_test(test_forced_blocks_recovery_failback),
+	    cmocka_unit_test(test_auto_stop),
+	    cmocka_unit_test(test_auto_stop_zero_never),
+	    cmocka_unit_test(test_auto_stop_waits_for_healthy_primary),
+	    cmocka_unit_test(test_forced_turns_real),
+	    cmocka_unit_test(test_force_deactivate_ignores_min_standby),
+	    cmocka_unit_test(test_force_deactivate_noop_and_conflict),
+	    cmocka_unit_test(test_force_deactivate_unhealthy_primary),
+	    cmocka_unit_test(test_force_deactivate_unknown_health),
+	    cmocka_unit_test(test_force_deactivate_clears_pause_expiry),
+	    cmocka_unit_test(test_pause_blocks_failover_counts_checks),
+	    cmocka_unit_test(test_pause_lets_transition_finish),
+	    cmocka_unit_test(test_pause_blocks_failback),
+	    cmocka_unit_test(test_pause_blocks_auto_stop),
+	    cmocka_unit_test(test_pause_expiry),
+	    cmocka_unit_test(test_pause_replaces_expiry),
+	    cmocka_unit_test(test_resume_when_not_paused),
+	    cmocka_unit_test(test_force_while_paused),
+	    cmocka_unit_test(test_check_interval_choice),
+	    cmocka_unit_test(test_next_deadline_none),
+	    cmocka_unit_test(test_set_degraded),
+	    cmocka_unit_test(test_set_params_applies_at_once),
+	    cmocka_unit_test(test_changes_take_partial),
+	    cmocka_unit_test(test_start_waits_for_check_and_listing),
+	    cmocka_unit_test(test_start_first_start),
+	    cmocka_unit_test(test_start_standby_running),
+	    cmocka_unit_test(test_start_failing_over_running),
+	    cmocka_unit_test(test_start_unusable_running),
+	    cmocka_unit_test(test_start_unusable_nothing),
+	    cmocka_unit_test(test_start_drift_healthy),
+	    cmocka_unit_test(test_start_drift_first_start),
+	    cmocka_unit_test(test_start_drift_unhealthy),
+	    cmocka_unit_test(test_start_drift_paused),
+	    cmocka_unit_test(test_start_standby_nothing_finishes_failback),
+	    cmocka_unit_test(test_start_failing_back),
+	    cmocka_unit_test(test_start_failing_over_nothing),
+	    cmocka_unit_test(test_start_listing_timeout),
+	    cmocka_unit_test(test_start_listing_timeout_by_tick),
+	    cmocka_unit_test(test_runtime_drift_primary),
+	    cmocka_unit_test(test_drift_superseded_by_failover),
+	    cmocka_unit_test(test_standby_watch_restart),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
