@@ -1,4 +1,5 @@
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ proto_parse_request(const char *line, size_t len, json_object **reqp,
 	json_tokener *tok;
 	json_object *obj = NULL, *cmd, *id;
 	enum json_tokener_error jerr;
+	bool finished = false;
 
 	*reqp = NULL;
 	*cmdp = NULL;
@@ -105,10 +107,12 @@ proto_parse_request(const char *line, size_t len, json_object **reqp,
 	obj = json_tokener_parse_ex(tok, line, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (obj == NULL && jerr == json_tokener_continue) {
+		/* A bare number needs a terminator; char_offset then counts in "". */
 		obj = json_tokener_parse_ex(tok, "", 1);
 		jerr = json_tokener_get_error(tok);
+		finished = true;
 	}
-	if (obj != NULL && jerr == json_tokener_success && tok->char_offset < (int)len) {
+	if (!finished && jerr == json_tokener_success && tok->char_offset < (int)len) {
 		for (size_t i = (size_t)tok->char_offset; i < len; i++)
 			if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r') {
 				jerr = json_tokener_error_parse_unexpected;
@@ -116,14 +120,15 @@ proto_parse_request(const char *line, size_t len, json_object **reqp,
 			}
 	}
 	json_tokener_free(tok);
-	if (obj == NULL || jerr != json_tokener_success) {
+	/* JSON null is NULL with success: not an object, not a parse error. */
+	if (jerr != json_tokener_success) {
 		json_object_put(obj);
 		snprintf(msg, msglen, "not valid JSON: %s",
 		    jerr == json_tokener_success ? "trailing data"
 		                                 : json_tokener_error_desc(jerr));
 		return PROTO_PARSE_ERROR;
 	}
-	if (!json_object_is_type(obj, json_type_object)) {
+	if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
 		snprintf(msg, msglen, "a request must be a JSON object");
 		return PROTO_INVALID_REQUEST;

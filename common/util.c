@@ -66,7 +66,7 @@ int
 util_time_parse(const char *s, int64_t *ms)
 {
 	struct tm tm;
-	int frac = 0, n = 0;
+	int frac = 0, n = 0, mday, mon;
 	time_t t;
 
 	memset(&tm, 0, sizeof(tm));
@@ -98,7 +98,12 @@ util_time_parse(const char *s, int64_t *ms)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
+	mday = tm.tm_mday;
+	mon = tm.tm_mon;
 	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	/* timegm normalises: 02-31 would become 03-03. Refuse what moved. */
+	if (tm.tm_mday != mday || tm.tm_mon != mon)
 		return -1;
 	*ms = (int64_t)t * 1000 + frac;
 	return 0;
@@ -292,7 +297,7 @@ char *
 util_read_file(const char *path, size_t max, size_t *lenp)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t len = 0, cap = 4096;
+	size_t len = 0, cap = max < 4096 ? max : 4096;
 	char *buf;
 
 	if (fd == -1)
@@ -300,17 +305,22 @@ util_read_file(const char *path, size_t max, size_t *lenp)
 	buf = xcalloc(1, cap + 1);
 	for (;;) {
 		ssize_t n;
+		bool probe = false;
 		if (len == cap) {
-			if (cap >= max) {
-				free(buf);
-				close(fd);
-				errno = EFBIG;
-				return NULL;
+			if (cap >= max)
+				probe = true; /* one more byte: EOF, or too big */
+			else {
+				cap = cap * 2 > max ? max : cap * 2;
+				buf = xrealloc(buf, cap + 1);
 			}
-			cap = cap * 2 > max ? max : cap * 2;
-			buf = xrealloc(buf, cap + 1);
 		}
-		n = read(fd, buf + len, cap - len);
+		n = read(fd, buf + len, probe ? 1 : cap - len);
+		if (probe && n > 0) {
+			free(buf);
+			close(fd);
+			errno = EFBIG;
+			return NULL;
+		}
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
