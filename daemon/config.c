@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -624,6 +625,44 @@ key_name_valid(const char *key, size_t len)
 	return true;
 }
 
+/* Edit distance, for "did you mean"; keys are short. */
+static size_t
+edit_distance(const char *a, size_t la, const char *b)
+{
+	size_t lb = strlen(b), prev[64], cur[64];
+
+	if (la >= 64 || lb >= 64)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (toupper((unsigned char)a[i - 1]) != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, sizeof(size_t) * (lb + 1));
+	}
+	return prev[lb];
+}
+
+static const struct keydef *
+key_nearest(const char *key, size_t klen)
+{
+	const struct keydef *best = NULL;
+	size_t bestd = 3; /* at most two edits away */
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		size_t d = edit_distance(key, klen, keys[i].name);
+		if (d < bestd) {
+			bestd = d;
+			best = &keys[i];
+		}
+	}
+	return best;
+}
+
 /*
  * One assignment from a source. prefix is "FILE:LINE: ", "-D " or "" and
  * starts every message about it.
@@ -641,7 +680,11 @@ assign(struct loader *ld, const char *prefix, const char *key, size_t klen, cons
 			rclone_env_set(ld->cfg, key, klen, v);
 			return;
 		}
-		errors_add(ld->errs, "%s%.*s: unknown key", prefix, (int)klen, key);
+		if ((k = key_nearest(key, klen)) != NULL)
+			errors_add(ld->errs, "%s%.*s: unknown key (did you mean %s?)", prefix,
+			    (int)klen, key, k->name);
+		else
+			errors_add(ld->errs, "%s%.*s: unknown key", prefix, (int)klen, key);
 		return;
 	}
 	i = (size_t)(k - keys);
@@ -1123,8 +1166,10 @@ config_print(const struct config *cfg, FILE *fp)
 	}
 	/* Sorted, so the output does not depend on the environment's order. */
 	extra = xcalloc((size_t)cfg->n_rclone_env + 1, sizeof(*extra));
-	memcpy(extra, cfg->rclone_env, sizeof(*extra) * (size_t)cfg->n_rclone_env);
-	qsort(extra, (size_t)cfg->n_rclone_env, sizeof(*extra), str_cmp);
+	if (cfg->n_rclone_env > 0) {
+		memcpy(extra, cfg->rclone_env, sizeof(*extra) * (size_t)cfg->n_rclone_env);
+		qsort(extra, (size_t)cfg->n_rclone_env, sizeof(*extra), str_cmp);
+	}
 	for (int i = 0; i < cfg->n_rclone_env; i++) {
 		const char *eq = strchr(extra[i], '=');
 		size_t klen = (size_t)(eq - extra[i]);
@@ -1204,7 +1249,8 @@ config_redact(const struct config *cfg, const char *s)
 			strlist_add(&needles, &n, xstrdup(eq + 1));
 	}
 	/* Longest first, so a part never leaves the rest of its whole behind. */
-	qsort(needles, (size_t)n, sizeof(*needles), len_desc);
+	if (n > 1)
+		qsort(needles, (size_t)n, sizeof(*needles), len_desc);
 	for (int i = 0; i < n; i++) {
 		replace_all(&out, needles[i]);
 		free(needles[i]);

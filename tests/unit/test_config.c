@@ -253,6 +253,9 @@ test_grammar_errors(void **state)
 	want = xasprintf("%s:3: FAILOVER_THRESHOLD: unknown key", conf_path);
 	load_fails("\n\nFAILOVER_THRESHOLD=3\n", want);
 	free(want);
+	load_fails("failure_threshold=3\n", "unknown key (did you mean FAILURE_THRESHOLD?)");
+	load_fails("CHECK_INTERVALL=3\n", "unknown key (did you mean CHECK_INTERVAL?)");
+	load_fails("ZZZ=3\n", "ZZZ: unknown key");
 	want = xasprintf("%s:1: expected KEY=VALUE", conf_path);
 	load_fails("just some words\n", want);
 	free(want);
