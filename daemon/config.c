@@ -230,8 +230,8 @@ config_failback_str(enum failback_mode f)
 	return f == FAILBACK_MANUAL ? "manual" : "auto";
 }
 
-static bool
-instance_valid(const char *name, const char **why)
+bool
+config_instance_valid(const char *name, const char **why)
 {
 	size_t len = strlen(name);
 
@@ -493,7 +493,7 @@ key_apply(struct config *cfg, const struct keydef *k, const char *v, bool *isset
 	}
 	for (const char *p = v; *p != '\0'; p++)
 		if (iscntrl((unsigned char)*p) && *p != '\t') {
-			why = "contains a control character";
+			res = xstrdup("contains a control character");
 			goto out;
 		}
 
@@ -999,7 +999,7 @@ config_load(const struct config_source *src, struct config_errors *errs)
 	int nerr = errs->n;
 
 	memset(&ld, 0, sizeof(ld));
-	if (src->instance != NULL && !instance_valid(src->instance, &why)) {
+	if (src->instance != NULL && !config_instance_valid(src->instance, &why)) {
 		errors_add(errs, "instance name \"%s\" %s", src->instance, why);
 		return NULL;
 	}

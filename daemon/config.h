@@ -115,8 +115,12 @@ void config_errors_clear(struct config_errors *);
  * shown as <redacted>. */
 void config_print(const struct config *, FILE *);
 
-/* The compiled-in default paths for an instance (NULL = unnamed). */
+/* The compiled-in default paths for an instance (NULL = unnamed): keys
+ * SOCKET, STATE_FILE, STATUS_FILE, PID_FILE, BACKUP_DIR, and CONFIG for the
+ * default config file. A new string, or NULL for any other key. */
 char *config_default_path(const char *key, const char *instance);
+/* -i NAME: [A-Za-z0-9_.-], 1 to 64, not starting with '.'; else *why says. */
+bool config_instance_valid(const char *name, const char **why);
 
 bool config_key_is_secret(const char *key);
 bool config_status_healthy(const struct config *, int http_status);

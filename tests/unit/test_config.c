@@ -357,8 +357,9 @@ test_error_sources(void **state)
 
 	cfg = load("FOO=1\nFAILURE_THRESHOLD=0\n\nFAST_INTERVAL=-1\n", env, defs, &errs);
 	assert_null(cfg);
-	errs_dump(&errs);
 	/* All of them, each naming where it came from. */
+	if (errs.n != 7)
+		errs_dump(&errs);
 	assert_int_equal(errs.n, 7);
 	want = xasprintf("%s:1: FOO: unknown key", conf_path);
 	assert_true(errs_have(&errs, want));
@@ -692,7 +693,8 @@ test_define_secret_refused(void **state)
 	struct config *cfg = load(NULL, NULL, defs, &errs);
 
 	assert_null(cfg);
-	errs_dump(&errs);
+	if (errs.n != 3)
+		errs_dump(&errs);
 	assert_int_equal(errs.n, 3);
 	assert_true(errs_have(&errs,
 	    "-D FLY_API_TOKEN: -D would put the secret in argv, which "
