@@ -50,7 +50,8 @@ Clients
 
 Misc
     wait_until(pred, timeout, interval=0.01, msg=...)  -> pred's truthy value,
-        or AssertionError with msg and the last value on timeout
+        or AssertionError with msg and the last value on timeout; exceptions
+        from pred count as "not yet", except Abort, which ends the wait
     free_port() -> a local TCP port with nothing listening (for a "down" URL)
     Blackhole() -> .url where a check hangs until CHECK_TIMEOUT; .close()
     RFC3339_MS  regex for the contract's times
@@ -106,6 +107,11 @@ def _kill_leftovers():
 atexit.register(_kill_leftovers)
 
 
+class Abort(AssertionError):
+    """Raised by a wait_until predicate to stop waiting at once (e.g. the
+    daemon died): wait_until lets it through instead of retrying."""
+
+
 def wait_until(pred, timeout=5.0, interval=0.01, msg=None):
     """Calls pred() until it returns something truthy; returns that value.
 
@@ -118,6 +124,8 @@ def wait_until(pred, timeout=5.0, interval=0.01, msg=None):
             last = pred()
             if last:
                 return last
+        except Abort:
+            raise
         except Exception as e:  # noqa: BLE001 - reported below
             last = e
         if time.monotonic() >= deadline:
@@ -201,7 +209,11 @@ class Conn:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except BaseException:
+            self.sock.close()
+            raise
         self.buf = b""
         self.eof = False
 
@@ -246,7 +258,10 @@ class Conn:
                 self.eof = True
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return line.decode("utf-8")
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise AssertionError("the daemon sent a line that is not UTF-8: %r" % line[:500])
 
     def read_json(self, timeout=5.0):
         """The next line parsed as JSON; AssertionError at EOF."""
@@ -487,7 +502,7 @@ class Daemon:
         """Waits until the socket answers ping; fails early if the daemon died."""
         def ready():
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError("failoverd exited with %s before it was ready:\n%s"
+                raise Abort("failoverd exited with %s before it was ready:\n%s"
                                      % (self.proc.returncode, self.log_tail()))
             try:
                 with Conn(self.socket_path, timeout=1.0) as c:
@@ -497,6 +512,8 @@ class Daemon:
                 return False
         try:
             wait_until(ready, timeout, interval=0.02, msg="the socket to answer ping")
+        except Abort:
+            raise
         except AssertionError as e:
             raise AssertionError("%s\n--- daemon log ---\n%s" % (e, self.log_tail()))
 
@@ -638,6 +655,8 @@ class Daemon:
     def ctl(self, *args, check=None, timeout=15.0, env=None, socket_arg=True):
         """Runs failoverctl [-s SOCKET] ARGS; returns (rc, stdout, stderr).
         check=N asserts the exit status is N."""
+        if not os.path.exists(FAILOVERCTL):
+            raise unittest.SkipTest("%s is not built" % FAILOVERCTL)
         argv = [FAILOVERCTL]
         if socket_arg:
             argv += ["-s", self.socket_path]

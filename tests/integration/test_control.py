@@ -385,8 +385,7 @@ class ControlTest(fodtest.DaemonTestCase):
         rnd = random.Random(1234)
         lines = [b"\x00", b'{"cmd":"ping"}\x00', b'{"cmd":"ping"\x00}',
                  b'{"cmd":"p\xffing"}', b'{"cmd":"ping","id":"\xc3\x28"}',
-                 b'{"cmd":"ping","id":"\xed\xa0\x80"}', b"\xfe\xff\x00{",
-                 b"\x1b[31m\x07"]
+                 b"\xfe\xff\x00{", b"\x1b[31m\x07"]
         for _ in range(50):
             n = rnd.randint(1, 300)
             b = bytes(rnd.randrange(256) for _ in range(n)).replace(b"\n", b"").replace(b"\r", b"")
@@ -402,6 +401,35 @@ class ControlTest(fodtest.DaemonTestCase):
             c.send_raw(b"\n".join(lines))
         self.assertOk(self.d.request({"cmd": "ping"}))
         self.assertTrue(self.d.running())
+
+    def test_invalid_utf8_is_a_parse_error(self):
+        # Not UTF-8 (RFC 3629) although well-formed-looking: a surrogate, a
+        # code point over U+10FFFF, overlong forms, a lone continuation byte.
+        bad = [b'"\xed\xa0\x80"', b'"\xf4\x90\x80\x80"', b'"\xc0\xaf"',
+               b'"\xe0\x80\xaf"', b'"\x80"', b'"\xff"']
+        with self.d.connect() as c:
+            for b in bad:
+                c.send_raw(b'{"cmd":"ping","id":' + b + b'}\n')
+                self.assertError(c.read_json(), "parse-error", repr(b))
+                c.send_raw(b'{"cmd":"ping","x":' + b + b'}\n')
+                self.assertError(c.read_json(), "parse-error", repr(b))
+            self.assertOk(c.request({"cmd": "ping", "id": "\u00e9\u20ac\U0001f600"}))
+
+    def test_request_split_across_writes(self):
+        with self.d.connect() as c:
+            c.send_raw(b'{"cmd":"pi')
+            with self.assertRaises(TimeoutError, msg="a reply to half a line"):
+                c.read_line(0.3)
+            c.send_raw(b'ng","id":"split"}\n')
+            r = c.read_json()
+            self.assertOk(r)
+            self.assertEqual(r["id"], "split")
+            # One byte at a time.
+            for b in b'{"cmd":"status","id":2}\n':
+                c.send_raw(bytes([b]))
+            r = c.read_json()
+            self.assertOk(r)
+            self.assertEqual(r["id"], 2)
 
     def test_half_line_then_close(self):
         for i in range(20):

@@ -38,8 +38,9 @@ def unquote(v):
 
 
 def parse_n(out):
-    """`failoverd -n` stdout -> ([(KEY, value)...], last line)."""
-    lines = out.rstrip("\n").split("\n")
+    """`failoverd -n` stdout -> ([(KEY, value)...], last line); lines
+    starting with # (comments, as in the config file) are skipped."""
+    lines = [ln for ln in out.rstrip("\n").split("\n") if not ln.startswith("#")]
     pairs = []
     for ln in lines[:-1]:
         k, sep, v = ln.partition("=")
