@@ -205,9 +205,11 @@ def process_cmdline(pid):
 class Conn:
     """One client connection to the control socket, line-oriented."""
 
-    def __init__(self, path, timeout=5.0):
+    def __init__(self, path, timeout=5.0, rcvbuf=None):
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         try:
             self.sock.connect(path)
@@ -612,8 +614,8 @@ class Daemon:
         return self.log_text()[-n:]
 
     # --- control ---------------------------------------------------------
-    def connect(self, timeout=5.0):
-        return Conn(self.socket_path, timeout)
+    def connect(self, timeout=5.0, rcvbuf=None):
+        return Conn(self.socket_path, timeout, rcvbuf)
 
     def request(self, obj_or_line, conn=None, timeout=5.0):
         """Sends one request (an object, or a raw line) and returns the
@@ -687,7 +689,7 @@ class Daemon:
 # daemon closed the connection or did not answer in time).
 _CLIENT_CODE = r"""
 import json, socket, sys
-path, reqs = sys.argv[1], json.loads(sys.argv[2])
+path, reqs = sys.argv[1], json.loads(sys.argv[2]) * int(sys.argv[3])
 out = []
 try:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -716,17 +718,20 @@ print(json.dumps({"replies": out}))
 """
 
 
-def run_as(socket_path, requests, uid=65534, gid=65534, groups=None, timeout=20.0):
-    """Sends requests (objects or raw lines) on one connection as uid:gid
-    (supplementary groups `groups`, default none) and returns the list of
-    replies. Needs root (see require_root)."""
+def run_as(socket_path, requests, uid=65534, gid=65534, groups=None, timeout=20.0,
+           repeat=1):
+    """Sends requests (objects or raw lines; the list `repeat` times) one
+    after the other on one connection as uid:gid (supplementary groups
+    `groups`, default none) and returns the list of replies. Needs root
+    (see require_root)."""
     lines = [r if isinstance(r, str) else json.dumps(r) for r in requests]
     argv = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid]
     if groups:
         argv.append("--groups=" + ",".join(str(g) for g in groups))
     else:
         argv.append("--clear-groups")
-    argv += [sys.executable, "-c", _CLIENT_CODE, socket_path, json.dumps(lines)]
+    argv += [sys.executable, "-c", _CLIENT_CODE, socket_path, json.dumps(lines),
+             str(repeat)]
     cp = subprocess.run(argv, capture_output=True, cwd="/", timeout=timeout,
                         env=dict(BASE_ENV, HOME="/", PYTHONDONTWRITEBYTECODE="1"))
     if cp.returncode != 0:

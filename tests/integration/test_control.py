@@ -318,6 +318,63 @@ class ControlTest(fodtest.DaemonTestCase):
                          [("pause", True), ("resume", True), ("pause", True),
                           ("resume", False)])
 
+    def test_slow_subscriber_overflow(self):
+        d = self.read_peer_daemon()
+        slow = d.connect(rcvbuf=4096)
+        self.addCleanup(slow.close)
+        self.assertOk(slow.request({"cmd": "events"}))
+        fast = d.events()
+        self.addCleanup(fast.close)
+        seen = []
+        stop = threading.Event()
+
+        def reader():
+            try:
+                while not stop.is_set():
+                    try:
+                        e = fast.next(0.2)
+                    except TimeoutError:
+                        continue
+                    if e is None:
+                        return
+                    seen.append(e)
+            except Exception as e:  # noqa: BLE001 - reported below
+                seen.append({"reader-error": repr(e)})
+        t = threading.Thread(target=reader)
+        t.start()
+        # Each denied admin command is a ~150-byte control event: 15000 of
+        # them are more than 1 MiB for a subscriber that never reads.
+        n = 15000
+        t0 = time.monotonic()
+        replies = fodtest.run_as(d.socket_path, [{"cmd": "resume"}], repeat=n, timeout=60)
+        self.assertEqual(len(replies), n)
+        self.assertEqual(replies[-1]["error"]["code"], "permission-denied")
+        # The daemon stayed responsive throughout.
+        self.assertOk(d.request({"cmd": "ping"}, timeout=2))
+        wait_until(lambda: sum(1 for e in seen if e.get("type") == "control") >= n, 20,
+                   msg="the reading subscriber to get every event")
+        stop.set()
+        t.join(5)
+        self.assertEqual([e for e in seen if "reader-error" in e or e.get("type") == "overflow"],
+                         [])
+        self.assertLess(time.monotonic() - t0, 30)
+        # The slow one: events in order, then one overflow line without seq, then EOF.
+        last = None
+        lines = 0
+        while True:
+            line = slow.read_line(10)
+            if line is None:
+                break
+            lines += 1
+            last = json.loads(line)
+            if last["event"]["type"] == "overflow":
+                self.assertNotIn("seq", last["event"])
+                self.assertIsNone(slow.read_line(10), "lines after the overflow")
+                break
+        self.assertIsNotNone(last)
+        self.assertEqual(last["event"]["type"], "overflow", "no overflow line")
+        self.assertLess(lines, n, "the slow subscriber got everything")
+
     def events_of(self, d):
         with d.events(backlog=100000, follow=False) as ev:
             return ev.read_until_closed()
