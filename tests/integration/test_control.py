@@ -433,7 +433,10 @@ class ControlTest(fodtest.DaemonTestCase):
                 self.assertTrue(c.wait_closed(5), "connection not closed after line-too-long")
         # Without a newline at all: detected as soon as 65537 bytes arrived.
         with self.d.connect() as c:
-            c.send_raw(b"x" * 65537)
+            try:
+                c.send_raw(b"x" * 65537)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             self.assertError(c.read_json(), "line-too-long")
             self.assertTrue(c.wait_closed(5))
         self.assertOk(self.d.request({"cmd": "ping"}))
