@@ -396,8 +396,10 @@ class ControlTest(fodtest.DaemonTestCase):
         n = 1000
         with self.d.connect() as c:
             c.send_raw("".join('{"cmd":"ping","id":%d}\n' % i for i in range(n)))
-            ids = [c.read_json(10)["id"] for _ in range(n)]
-            self.assertEqual(ids, list(range(n)))
+            for i in range(n):
+                r = c.read_json(10)
+                self.assertEqual(r.get("id"), i, "reply %d of %d pipelined pings: %r" % (i, n, r))
+                self.assertIs(r["ok"], True, r)
             for i in range(50):  # and one at a time
                 self.assertEqual(c.request({"cmd": "status", "id": i})["id"], i)
 
