@@ -160,11 +160,12 @@ dstate_load(const char *path, struct dstate **out, char *msg, size_t msglen)
 	msg[0] = '\0';
 	text = util_read_file(path, STATE_MAX_BYTES, &len);
 	if (text == NULL) {
-		if (errno == ENOENT)
+		int err = errno;
+		if (err == ENOENT)
 			return DSTATE_FRESH;
 		snprintf(msg, msglen, "cannot read %s: %s; starting without it", path,
-		    strerror(errno));
-		if (errno != EFBIG)
+		    strerror(err));
+		if (err != EFBIG)
 			return DSTATE_UNREADABLE;
 		snprintf(why, sizeof(why), "over %d bytes", STATE_MAX_BYTES);
 	} else if (dstate_parse(st, text, len, why, sizeof(why)) == 0) {
