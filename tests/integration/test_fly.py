@@ -28,8 +28,9 @@ class FlyProviderTest(unittest.TestCase):
         self.fake.add_app(APP)
 
     def run_op(self, op, token=TOKEN, args=(), timeout=30, **keys):
-        kv = {"PROVIDER": "fly", "FLY_APP": APP, "FLY_API_TOKEN": token,
-              "FLY_API_HOSTNAME": self.fake.url}
+        kv = {"PROVIDER": "fly", "FLY_APP": APP, "FLY_API_TOKEN": token}
+        if "FLY_API_HOSTNAME" not in keys:
+            kv["FLY_API_HOSTNAME"] = self.fake.url
         kv.update(keys)
         argv = [PROVTOOL, "-v"] + list(args) + [op] + ["%s=%s" % i for i in kv.items()]
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -4,10 +4,10 @@
  *
  *   provtool [-v] [-t REQUEST_MS] [-w WAIT_S] list|activate|deactivate KEY=VALUE...
  *
- * KEY=VALUE are the config keys (as -D); no file and no environment are
- * read. Output: {"res","error","retry_after_ms","machines":[{id,state,
- * region,instance_id}],"progress":[...]}. Exit 0 when the operation ended
- * (whatever its result), 2 on a usage or config error.
+ * KEY=VALUE are the config keys, read as the environment would be; no
+ * file and not the real environment are read. Output:
+ * {"res","error","retry_after_ms","machines":[{id,state, region,instance_id}],"progress":[...]}.
+ * Exit 0 when the operation ended (whatever its result), 2 on a usage or config error.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +75,6 @@ on_done(const struct prov_status *st, void *arg)
 int
 main(int argc, char *argv[])
 {
-	static char *const no_env[] = {NULL};
 	struct config_source src;
 	struct config_errors errs = {NULL, 0};
 	struct config *cfg;
@@ -117,9 +116,9 @@ main(int argc, char *argv[])
 
 	memset(&src, 0, sizeof(src));
 	src.file = "/dev/null";
-	src.defines = argv + 1;
-	src.ndefines = argc - 1;
-	src.environ = no_env;
+	/* As the environment, not -D: config refuses secrets in argv (a real
+	 * daemon's argv is public; this test tool's token is a fake's). */
+	src.environ = argv + 1;
 	if ((cfg = config_load(&src, &errs)) == NULL) {
 		for (i = 0; i < errs.n; i++)
 			fprintf(stderr, "provtool: %s\n", errs.msgs[i]);
