@@ -660,12 +660,25 @@ job_env_set(char **env, const char *key, const char *value)
 }
 
 char **
+job_env_setkv(char **env, const char *kv)
+{
+	const char *eq;
+	char *key;
+
+	if (kv == NULL || (eq = strchr(kv, '=')) == NULL || eq == kv)
+		return env != NULL ? env : xcalloc(1, sizeof(*env));
+	key = xasprintf("%.*s", (int)(eq - kv), kv);
+	env = job_env_set(env, key, eq + 1);
+	free(key);
+	return env;
+}
+
+char **
 job_env_new(const char *const *extra)
 {
 	static const char *inherit[] = {"PATH", "HOME", "LANG", "TZ"};
 	char **env = xcalloc(1, sizeof(*env));
-	const char *v, *eq;
-	char *key;
+	const char *v;
 	size_t i;
 
 	for (i = 0; i < sizeof(inherit) / sizeof(inherit[0]); i++) {
@@ -675,13 +688,8 @@ job_env_new(const char *const *extra)
 		if (v != NULL)
 			env = job_env_set(env, inherit[i], v);
 	}
-	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
-		if ((eq = strchr(extra[i], '=')) == NULL || eq == extra[i])
-			continue;
-		key = xasprintf("%.*s", (int)(eq - extra[i]), extra[i]);
-		env = job_env_set(env, key, eq + 1);
-		free(key);
-	}
+	for (i = 0; extra != NULL && extra[i] != NULL; i++)
+		env = job_env_setkv(env, extra[i]);
 	return env;
 }
 

@@ -66,7 +66,7 @@ typedef void job_done_cb(struct job *, const struct job_result *, void *arg);
  * Starts a job. Returns NULL only for invalid opts (errno EINVAL); a spawn
  * failure is reported through the callback with spawn_errno set.
  */
-struct job *job_start(struct event_base *, const struct job_opts *, job_done_cb *, void *arg);
+struct job *job_start(struct event_base *, const struct job_opts *, job_done_cb *, void *);
 /* Kills the job's process group (KILL); the callback is not called. NULL ok. */
 void job_cancel(struct job *);
 pid_t job_pid(const struct job *); /* -1 if not running */
@@ -87,6 +87,9 @@ char **job_env_new(const char *const *extra);
 /* Sets KEY to value (replacing it), returns the (maybe moved) array.
  * value NULL removes KEY. */
 char **job_env_set(char **env, const char *key, const char *value);
+/* The same from one "KEY=VALUE" string (e.g. cfg->rclone_env[i]); a string
+ * without '=' is ignored. */
+char **job_env_setkv(char **env, const char *kv);
 void job_env_free(char **env);
 /* The value of KEY in env, or NULL. */
 const char *job_env_get(char *const *env, const char *key);

@@ -113,6 +113,11 @@ class JobTest(unittest.TestCase):
         r, _ = self.one(["(yes; echo rc=$? >&2) | head -c 1 >/dev/null"])
         self.assertIn("rc=141", r["output"])
 
+    def test_eof_before_exit_waits_for_the_exit(self):
+        r, elapsed = self.one(["exec >/dev/null 2>&1; sleep 0.3; exit 5"])
+        self.assertEqual(r["exit_code"], 5)
+        self.assertGreaterEqual(r["duration_ms"], 280)
+
     def test_spawn_failure_is_reported_not_fatal(self):
         r, _ = self.one(["-a", "/nonexistent/program"])
         self.assertEqual(r["spawn_errno"], 2)

@@ -187,9 +187,13 @@ prov_main(int argc, char *argv[])
 		fprintf(stderr, "jobtool: set-up failed\n");
 		return 2;
 	}
-	if (provider_command_ops.start(prov, op, on_prov_done, NULL, &pr) == -1 ||
-	    provider_command_ops.start(prov, op, on_prov_done, NULL, &pr) != -1) {
-		fprintf(stderr, "jobtool: start failed, or a second start was not refused\n");
+	if (provider_command_ops.start(prov, op, on_prov_done, NULL, &pr) == -1) {
+		fprintf(stderr, "jobtool: start failed\n");
+		return 2;
+	}
+	/* One operation at a time. */
+	if (provider_command_ops.start(prov, op, on_prov_done, NULL, &pr) != -1) {
+		fprintf(stderr, "jobtool: a second start was not refused\n");
 		return 2;
 	}
 	if (pr.done) {
