@@ -251,6 +251,15 @@ class JobTest(unittest.TestCase):
         # Concurrent, not one after another (50 x 0.2 s = 10 s).
         self.assertLess(elapsed, 8.0)
 
+    def test_jobs_started_from_a_callback(self):
+        # Each completion starts the next job from inside its callback (which
+        # also calls job_cancel on itself: a no-op there).
+        done, summary, _, _ = self.run_tool(["-n", "2", "-r", "6", "echo $$"])
+        self.assertEqual(sorted(d["index"] for d in done), list(range(8)))
+        self.assertEqual(len({d["pid"] for d in done}), 8)
+        done, summary, _, _ = self.run_tool(["-r", "3", "-a", "/nonexistent"])
+        self.assertEqual([d["spawn_errno"] for d in done], [2] * 4)
+
     def test_loop_keeps_ticking(self):
         pidfile = os.path.join(self.tmp, "gc")
         done, summary, elapsed, p = self.run_tool(
@@ -275,7 +284,7 @@ class JobTest(unittest.TestCase):
         p = subprocess.run(
             [vg, "-q", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
              "--errors-for-leak-kinds=definite,indirect,possible", "--error-exitcode=99",
-             "--track-fds=no", JOBTOOL, "-n", "3", "-t", "500", "-g", "200", "-o", "100",
+             "--track-fds=no", JOBTOOL, "-n", "3", "-r", "4", "-t", "500", "-g", "200", "-o", "100",
              "-e", "A=b", "head -c 100000 /dev/zero", "trap '' TERM; sleep 100",
              "sleep 10 & echo started", "exit 4"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, timeout=120,

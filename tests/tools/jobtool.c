@@ -6,7 +6,8 @@
  *           [-e KEY=VALUE]... [-n COPIES] [-c CANCEL_MS] [-T] CMD...
  *
  * Each CMD is a /bin/sh -c command (or, with -a, all CMDs are one argv),
- * started COPIES times, all at once. The environment is job_env_new() with
+ * started COPIES times, all at once; -r CHAIN runs CHAIN more, each started
+ * from the callback of a finishing one. The environment is job_env_new() with
  * the -e extras. Per job, when it completes: {"index","pid","exit_code",
  * "signal","timed_out","duration_ms","output","output_len","truncated",
  * "spawn_errno","calls","result"}. -c cancels every job still running after
@@ -51,7 +52,13 @@ struct tjob {
 struct run {
 	struct event_base *base;
 	struct tjob *jobs;
-	int n, completed, extra_calls, cancelled;
+	int n, started, completed, extra_calls, cancelled;
+	/* What each job runs. */
+	char **argv;
+	int ncmd;
+	bool as_argv;
+	char **env;
+	long long timeout, grace, outmax;
 	struct event *tick, *cancel;
 	int64_t last_tick, max_gap;
 	long ticks;
@@ -63,7 +70,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: jobtool -P list|activate|deactivate KEY=VALUE...\n"
 	    "       jobtool [-v] [-a] [-t timeout_ms] [-g grace_ms] [-o output_max] "
-	    "[-e KEY=VALUE]... [-n copies] [-c cancel_ms] [-T] cmd...\n");
+	    "[-e KEY=VALUE]... [-n copies] [-c cancel_ms] [-r chain] [-T] cmd...\n");
 	exit(2);
 }
 
@@ -71,6 +78,40 @@ static bool
 run_over(struct run *r)
 {
 	return r->completed + r->cancelled >= r->n;
+}
+
+static void on_done(struct job *, const struct job_result *, void *);
+
+/* Starts job i; 0, or -1 after printing why. */
+static int
+start_one(struct run *r, int i)
+{
+	struct tjob *t = &r->jobs[i];
+	struct job_opts o;
+
+	memset(&o, 0, sizeof(o));
+	if (r->as_argv)
+		o.argv = r->argv;
+	else
+		o.command = r->argv[i % r->ncmd];
+	o.env = r->env;
+	o.timeout_ms = r->timeout;
+	o.kill_grace_ms = r->grace;
+	o.output_max = (size_t)r->outmax;
+	o.name = "jobtool";
+	t->run = r;
+	t->index = i;
+	r->started++;
+	if ((t->job = job_start(r->base, &o, on_done, t)) == NULL) {
+		fprintf(stderr, "jobtool: job_start: %s\n", strerror(errno));
+		return -1;
+	}
+	t->pid = job_pid(t->job);
+	if (t->calls != 0) {
+		fprintf(stderr, "jobtool: completed synchronously inside job_start\n");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -87,6 +128,7 @@ on_done(struct job *job, const struct job_result *res, void *arg)
 	}
 	t->job = NULL;
 	r->completed++;
+	job_cancel(job); /* documented as a no-op inside the callback */
 	o = json_object_new_object();
 	json_object_object_add(o, "index", json_object_new_int(t->index));
 	json_object_object_add(o, "pid", json_object_new_int((int)t->pid));
@@ -106,6 +148,9 @@ on_done(struct job *job, const struct job_result *res, void *arg)
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	fflush(stdout);
 	json_object_put(o);
+	/* -r: the next job starts from inside this callback. */
+	if (r->started < r->n && start_one(r, r->started) == -1)
+		exit(3);
 	if (run_over(r))
 		event_base_loopexit(r->base, NULL);
 }
@@ -245,15 +290,14 @@ int
 main(int argc, char *argv[])
 {
 	struct run r;
-	struct job_opts o;
-	char **extra = NULL, **env;
-	long long timeout = 0, grace = 0, outmax = 0, copies = 1, cancel_ms = -1;
+	char **extra = NULL;
+	long long timeout = 0, grace = 0, outmax = 0, copies = 1, cancel_ms = -1, chain = 0;
 	bool as_argv = false, tick = false, prov = false;
-	int ch, i, k, nextra = 0, ncmd;
+	int ch, i, nextra = 0, first;
 	struct timeval tv;
 	struct json_object *sum;
 
-	while ((ch = getopt(argc, argv, "+vPat:g:o:e:n:c:T")) != -1) {
+	while ((ch = getopt(argc, argv, "+vPat:g:o:e:n:c:r:T")) != -1) {
 		switch (ch) {
 		case 'P': prov = true; break;
 		case 'v': log_verbose(log_getverbose() + 1); break;
@@ -283,6 +327,10 @@ main(int argc, char *argv[])
 			if (util_int_parse(optarg, 0, 86400000, &cancel_ms) == -1)
 				usage();
 			break;
+		case 'r':
+			if (util_int_parse(optarg, 0, 10000, &chain) == -1)
+				usage();
+			break;
 		case 'T': tick = true; break;
 		default: usage();
 		}
@@ -301,10 +349,16 @@ main(int argc, char *argv[])
 		fprintf(stderr, "jobtool: event_base_new failed\n");
 		return 2;
 	}
-	ncmd = as_argv ? 1 : argc;
-	r.n = ncmd * (int)copies;
+	r.argv = argv;
+	r.ncmd = as_argv ? 1 : argc;
+	r.as_argv = as_argv;
+	r.timeout = timeout;
+	r.grace = grace;
+	r.outmax = outmax;
+	first = r.ncmd * (int)copies;
+	r.n = first + (int)chain;
 	r.jobs = xcalloc((size_t)r.n, sizeof(*r.jobs));
-	env = job_env_new((const char *const *)extra);
+	r.env = job_env_new((const char *const *)extra);
 
 	if (tick) {
 		r.tick = event_new(r.base, -1, EV_PERSIST, on_tick, &r);
@@ -313,34 +367,9 @@ main(int argc, char *argv[])
 		event_add(r.tick, &tv);
 		r.last_tick = util_mono_ms();
 	}
-	for (i = 0; i < r.n; i++) {
-		struct tjob *t = &r.jobs[i];
-
-		memset(&o, 0, sizeof(o));
-		k = i % ncmd;
-		if (as_argv)
-			o.argv = argv;
-		else
-			o.command = argv[k];
-		o.env = env;
-		o.timeout_ms = timeout;
-		o.kill_grace_ms = grace;
-		o.output_max = (size_t)outmax;
-		o.name = "jobtool";
-		t->run = &r;
-		t->index = i;
-		if ((t->job = job_start(r.base, &o, on_done, t)) == NULL) {
-			fprintf(stderr, "jobtool: job_start: %s\n", strerror(errno));
-			return 2;
-		}
-		t->pid = job_pid(t->job);
-		if (t->calls != 0) {
-			fprintf(stderr, "jobtool: completed synchronously inside job_start\n");
+	for (i = 0; i < first; i++)
+		if (start_one(&r, i) == -1)
 			return 3;
-		}
-	}
-	job_env_free(env);
-	free(extra);
 	if (cancel_ms >= 0) {
 		r.cancel = evtimer_new(r.base, on_cancel, &r);
 		tv.tv_sec = cancel_ms / 1000;
@@ -371,6 +400,8 @@ main(int argc, char *argv[])
 	json_object_put(sum);
 
 	i = run_over(&r) && r.extra_calls == 0 ? 0 : 1;
+	job_env_free(r.env);
+	free(extra);
 	job_kill_all();
 	if (r.tick != NULL)
 		event_free(r.tick);
