@@ -63,8 +63,9 @@ struct job_result {
 typedef void job_done_cb(struct job *, const struct job_result *, void *arg);
 
 /*
- * Starts a job. Returns NULL only for invalid opts (errno EINVAL); a spawn
- * failure is reported through the callback with spawn_errno set.
+ * Starts a job. Returns NULL only for invalid opts (errno EINVAL) or when
+ * libevent fails (ENOMEM); a spawn failure (no such program, no more fds)
+ * is reported through the callback with spawn_errno set.
  */
 struct job *job_start(struct event_base *, const struct job_opts *, job_done_cb *, void *);
 /* Kills the job's process group (KILL); the callback is not called. NULL ok. */
@@ -94,8 +95,8 @@ void job_env_free(char **env);
 /* The value of KEY in env, or NULL. */
 const char *job_env_get(char *const *env, const char *key);
 
-/* "exited 3", "killed by SIGKILL", "timed out after TERM (exit 143)",
- * "could not start: No such file or directory": for messages. */
+/* "exited 3", "killed by SIGTERM", "timed out (killed by SIGKILL)",
+ * "timed out (exited 0)", "could not start: No such file or directory". */
 const char *job_result_str(const struct job_result *, char *buf, size_t len);
 
 #endif
