@@ -746,7 +746,11 @@ def run_as(socket_path, requests, uid=65534, gid=65534, groups=None, timeout=20.
 
 class DaemonTestCase(unittest.TestCase):
     """A TestCase with start_daemon(): a started, ready Daemon cleaned up
-    after the test whatever happens."""
+    after the test whatever happens. Skips when failoverd is not built."""
+
+    def setUp(self):
+        if not os.path.exists(FAILOVERD):
+            self.skipTest("%s is not built" % FAILOVERD)
 
     def make_daemon(self, config=None, **kw):
         d = Daemon(config, **kw)

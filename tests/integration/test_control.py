@@ -37,6 +37,7 @@ ADMIN_REQUESTS = [
 class ControlTest(fodtest.DaemonTestCase):
 
     def setUp(self):
+        super().setUp()
         self.d = self.start_daemon(QUIET)
 
     def started(self):
