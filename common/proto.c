@@ -29,6 +29,43 @@ proto_err_str(enum proto_err e)
 	return errstr[e];
 }
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or code points
+ * above U+10FFFF, which json-c's own check lets through. */
+bool
+proto_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)str, *end = p + len;
+
+	while (p < end) {
+		unsigned c = *p;
+		size_t n;
+		unsigned cp, min;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else
+			return false;
+		if ((size_t)(end - p) <= n)
+			return false;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
 enum proto_frame
 proto_frame_next(const char *buf, size_t len, size_t *linelen, size_t *consumed)
 {
@@ -51,7 +88,8 @@ proto_parse_object(const char *line, size_t len)
 	json_tokener *tok;
 	json_object *obj;
 
-	if (len > PROTO_MAX_LINE || memchr(line, '\0', len) != NULL)
+	if (len > PROTO_MAX_LINE || memchr(line, '\0', len) != NULL ||
+	    !proto_utf8_valid(line, len))
 		return NULL;
 	if ((tok = json_tokener_new_ex(64)) == NULL)
 		return NULL;
@@ -97,6 +135,10 @@ proto_parse_request(const char *line, size_t len, json_object **reqp,
 	*idp = NULL;
 	if (memchr(line, '\0', len) != NULL) {
 		snprintf(msg, msglen, "NUL byte in request");
+		return PROTO_PARSE_ERROR;
+	}
+	if (!proto_utf8_valid(line, len)) {
+		snprintf(msg, msglen, "request is not valid UTF-8");
 		return PROTO_PARSE_ERROR;
 	}
 	if ((tok = json_tokener_new_ex(64)) == NULL) {

@@ -2,6 +2,7 @@
 #ifndef FOD_PROTO_H
 #define FOD_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <json-c/json.h>
@@ -25,6 +26,9 @@ enum proto_err {
 };
 
 const char *proto_err_str(enum proto_err);
+
+/* Strict UTF-8: no overlong forms, surrogates or code points over U+10FFFF. */
+bool proto_utf8_valid(const char *s, size_t len);
 
 /* Framing over a byte buffer. */
 enum proto_frame {

@@ -355,7 +355,8 @@ conn_process(struct conn *c)
 		if (have == 0)
 			break;
 		p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-		if ((p.pos == -1 && have > PROTO_MAX_LINE) || (size_t)p.pos > PROTO_MAX_LINE) {
+		if ((p.pos == -1 && have > PROTO_MAX_LINE) ||
+		    (p.pos != -1 && (size_t)p.pos > PROTO_MAX_LINE)) {
 			conn_send(c, proto_reply_err(NULL, PROTO_LINE_TOO_LONG,
 			                 "request line over 65536 bytes"));
 			c->processing = false;

@@ -1,55 +1,836 @@
-/* Temporary engine: the daemon shell before health checks are wired in. */
-#include "config.h"
-
+/*
+ * The engine: the only place where failover I/O is sequenced. Data flows
+ * one way: a check result, a machine listing, a provider outcome, a command
+ * or a timer becomes an input of the pure state machine (failover.c); then
+ * engine_run() announces what changed, starts the action the machine asks
+ * for, and re-arms the timers.
+ */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <event2/event.h>
+
+#include "check.h"
 #include "control.h"
 #include "engine.h"
+#include "events.h"
+#include "failover.h"
 #include "failoverd.h"
+#include "fly_api.h"
+#include "http.h"
+#include "log.h"
+#include "provider.h"
 #include "state.h"
 #include "status.h"
 #include "util.h"
 
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS (5 * 60 * 1000)
+#define CONFIG_RETRY_MIN_MS (60 * 1000) /* "retried slowly" */
+#define WAITERS_MAX 64
+
+/* A force-* request waiting (with `wait`) for its transition to end. */
+struct waiter {
+	struct request *req;
+	enum fo_state target; /* FO_STANDBY or FO_PRIMARY */
+};
+
 struct engine {
 	struct daemon *d;
-	int64_t state_since;
+	struct fo fo;
+
+	struct checker *checker;
+	struct check_probe *probe; /* FLY_HEALTH_URL verification / watch */
+
+	const struct provider_ops *pops;
+	struct provider *prov;
+	bool prov_busy;
+	enum prov_op prov_op;
+	bool prov_is_action; /* the provider runs the fsm's current action */
+
+	/* Local health, as status shows it. */
+	bool checked;
+	int64_t check_end; /* mono, end of the last check */
+	struct check_result last;
+	uint64_t checks_total, checks_failed;
+
+	/* Standby, as status shows it. */
+	bool listed;
+	struct machine_list machines;
+	int standby_healthy; /* -1 unknown, 0, 1 */
+	char standby_error[256];
+
+	/* The action in flight. */
+	struct fo_action act;
+	bool act_running;
+	int act_step; /* 0 provider, 1 verifying FLY_HEALTH_URL */
+	int64_t transition_started; /* mono, 0 = none */
+	bool timeout_reported;
+	int watch_failures;
+
+	struct waiter waiters[WAITERS_MAX];
+	int nwaiters;
+
+	struct event *ev_tick;      /* fo_tick at fo_next_deadline */
+	struct event *ev_reconcile; /* RECONCILE_INTERVAL listings */
+	struct event *ev_timeout;   /* ACTIVATION_TIMEOUT of a transition */
+	struct event *ev_verify;    /* next FLY_HEALTH_URL probe */
+	struct event *ev_watch;     /* standby watch while standby */
+	struct event *ev_run;       /* deferred engine_run */
+	bool in_run;
 };
+
+static void engine_run(struct engine *);
+static void engine_list(struct engine *);
+
+static int64_t
+mono_to_wall(int64_t mono)
+{
+	return util_now_ms() - (util_mono_ms() - mono);
+}
+
+static int64_t
+wall_to_mono(int64_t wall)
+{
+	return util_mono_ms() - (util_now_ms() - wall);
+}
+
+static void
+timer_in(struct event *ev, int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(ev, &tv);
+}
+
+static void
+fo_params_from(struct fo_params *p, const struct config *cfg)
+{
+	memset(p, 0, sizeof(*p));
+	p->failure_threshold = cfg->failure_threshold;
+	p->recovery_threshold = cfg->recovery_threshold;
+	p->min_standby_ms = cfg->min_standby_time_ms;
+	p->auto_stop_ms = cfg->auto_stop_ms;
+	p->check_interval_ms = cfg->check_interval_ms;
+	p->fast_interval_ms = cfg->fast_interval_ms;
+	p->failback_manual = cfg->failback == FAILBACK_MANUAL;
+}
+
+/* Deferred run, for inputs that arrive inside another module's callback. */
+static void
+run_cb(evutil_socket_t fd, short what, void *arg)
+{
+	engine_run(arg);
+}
+
+static void
+engine_kick(struct engine *e)
+{
+	timer_in(e->ev_run, 0);
+}
+
+static void
+standby_event(struct engine *e, const char *action, const char *phase, const char *detail)
+{
+	json_object *f = json_object_new_object();
+
+	json_object_object_add(f, "action", json_object_new_string(action));
+	json_object_object_add(f, "phase", json_object_new_string(phase));
+	json_object_object_add(f, "detail", detail != NULL ? json_object_new_string(detail) : NULL);
+	events_emit(e->d->events, "standby", f);
+}
+
+static const char *
+act_name(const struct fo_action *a)
+{
+	if (a->kind == FO_ACT_ACTIVATE)
+		return a->restart ? "restart" : "activate";
+	return "deactivate";
+}
+
+/* --- waiters (force-* with wait) ------------------------------------------ */
+
+static void
+waiters_finish(struct engine *e, bool only_target, enum fo_state reached, const char *fail)
+{
+	for (int i = 0; i < e->nwaiters;) {
+		struct waiter *w = &e->waiters[i];
+		if (fail == NULL && only_target && w->target != reached) {
+			i++;
+			continue;
+		}
+		if (fail != NULL) {
+			if (only_target && w->target != reached) {
+				i++;
+				continue;
+			}
+			request_error(w->req, PROTO_FAILED, "%s", fail);
+		} else {
+			json_object *res = json_object_new_object();
+			json_object_object_add(res, "state",
+			    json_object_new_string(fo_state_str(e->fo.state)));
+			request_reply(w->req, res);
+		}
+		e->waiters[i] = e->waiters[--e->nwaiters];
+	}
+}
+
+/* --- announcing changes ------------------------------------------------------ */
+
+static void
+record_side(struct engine *e)
+{
+	struct dstate *st = e->d->dstate;
+	const char *side = fo_state_str(e->fo.state);
+
+	if (e->fo.state != FO_STARTING)
+		strlcpy(st->side, side, sizeof(st->side));
+	st->forced = e->fo.forced;
+	if (e->fo.active && st->active_since == 0)
+		st->active_since = mono_to_wall(e->fo.active_since);
+	else if (!e->fo.active && st->active_since != 0) {
+		st->active_ms_total += util_now_ms() - st->active_since;
+		st->active_since = 0;
+	}
+}
+
+static void
+announce_state(struct engine *e, const struct fo_change *ch)
+{
+	struct daemon *d = e->d;
+	struct dstate *st = d->dstate;
+	json_object *f = json_object_new_object();
+	char status[160];
+
+	log_info("state %s -> %s: %s", fo_state_str(ch->from), fo_state_str(ch->to), ch->reason);
+	json_object_object_add(f, "from", json_object_new_string(fo_state_str(ch->from)));
+	json_object_object_add(f, "to", json_object_new_string(fo_state_str(ch->to)));
+	json_object_object_add(f, "reason", json_object_new_string(ch->reason));
+	events_emit(d->events, "state", f);
+
+	if (ch->from == FO_PRIMARY && ch->to == FO_FAILING_OVER) {
+		st->failovers++;
+		st->last_failover = util_now_ms();
+	} else if (ch->from == FO_STANDBY && ch->to == FO_FAILING_BACK) {
+		st->failbacks++;
+		st->last_failback = util_now_ms();
+	}
+	if (ch->to != FO_FAILING_OVER && ch->to != FO_FAILING_BACK) {
+		e->transition_started = 0;
+		evtimer_del(e->ev_timeout);
+	}
+	record_side(e);
+	daemon_state_save(d);
+
+	snprintf(status, sizeof(status), "STATUS=%s%s", fo_state_str(ch->to),
+	    e->fo.paused ? " (paused)" : "");
+	daemon_sd_notify(d, status);
+
+	/* Waiters: reaching their side succeeds; leaving a transition toward
+	 * something else fails them. */
+	if (ch->to == FO_STANDBY || ch->to == FO_PRIMARY) {
+		waiters_finish(e, true, ch->to, NULL);
+		waiters_finish(e, false, ch->to, "the transition was superseded");
+	}
+	if (ch->to == FO_STANDBY)
+		timer_in(e->ev_watch, d->cfg->check_interval_ms);
+	else
+		evtimer_del(e->ev_watch);
+}
+
+static void
+announce(struct engine *e)
+{
+	struct daemon *d = e->d;
+	struct fo_change ch[FO_MAX_CHANGES];
+	int n;
+
+	while ((n = fo_changes_take(&e->fo, ch, FO_MAX_CHANGES)) > 0) {
+		for (int i = 0; i < n; i++) {
+			switch (ch[i].kind) {
+			case FO_CH_STATE:
+				announce_state(e, &ch[i]);
+				break;
+			case FO_CH_FLAGS:
+				log_info("%s%s: %s", ch[i].forced ? "forced" : "not forced",
+				    ch[i].degraded ? ", degraded" : "", ch[i].reason);
+				record_side(e);
+				daemon_state_save(d);
+				break;
+			case FO_CH_PAUSE:
+				/* The machine paused or resumed by itself (force-deactivate
+				 * with force): tell the daemon, which owns the pause. */
+				if (ch[i].paused != d->paused) {
+					if (ch[i].paused)
+						daemon_pause(d, 0);
+					else
+						daemon_resume(d);
+				}
+				break;
+			case FO_CH_DRIFT: {
+				json_object *f = json_object_new_object();
+				log_warnx("drift: %s", ch[i].reason);
+				json_object_object_add(f, "detail", json_object_new_string(ch[i].reason));
+				events_emit(d->events, "drift", f);
+				break;
+			}
+			case FO_CH_FAILBACK_AWAITED:
+				log_info("the primary is healthy again; FAILBACK=manual: waiting for "
+				         "`failoverctl force-deactivate`");
+				standby_event(e, "deactivate", "begin",
+				    "primary healthy again; manual failback awaited");
+				break;
+			}
+		}
+	}
+	daemon_status_changed(d);
+}
+
+/* --- actions ------------------------------------------------------------------ */
+
+static void action_done(struct engine *, bool ok, const char *detail, int64_t retry_ms);
+
+static void
+timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	char dur[32];
+
+	if (e->fo.state != FO_FAILING_OVER && e->fo.state != FO_FAILING_BACK)
+		return;
+	util_duration_fmt(e->d->cfg->activation_timeout_ms, dur, sizeof(dur));
+	daemon_error(e->d, e->fo.state == FO_FAILING_OVER ? "activation" : "deactivation",
+	    "not done after ACTIVATION_TIMEOUT (%s); retries go on", dur);
+	fo_set_degraded(&e->fo, util_mono_ms(), true, "ACTIVATION_TIMEOUT passed");
+	e->timeout_reported = true;
+	engine_run(e);
+}
+
+static void verify_start(struct engine *);
+
+static void
+verify_done(const struct check_result *r, void *arg)
+{
+	struct engine *e = arg;
+
+	e->probe = NULL;
+	e->standby_healthy = r->healthy ? 1 : 0;
+	strlcpy(e->standby_error, r->healthy ? "" : r->error, sizeof(e->standby_error));
+	if (!e->act_running)
+		return;
+	if (r->healthy) {
+		standby_event(e, act_name(&e->act), "done", "standby healthy at FLY_HEALTH_URL");
+		action_done(e, true, "the standby is started and healthy at FLY_HEALTH_URL", 0);
+		return;
+	}
+	log_info("standby not healthy yet: %s", r->error);
+	timer_in(e->ev_verify, e->d->cfg->fast_interval_ms);
+}
+
+static void
+verify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	verify_start(arg);
+}
+
+static void
+verify_start(struct engine *e)
+{
+	const struct config *cfg = e->d->cfg;
+
+	e->act_step = 1;
+	e->probe = check_probe_start(e->d->http, cfg, cfg->fly_health_url, verify_done, e);
+	if (e->probe == NULL)
+		timer_in(e->ev_verify, cfg->fast_interval_ms);
+}
+
+static void
+prov_progress(const char *detail, void *arg)
+{
+	log_info("standby: %s", detail);
+}
+
+static void
+machines_set(struct engine *e, const struct machine_list *ml)
+{
+	if (ml == NULL)
+		return;
+	machine_list_free(&e->machines);
+	if (ml->n > 0) {
+		e->machines.v = xcalloc((size_t)ml->n, sizeof(*ml->v));
+		memcpy(e->machines.v, ml->v, (size_t)ml->n * sizeof(*ml->v));
+		e->machines.n = ml->n;
+	}
+	e->listed = true;
+}
+
+static void
+record_machines(struct engine *e)
+{
+	struct dstate *st = e->d->dstate;
+
+	json_object_put(st->machines);
+	st->machines = json_object_new_array();
+	for (int i = 0; i < e->machines.n; i++) {
+		const struct machine *m = &e->machines.v[i];
+		json_object *o;
+		if (!fly_state_running(m->state))
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_string(m->id));
+		json_object_object_add(o, "instance_id", json_object_new_string(m->instance_id));
+		json_object_object_add(o, "region", json_object_new_string(m->region));
+		json_object_array_add(st->machines, o);
+	}
+}
+
+static void
+prov_action_done(const struct prov_status *ps, void *arg)
+{
+	struct engine *e = arg;
+	const struct config *cfg = e->d->cfg;
+	int64_t retry;
+
+	e->prov_busy = false;
+	e->prov_is_action = false;
+	if (ps->machines != NULL)
+		machines_set(e, ps->machines);
+	else if (e->pops == &provider_command_ops)
+		e->listed = true;
+	if (!e->act_running)
+		return;
+	if (ps->res == PROV_OK) {
+		e->standby_error[0] = '\0';
+		if (e->act.kind == FO_ACT_ACTIVATE) {
+			record_machines(e);
+			daemon_state_save(e->d);
+			if (cfg->fly_health_url != NULL) {
+				standby_event(e, act_name(&e->act), "begin",
+				    "machines started; verifying FLY_HEALTH_URL");
+				verify_start(e);
+				return;
+			}
+		} else {
+			json_object_put(e->d->dstate->machines);
+			e->d->dstate->machines = json_object_new_array();
+		}
+		{
+			const char *what = e->act.kind == FO_ACT_ACTIVATE
+			                       ? "the standby's machines are started"
+			                       : "the standby's machines are stopped";
+			standby_event(e, act_name(&e->act), "done", what);
+			action_done(e, true, what, 0);
+		}
+		return;
+	}
+	strlcpy(e->standby_error, ps->error, sizeof(e->standby_error));
+	retry = util_backoff_ms(e->act.attempt - 1, RETRY_BASE_MS, RETRY_CAP_MS);
+	if (ps->retry_after_ms > retry)
+		retry = ps->retry_after_ms;
+	if (ps->res == PROV_CONFIG) {
+		/* Needs a person: alert, and retry slowly, never in a tight loop. */
+		daemon_error(e->d, "fly-api", "%s", ps->error);
+		if (retry < CONFIG_RETRY_MIN_MS)
+			retry = CONFIG_RETRY_MIN_MS;
+	}
+	{
+		char detail[320];
+		snprintf(detail, sizeof(detail), "%s (attempt %d, retrying in %llds)", ps->error,
+		    e->act.attempt, (long long)((retry + 999) / 1000));
+		log_warnx("standby %s failed: %s", act_name(&e->act), detail);
+		standby_event(e, act_name(&e->act), "retry", detail);
+	}
+	action_done(e, false, ps->error, retry);
+}
+
+static void
+action_done(struct engine *e, bool ok, const char *detail, int64_t retry_ms)
+{
+	uint64_t id = e->act.id;
+
+	e->act_running = false;
+	e->act_step = 0;
+	evtimer_del(e->ev_verify);
+	if (!ok) {
+		/* A waiting force-* learns that the attempt failed; retries go on. */
+		char msg[320];
+		snprintf(msg, sizeof(msg), "%s failed: %s (retrying)", act_name(&e->act), detail);
+		waiters_finish(e, false, FO_STARTING, msg);
+	}
+	fo_action_done(&e->fo, util_mono_ms(), id, ok, detail, retry_ms);
+	if (ok && e->act.kind == FO_ACT_DEACTIVATE)
+		e->standby_healthy = -1;
+	engine_run(e);
+}
+
+static void
+action_cancel(struct engine *e)
+{
+	if (!e->act_running)
+		return;
+	log_info("standby %s superseded: cancelled", act_name(&e->act));
+	if (e->prov_busy && e->prov_is_action) {
+		e->pops->cancel(e->prov);
+		e->prov_busy = false;
+		e->prov_is_action = false;
+	}
+	check_probe_cancel(e->probe);
+	e->probe = NULL;
+	evtimer_del(e->ev_verify);
+	e->act_running = false;
+	e->act_step = 0;
+}
+
+static void
+action_start(struct engine *e, const struct fo_action *a)
+{
+	const struct config *cfg = e->d->cfg;
+	int64_t now = util_mono_ms();
+	char detail[160];
+
+	if (e->prov_busy) {
+		/* A listing may be in flight: the action wins. */
+		e->pops->cancel(e->prov);
+		e->prov_busy = false;
+	}
+	if (fo_action_begin(&e->fo, now, a->id) == -1)
+		return;
+	e->act = *a;
+	e->act_running = true;
+	e->act_step = 0;
+	if (a->attempt == 1 && !a->restart && !a->drift) {
+		e->transition_started = now;
+		e->timeout_reported = false;
+		timer_in(e->ev_timeout, cfg->activation_timeout_ms);
+	}
+	snprintf(detail, sizeof(detail), "%s%s%s (attempt %d)",
+	    a->kind == FO_ACT_ACTIVATE ? "starting the standby's machines" : "stopping the standby's machines",
+	    a->drift ? ": drift, no pull" : "", a->resumed ? ", resumed after a restart" : "",
+	    a->attempt);
+	if (a->restart)
+		daemon_error(e->d, "standby", "no standby machine is running while standby: starting one again");
+	standby_event(e, act_name(a), "begin", detail);
+	e->prov_busy = true;
+	e->prov_is_action = true;
+	e->prov_op = a->kind == FO_ACT_ACTIVATE ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE;
+	if (e->pops->start(e->prov, e->prov_op, prov_action_done, prov_progress, e) == -1) {
+		e->prov_busy = false;
+		e->prov_is_action = false;
+		action_done(e, false, "provider busy", RETRY_BASE_MS);
+	}
+}
+
+/* --- the loop's one decision point -------------------------------------------- */
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	fo_tick(&e->fo, util_mono_ms());
+	engine_run(e);
+}
+
+static void
+engine_run(struct engine *e)
+{
+	int64_t now, delay, deadline;
+	struct fo_action a;
+
+	if (e->in_run)
+		return; /* the outer run picks the change up */
+	e->in_run = true;
+	for (int guard = 0; guard < 8; guard++) {
+		now = util_mono_ms();
+		announce(e);
+		if (e->act_running && !fo_action_current(&e->fo, e->act.id))
+			action_cancel(e);
+		a = fo_pending_action(&e->fo, now);
+		if (a.kind == FO_ACT_NONE || e->act_running)
+			break;
+		action_start(e, &a);
+	}
+	announce(e);
+
+	/* Checks: FAST_INTERVAL or CHECK_INTERVAL from the end of the last one. */
+	/* Intervals run from the end of one check to the start of the next,
+	 * so re-arming here for another reason never pushes a check back. */
+	delay = fo_next_check_delay(&e->fo);
+	if (delay < 0)
+		checker_stop(e->checker);
+	else if (!checker_in_flight(e->checker)) {
+		if (delay > 0 && e->check_end != 0)
+			delay = e->check_end + delay - util_mono_ms();
+		checker_schedule(e->checker, delay < 0 ? 0 : delay);
+	}
+
+	evtimer_del(e->ev_tick);
+	deadline = fo_next_deadline(&e->fo, util_mono_ms());
+	if (deadline >= 0)
+		timer_in(e->ev_tick, deadline - util_mono_ms());
+	e->in_run = false;
+}
+
+/* --- health checks ---------------------------------------------------------------- */
+
+static void
+check_done(const struct check_result *r, void *arg)
+{
+	struct engine *e = arg;
+	struct daemon *d = e->d;
+	json_object *f = json_object_new_object();
+	bool was = e->checked && e->last.healthy;
+
+	e->checked = true;
+	e->check_end = util_mono_ms();
+	e->last = *r;
+	e->checks_total++;
+	if (!r->healthy)
+		e->checks_failed++;
+	fo_check_result(&e->fo, util_mono_ms(), r->healthy, r->healthy ? NULL : r->error);
+
+	if (!r->healthy)
+		log_info("primary %s: check failed (%s, %.0fms), %d/%d", d->cfg->local_health_url,
+		    r->error, r->latency_ms, e->fo.consecutive_failures, d->cfg->failure_threshold);
+	else if (!was)
+		log_info("primary %s: check ok (HTTP %d, %.0fms), %d/%d", d->cfg->local_health_url,
+		    r->status, r->latency_ms, e->fo.consecutive_successes,
+		    d->cfg->recovery_threshold);
+	else
+		log_debug("primary %s: check ok (HTTP %d, %.1fms)", d->cfg->local_health_url, r->status,
+		    r->latency_ms);
+
+	json_object_object_add(f, "healthy", json_object_new_boolean(r->healthy));
+	json_object_object_add(f, "status", r->status > 0 ? json_object_new_int(r->status) : NULL);
+	json_object_object_add(f, "latency_ms", json_object_new_double(r->latency_ms));
+	json_object_object_add(f, "error", r->healthy ? NULL : json_object_new_string(r->error));
+	json_object_object_add(f, "failures", json_object_new_int(e->fo.consecutive_failures));
+	json_object_object_add(f, "successes", json_object_new_int(e->fo.consecutive_successes));
+	events_emit(d->events, "check", f);
+	engine_run(e);
+}
+
+/* --- machine listings: start-up, reconciliation, the standby watch ---------------- */
+
+static void
+list_done(const struct prov_status *ps, void *arg)
+{
+	struct engine *e = arg;
+	int running = 0;
+	bool ok = ps->res == PROV_OK;
+
+	e->prov_busy = false;
+	if (ok) {
+		if (ps->machines != NULL) {
+			machines_set(e, ps->machines);
+			running = machine_list_count_running(ps->machines);
+		} else {
+			/* PROVIDER=command cannot list: take our own record as the truth. */
+			e->listed = true;
+			running = e->fo.active ? 1 : 0;
+		}
+	} else {
+		strlcpy(e->standby_error, ps->error, sizeof(e->standby_error));
+		if (ps->res == PROV_CONFIG)
+			daemon_error(e->d, "fly-api", "%s", ps->error);
+		else
+			log_warnx("listing the standby's machines failed: %s", ps->error);
+	}
+	fo_machines(&e->fo, util_mono_ms(), ok, running);
+	if (!ok && e->fo.state == FO_STARTING)
+		timer_in(e->ev_reconcile, 2000); /* keep trying; 30 s ends `starting` */
+	engine_run(e);
+}
+
+static void
+engine_list(struct engine *e)
+{
+	if (e->prov_busy)
+		return;
+	e->prov_busy = true;
+	e->prov_is_action = false;
+	e->prov_op = PROV_OP_LIST;
+	if (e->pops->start(e->prov, PROV_OP_LIST, list_done, NULL, e) == -1)
+		e->prov_busy = false;
+}
+
+static void
+reconcile_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	if (e->fo.state != FO_STARTING)
+		timer_in(e->ev_reconcile, e->d->cfg->reconcile_interval_ms);
+	if (!e->act_running)
+		engine_list(e);
+}
+
+static void
+watch_done(const struct check_result *r, void *arg)
+{
+	struct engine *e = arg;
+
+	e->probe = NULL;
+	if (e->fo.state != FO_STANDBY)
+		return;
+	e->standby_healthy = r->healthy ? 1 : 0;
+	if (r->healthy) {
+		e->watch_failures = 0;
+		e->standby_error[0] = '\0';
+	} else {
+		strlcpy(e->standby_error, r->error, sizeof(e->standby_error));
+		if (++e->watch_failures == e->d->cfg->failure_threshold)
+			daemon_error(e->d, "standby-health", "FLY_HEALTH_URL failing: %s", r->error);
+	}
+	daemon_status_changed(e->d);
+}
+
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+	const struct config *cfg = e->d->cfg;
+
+	if (e->fo.state != FO_STANDBY)
+		return;
+	timer_in(e->ev_watch, cfg->check_interval_ms);
+	if (e->d->paused || e->act_running)
+		return;
+	engine_list(e); /* a stopped machine shows as drift: started again */
+	if (cfg->fly_health_url != NULL && e->probe == NULL)
+		e->probe = check_probe_start(e->d->http, cfg, cfg->fly_health_url, watch_done, e);
+}
+
+/* --- life cycle ------------------------------------------------------------------------ */
 
 struct engine *
 engine_new(struct daemon *d)
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
+	struct fo_params p;
 
 	e->d = d;
-	e->state_since = util_now_ms();
+	e->standby_healthy = -1;
+	fo_params_from(&p, d->cfg);
+	fo_init(&e->fo, &p);
+	e->pops = provider_ops_for(d->cfg->provider);
+	e->prov = e->pops->create(d->base, d->http, d->cfg);
+	if (e->prov == NULL)
+		fatalx("cannot set up the %s provider", e->pops->name);
+	e->checker = checker_new(d->base, d->http, d->cfg, check_done, e);
+	if (e->checker == NULL)
+		fatalx("cannot set up health checks");
+	e->ev_tick = evtimer_new(d->base, tick_cb, e);
+	e->ev_reconcile = evtimer_new(d->base, reconcile_cb, e);
+	e->ev_timeout = evtimer_new(d->base, timeout_cb, e);
+	e->ev_verify = evtimer_new(d->base, verify_cb, e);
+	e->ev_watch = evtimer_new(d->base, watch_cb, e);
+	e->ev_run = evtimer_new(d->base, run_cb, e);
 	return e;
 }
 
 void
 engine_start(struct engine *e)
 {
+	struct daemon *d = e->d;
+	struct dstate *st = d->dstate;
+	struct fo_startup su;
+	int64_t now = util_mono_ms();
+
+	memset(&su, 0, sizeof(su));
+	su.recorded = fo_recorded_from_str(st->side, !d->state_unusable);
+	su.forced = st->forced;
+	su.active_known = st->active_since != 0;
+	su.active_since = su.active_known ? wall_to_mono(st->active_since) : 0;
+	if (d->paused)
+		fo_pause(&e->fo, now, 0);
+	fo_start(&e->fo, now, &su);
+	/* The first check and the first listing, at once. */
+	checker_schedule(e->checker, 0);
+	engine_list(e);
+	timer_in(e->ev_reconcile, d->cfg->reconcile_interval_ms);
+	engine_run(e);
 }
 
 void
 engine_free(struct engine *e)
 {
+	if (e == NULL)
+		return;
+	for (int i = 0; i < e->nwaiters; i++)
+		request_error(e->waiters[i].req, PROTO_FAILED, "failoverd is stopping");
+	e->nwaiters = 0;
+	if (e->prov_busy)
+		e->pops->cancel(e->prov);
+	e->pops->destroy(e->prov);
+	check_probe_cancel(e->probe);
+	checker_free(e->checker);
+	event_free(e->ev_tick);
+	event_free(e->ev_reconcile);
+	event_free(e->ev_timeout);
+	event_free(e->ev_verify);
+	event_free(e->ev_watch);
+	event_free(e->ev_run);
+	machine_list_free(&e->machines);
 	free(e);
 }
 
 void
 engine_reconfigure(struct engine *e)
 {
+	struct fo_params p;
+
+	fo_params_from(&p, e->d->cfg);
+	fo_set_params(&e->fo, util_mono_ms(), &p);
+	checker_set_config(e->checker, e->d->cfg);
+	e->pops->reconfigure(e->prov, e->d->cfg);
+	engine_run(e);
 }
 
 void
 engine_pause_changed(struct engine *e)
 {
+	struct daemon *d = e->d;
+	int64_t now = util_mono_ms();
+
+	/* The daemon owns the pause and its expiry; the machine is told. */
+	if (d->paused && !e->fo.paused)
+		fo_pause(&e->fo, now, 0);
+	else if (!d->paused && e->fo.paused)
+		fo_resume(&e->fo, now);
+	engine_kick(e);
 }
 
 const char *
 engine_state_str(const struct engine *e)
 {
-	return "starting";
+	return fo_state_str(e->fo.state);
+}
+
+/* --- status ------------------------------------------------------------------------------ */
+
+static json_object *
+machines_json(struct engine *e)
+{
+	json_object *arr;
+
+	if (!e->listed)
+		return NULL;
+	arr = json_object_new_array();
+	for (int i = 0; i < e->machines.n; i++) {
+		json_object *m = json_object_new_object();
+		json_object_object_add(m, "id", json_object_new_string(e->machines.v[i].id));
+		json_object_object_add(m, "state", json_object_new_string(e->machines.v[i].state));
+		json_object_object_add(m, "region", json_object_new_string(e->machines.v[i].region));
+		json_object_array_add(arr, m);
+	}
+	return arr;
 }
 
 void
@@ -57,85 +838,148 @@ engine_status(struct engine *e, json_object *st)
 {
 	struct daemon *d = e->d;
 	const struct config *cfg = d->cfg;
-	json_object *local, *standby, *sync, *notify, *counters, *o;
+	struct dstate *ds = d->dstate;
+	json_object *local, *standby, *sync, *notify, *counters;
+	int64_t active_ms = ds->active_ms_total;
+	int nmach;
 
-	json_object_object_add(st, "state", json_object_new_string(engine_state_str(e)));
-	json_object_object_add(st, "state_since", json_time_or_null(e->state_since));
-	json_object_object_add(st, "reason", json_object_new_string("daemon started"));
-	json_object_object_add(st, "forced", json_object_new_boolean(d->dstate->forced));
-	json_object_object_add(st, "degraded", json_object_new_boolean(0));
+	json_object_object_add(st, "state", json_object_new_string(fo_state_str(e->fo.state)));
+	json_object_object_add(st, "state_since", json_time_or_null(mono_to_wall(e->fo.state_since)));
+	json_object_object_add(st, "reason", json_object_new_string(e->fo.reason));
+	json_object_object_add(st, "forced", json_object_new_boolean(e->fo.forced));
+	json_object_object_add(st, "degraded", json_object_new_boolean(e->fo.degraded));
 
 	local = json_object_new_object();
 	json_object_object_add(local, "url", json_object_new_string(cfg->local_health_url));
-	json_object_object_add(local, "healthy", NULL);
-	json_object_object_add(local, "consecutive_failures", json_object_new_int(0));
-	json_object_object_add(local, "consecutive_successes", json_object_new_int(0));
-	json_object_object_add(local, "last_check", NULL);
-	json_object_object_add(local, "last_status", NULL);
-	json_object_object_add(local, "last_latency_ms", NULL);
-	json_object_object_add(local, "last_error", NULL);
-	json_object_object_add(local, "checks_total", json_object_new_int(0));
-	json_object_object_add(local, "checks_failed", json_object_new_int(0));
+	json_object_object_add(local, "healthy", e->checked ? json_object_new_boolean(e->last.healthy) : NULL);
+	json_object_object_add(local, "consecutive_failures", json_object_new_int(e->fo.consecutive_failures));
+	json_object_object_add(local, "consecutive_successes", json_object_new_int(e->fo.consecutive_successes));
+	json_object_object_add(local, "last_check", e->checked ? json_time_or_null(e->last.time_ms) : NULL);
+	json_object_object_add(local, "last_status",
+	    e->checked && e->last.status > 0 ? json_object_new_int(e->last.status) : NULL);
+	json_object_object_add(local, "last_latency_ms",
+	    e->checked ? json_object_new_double(e->last.latency_ms) : NULL);
+	json_object_object_add(local, "last_error",
+	    e->checked && !e->last.healthy ? json_object_new_string(e->last.error) : NULL);
+	json_object_object_add(local, "checks_total", json_object_new_int64((int64_t)e->checks_total));
+	json_object_object_add(local, "checks_failed", json_object_new_int64((int64_t)e->checks_failed));
 	json_object_object_add(st, "local", local);
 
+	if (ds->active_since != 0)
+		active_ms += util_now_ms() - ds->active_since;
+	nmach = (int)json_object_array_length(ds->machines);
+	if (nmach == 0)
+		nmach = cfg->fly_machine_count;
 	standby = json_object_new_object();
-	json_object_object_add(standby, "provider",
-	    json_object_new_string(config_provider_str(cfg->provider)));
-	json_object_object_add(standby, "app",
-	    cfg->fly_app != NULL ? json_object_new_string(cfg->fly_app) : NULL);
-	json_object_object_add(standby, "active", json_object_new_boolean(0));
-	json_object_object_add(standby, "active_since", NULL);
-	json_object_object_add(standby, "machines", NULL);
-	json_object_object_add(standby, "healthy", NULL);
-	json_object_object_add(standby, "last_error", NULL);
-	json_object_object_add(standby, "active_seconds_total",
-	    json_object_new_int64(d->dstate->active_ms_total / 1000));
-	json_object_object_add(standby, "estimated_cost_usd", json_object_new_double(0.0));
+	json_object_object_add(standby, "provider", json_object_new_string(config_provider_str(cfg->provider)));
+	json_object_object_add(standby, "app", cfg->fly_app != NULL ? json_object_new_string(cfg->fly_app) : NULL);
+	json_object_object_add(standby, "active", json_object_new_boolean(e->fo.active));
+	json_object_object_add(standby, "active_since", e->fo.active ? json_time_or_null(ds->active_since) : NULL);
+	json_object_object_add(standby, "machines", machines_json(e));
+	json_object_object_add(standby, "healthy",
+	    e->standby_healthy < 0 ? NULL : json_object_new_boolean(e->standby_healthy));
+	json_object_object_add(standby, "last_error",
+	    e->standby_error[0] ? json_object_new_string(e->standby_error) : NULL);
+	json_object_object_add(standby, "active_seconds_total", json_object_new_int64(active_ms / 1000));
+	json_object_object_add(standby, "estimated_cost_usd",
+	    json_object_new_double((double)active_ms / 1000.0 * nmach * cfg->cost_per_second));
 	json_object_object_add(st, "standby", standby);
 
 	sync = json_object_new_object();
-	json_object_object_add(sync, "enabled", json_object_new_boolean(cfg->state_dir != NULL));
+	json_object_object_add(sync, "enabled", json_object_new_boolean(0));
 	json_object_object_add(sync, "last_push", NULL);
 	json_object_object_add(sync, "last_pull", NULL);
 	json_object_object_add(st, "sync", sync);
 
 	notify = json_object_new_object();
-	json_object_object_add(notify, "telegram",
-	    json_object_new_boolean(cfg->telegram_bot_token != NULL));
-	json_object_object_add(notify, "pending",
-	    json_object_new_int((int)json_object_array_length(d->dstate->pending)));
+	json_object_object_add(notify, "telegram", json_object_new_boolean(0));
+	json_object_object_add(notify, "pending", json_object_new_int((int)json_object_array_length(ds->pending)));
 	json_object_object_add(st, "notify", notify);
 
 	counters = json_object_new_object();
-	json_object_object_add(counters, "failovers",
-	    json_object_new_int64((int64_t)d->dstate->failovers));
-	json_object_object_add(counters, "failbacks",
-	    json_object_new_int64((int64_t)d->dstate->failbacks));
+	json_object_object_add(counters, "failovers", json_object_new_int64((int64_t)ds->failovers));
+	json_object_object_add(counters, "failbacks", json_object_new_int64((int64_t)ds->failbacks));
 	json_object_object_add(counters, "events",
-	    json_object_new_int64((int64_t)(d->events_base + 0)));
-	json_object_object_add(counters, "last_failover", json_time_or_null(d->dstate->last_failover));
-	json_object_object_add(counters, "last_failback", json_time_or_null(d->dstate->last_failback));
+	    json_object_new_int64((int64_t)(d->events_base + events_count(d->events))));
+	json_object_object_add(counters, "last_failover", json_time_or_null(ds->last_failover));
+	json_object_object_add(counters, "last_failback", json_time_or_null(ds->last_failback));
 	json_object_object_add(st, "counters", counters);
-	(void)o;
+}
+
+/* --- commands ---------------------------------------------------------------------------- */
+
+static void
+check_waiter(const struct check_result *r, void *arg)
+{
+	struct request *req = arg;
+	json_object *res = json_object_new_object();
+
+	json_object_object_add(res, "healthy", json_object_new_boolean(r->healthy));
+	json_object_object_add(res, "status", r->status > 0 ? json_object_new_int(r->status) : NULL);
+	json_object_object_add(res, "latency_ms", json_object_new_double(r->latency_ms));
+	json_object_object_add(res, "error", r->healthy ? NULL : json_object_new_string(r->error));
+	request_reply(req, res);
 }
 
 void
 engine_cmd_check(struct engine *e, struct request *r)
 {
-	request_error(r, PROTO_UNAVAILABLE, "health checks are not wired in yet");
+	if (checker_check_now(e->checker, check_waiter, r) == -1)
+		request_error(r, PROTO_INTERNAL, "cannot start a check");
+}
+
+static void
+force_reply(struct engine *e, struct request *r, enum fo_result res, const char *why, bool wait,
+    enum fo_state target)
+{
+	json_object *o;
+
+	if (res == FO_CONFLICT) {
+		request_error(r, PROTO_CONFLICT, "%s", why != NULL ? why : "conflict");
+		engine_run(e);
+		return;
+	}
+	engine_run(e);
+	if (wait && res == FO_OK && e->fo.state != target) {
+		if (e->nwaiters == WAITERS_MAX) {
+			request_error(r, PROTO_UNAVAILABLE, "too many waiting requests");
+			return;
+		}
+		e->waiters[e->nwaiters].req = r;
+		e->waiters[e->nwaiters].target = target;
+		e->nwaiters++;
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "state", json_object_new_string(fo_state_str(e->fo.state)));
+	request_reply(r, o);
 }
 
 void
 engine_cmd_force_activate(struct engine *e, struct request *r, const char *reason, bool wait)
 {
-	request_error(r, PROTO_UNAVAILABLE, "activation is not wired in yet");
+	const char *why = NULL;
+	char rs[256];
+	enum fo_result res;
+
+	snprintf(rs, sizeof(rs), "force-activate by uid %ld%s%s", (long)r->uid,
+	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	res = fo_force_activate(&e->fo, util_mono_ms(), rs, &why);
+	force_reply(e, r, res, why, wait, FO_STANDBY);
 }
 
 void
 engine_cmd_force_deactivate(struct engine *e, struct request *r, const char *reason, bool force,
     bool wait)
 {
-	request_error(r, PROTO_UNAVAILABLE, "deactivation is not wired in yet");
+	const char *why = NULL;
+	char rs[256];
+	enum fo_result res;
+
+	snprintf(rs, sizeof(rs), "force-deactivate by uid %ld%s%s", (long)r->uid,
+	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	res = fo_force_deactivate(&e->fo, util_mono_ms(), rs, force, &why);
+	force_reply(e, r, res, why, wait, FO_PRIMARY);
 }
 
 void

@@ -24,6 +24,7 @@
 #include "events.h"
 #include "failoverd.h"
 #include "http.h"
+#include "job.h"
 #include "log.h"
 #include "state.h"
 #include "status.h"
@@ -422,9 +423,6 @@ main(int argc, char *argv[])
 	if (check_only) {
 		config_print(d->cfg, stdout);
 		printf("configuration OK\n");
-		printf("# next: start failoverd, then run `failoverctl%s%s selftest` to check the "
-		       "Fly token, rclone remote and hooks\n",
-		    d->cfg->instance ? " -i " : "", d->cfg->instance ? d->cfg->instance : "");
 		config_free(d->cfg);
 		free(defines);
 		return 0;
@@ -508,7 +506,8 @@ main(int argc, char *argv[])
 	log_info("failoverd %s starting (pid %ld, provider %s, socket %s)", PACKAGE_VERSION,
 	    (long)getpid(), config_provider_str(d->cfg->provider), d->cfg->socket_path);
 	daemon_event(d, "start", true, NULL);
-	if (lr == DSTATE_CORRUPT || lr == DSTATE_UNREADABLE)
+	d->state_unusable = lr == DSTATE_CORRUPT || lr == DSTATE_UNREADABLE;
+	if (d->state_unusable)
 		daemon_error(d, "state-file", "%s", msg);
 	else if (lr == DSTATE_FRESH)
 		log_info("no STATE_FILE at %s yet: first start", d->cfg->state_file);
@@ -543,12 +542,13 @@ main(int argc, char *argv[])
 
 	daemon_sd_notify(d, "STOPPING=1");
 	daemon_event(d, "stop", true, NULL);
-	engine_free(d->engine);
-	d->engine = NULL;
-	control_free(d->control);
-	d->control = NULL;
 	daemon_state_save(d);
 	status_write(d);
+	engine_free(d->engine);
+	d->engine = NULL;
+	job_kill_all();
+	control_free(d->control);
+	d->control = NULL;
 	http_free(d->http);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(d->sigs[i]);

@@ -54,6 +54,7 @@ struct daemon {
 
 	struct error_ring errors;
 	uint64_t events_base; /* events of earlier runs */
+	bool state_unusable;  /* STATE_FILE was corrupt or unreadable */
 
 	/* STATUS_FILE: written at most once a second. */
 	struct event *status_timer;
