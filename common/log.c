@@ -119,17 +119,17 @@ vlog(int pri, const char *fmt, va_list ap, int err)
 		fprintf(stderr, "%s %s: %s: %s\n", stamp, logident, lvl, msg);
 }
 
-#define LOGFN(name, pri, witherr, minverbose)                                  \
-	void name(const char *fmt, ...)                                        \
-	{                                                                      \
-		va_list ap;                                                    \
-		int save = errno;                                              \
-		if (verbose < (minverbose))                                    \
-			return;                                                \
-		va_start(ap, fmt);                                             \
-		vlog(pri, fmt, ap, (witherr) ? save : 0);                      \
-		va_end(ap);                                                    \
-		errno = save;                                                  \
+#define LOGFN(name, pri, witherr, minverbose)                                                      \
+	void name(const char *fmt, ...)                                                            \
+	{                                                                                          \
+		va_list ap;                                                                        \
+		int save = errno;                                                                  \
+		if (verbose < (minverbose))                                                        \
+			return;                                                                    \
+		va_start(ap, fmt);                                                                 \
+		vlog(pri, fmt, ap, (witherr) ? save : 0);                                          \
+		va_end(ap);                                                                        \
+		errno = save;                                                                      \
 	}
 
 LOGFN(log_warn, LOG_WARNING, 1, 0)

@@ -8,17 +8,17 @@
 #include "util.h"
 
 static const char *const errstr[] = {
-	[PROTO_OK] = "ok",
-	[PROTO_PARSE_ERROR] = "parse-error",
-	[PROTO_INVALID_REQUEST] = "invalid-request",
-	[PROTO_UNKNOWN_COMMAND] = "unknown-command",
-	[PROTO_PERMISSION_DENIED] = "permission-denied",
-	[PROTO_INVALID_ARGUMENT] = "invalid-argument",
-	[PROTO_CONFLICT] = "conflict",
-	[PROTO_FAILED] = "failed",
-	[PROTO_UNAVAILABLE] = "unavailable",
-	[PROTO_INTERNAL] = "internal",
-	[PROTO_LINE_TOO_LONG] = "line-too-long",
+    [PROTO_OK] = "ok",
+    [PROTO_PARSE_ERROR] = "parse-error",
+    [PROTO_INVALID_REQUEST] = "invalid-request",
+    [PROTO_UNKNOWN_COMMAND] = "unknown-command",
+    [PROTO_PERMISSION_DENIED] = "permission-denied",
+    [PROTO_INVALID_ARGUMENT] = "invalid-argument",
+    [PROTO_CONFLICT] = "conflict",
+    [PROTO_FAILED] = "failed",
+    [PROTO_UNAVAILABLE] = "unavailable",
+    [PROTO_INTERNAL] = "internal",
+    [PROTO_LINE_TOO_LONG] = "line-too-long",
 };
 
 const char *
@@ -88,8 +88,7 @@ proto_parse_object(const char *line, size_t len)
 	json_tokener *tok;
 	json_object *obj;
 
-	if (len > PROTO_MAX_LINE || memchr(line, '\0', len) != NULL ||
-	    !proto_utf8_valid(line, len))
+	if (len > PROTO_MAX_LINE || memchr(line, '\0', len) != NULL || !proto_utf8_valid(line, len))
 		return NULL;
 	if ((tok = json_tokener_new_ex(64)) == NULL)
 		return NULL;
@@ -122,8 +121,8 @@ proto_parse_object(const char *line, size_t len)
 }
 
 enum proto_err
-proto_parse_request(const char *line, size_t len, json_object **reqp,
-    const char **cmdp, json_object **idp, char *msg, size_t msglen)
+proto_parse_request(const char *line, size_t len, json_object **reqp, const char **cmdp,
+    json_object **idp, char *msg, size_t msglen)
 {
 	json_tokener *tok;
 	json_object *obj = NULL, *cmd, *id;
@@ -166,8 +165,7 @@ proto_parse_request(const char *line, size_t len, json_object **reqp,
 	if (jerr != json_tokener_success) {
 		json_object_put(obj);
 		snprintf(msg, msglen, "not valid JSON: %s",
-		    jerr == json_tokener_success ? "trailing data"
-		                                 : json_tokener_error_desc(jerr));
+		    jerr == json_tokener_success ? "trailing data" : json_tokener_error_desc(jerr));
 		return PROTO_PARSE_ERROR;
 	}
 	if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
@@ -191,8 +189,8 @@ proto_parse_request(const char *line, size_t len, json_object **reqp,
 static char *
 reply_finish(json_object *reply)
 {
-	const char *s = json_object_to_json_string_ext(reply,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *s = json_object_to_json_string_ext(
+	    reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *line = xasprintf("%s\n", s);
 
 	json_object_put(reply);
@@ -207,8 +205,8 @@ proto_reply_ok(json_object *id, json_object *result)
 	json_object_object_add(reply, "ok", json_object_new_boolean(1));
 	if (id != NULL)
 		json_object_object_add(reply, "id", json_object_get(id));
-	json_object_object_add(reply, "result",
-	    result != NULL ? json_object_get(result) : json_object_new_object());
+	json_object_object_add(
+	    reply, "result", result != NULL ? json_object_get(result) : json_object_new_object());
 	return reply_finish(reply);
 }
 

@@ -32,21 +32,19 @@ bool proto_utf8_valid(const char *s, size_t len);
 
 /* Framing over a byte buffer. */
 enum proto_frame {
-	PROTO_FRAME_MORE,     /* no full line yet */
-	PROTO_FRAME_LINE,     /* a line of *linelen bytes; consume *consumed */
+	PROTO_FRAME_MORE, /* no full line yet */
+	PROTO_FRAME_LINE, /* a line of *linelen bytes; consume *consumed */
 	PROTO_FRAME_TOO_LONG, /* over PROTO_MAX_LINE without a newline */
 };
-enum proto_frame proto_frame_next(const char *buf, size_t len, size_t *linelen,
-    size_t *consumed);
+enum proto_frame proto_frame_next(const char *buf, size_t len, size_t *linelen, size_t *consumed);
 
 /*
  * Parses one request line. On PROTO_OK, *reqp holds the object (caller puts
  * it) and *cmdp points into it. Otherwise *idp may still hold the request's
  * id (a new reference, or NULL) so the error can echo it, and msg says why.
  */
-enum proto_err proto_parse_request(const char *line, size_t len,
-    json_object **reqp, const char **cmdp, json_object **idp, char *msg,
-    size_t msglen);
+enum proto_err proto_parse_request(const char *line, size_t len, json_object **reqp,
+    const char **cmdp, json_object **idp, char *msg, size_t msglen);
 
 /* Reply lines, newline-terminated, malloc'd. result/id are not consumed. */
 char *proto_reply_ok(json_object *id, json_object *result);

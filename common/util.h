@@ -9,7 +9,7 @@
 
 #define UTIL_TIME_LEN 32
 
-int64_t util_now_ms(void);  /* wall clock, ms since the epoch */
+int64_t util_now_ms(void); /* wall clock, ms since the epoch */
 int64_t util_mono_ms(void); /* monotonic clock, ms */
 
 /* "2026-11-28T04:00:00.000Z"; buf of at least UTIL_TIME_LEN. Returns buf. */

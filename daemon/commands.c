@@ -35,22 +35,21 @@ static const char *const pause_args[] = {"duration", NULL};
 static const char *const sync_args[] = {"direction", "force", NULL};
 
 static const struct command commands[] = {
-	{"ping", LEVEL_READ, no_args, cmd_ping, "ping"},
-	{"help", LEVEL_READ, no_args, cmd_help, "help"},
-	{"status", LEVEL_READ, no_args, cmd_status, "status"},
-	{"events", LEVEL_READ, events_args, cmd_events,
-	    "events [backlog: int] [types: [type...]] [follow: bool]"},
-	{"check", LEVEL_ADMIN, no_args, cmd_check, "check"},
-	{"selftest", LEVEL_ADMIN, selftest_args, cmd_selftest, "selftest [telegram: bool]"},
-	{"force-activate", LEVEL_ADMIN, activate_args, cmd_force_activate,
-	    "force-activate [reason: string] [wait: bool]"},
-	{"force-deactivate", LEVEL_ADMIN, deactivate_args, cmd_force_deactivate,
-	    "force-deactivate [reason: string] [force: bool] [wait: bool]"},
-	{"pause", LEVEL_ADMIN, pause_args, cmd_pause,
-	    "pause [duration: seconds or duration string]"},
-	{"resume", LEVEL_ADMIN, no_args, cmd_resume, "resume"},
-	{"sync", LEVEL_ADMIN, sync_args, cmd_sync, "sync direction: push|pull [force: bool]"},
-	{"reload", LEVEL_ADMIN, no_args, cmd_reload, "reload"},
+    {"ping", LEVEL_READ, no_args, cmd_ping, "ping"},
+    {"help", LEVEL_READ, no_args, cmd_help, "help"},
+    {"status", LEVEL_READ, no_args, cmd_status, "status"},
+    {"events", LEVEL_READ, events_args, cmd_events,
+        "events [backlog: int] [types: [type...]] [follow: bool]"},
+    {"check", LEVEL_ADMIN, no_args, cmd_check, "check"},
+    {"selftest", LEVEL_ADMIN, selftest_args, cmd_selftest, "selftest [telegram: bool]"},
+    {"force-activate", LEVEL_ADMIN, activate_args, cmd_force_activate,
+        "force-activate [reason: string] [wait: bool]"},
+    {"force-deactivate", LEVEL_ADMIN, deactivate_args, cmd_force_deactivate,
+        "force-deactivate [reason: string] [force: bool] [wait: bool]"},
+    {"pause", LEVEL_ADMIN, pause_args, cmd_pause, "pause [duration: seconds or duration string]"},
+    {"resume", LEVEL_ADMIN, no_args, cmd_resume, "resume"},
+    {"sync", LEVEL_ADMIN, sync_args, cmd_sync, "sync direction: push|pull [force: bool]"},
+    {"reload", LEVEL_ADMIN, no_args, cmd_reload, "reload"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -144,7 +143,8 @@ validate(struct daemon *d, struct request *r, char *msg, size_t msglen)
 				if (!json_object_is_type(t, json_type_string) ||
 				    json_object_get_string_len(t) == 0 ||
 				    json_object_get_string_len(t) >= EVENT_TYPE_LEN) {
-					snprintf(msg, msglen, "types must be an array of event types");
+					snprintf(
+					    msg, msglen, "types must be an array of event types");
 					return -1;
 				}
 			}
@@ -180,12 +180,13 @@ validate(struct daemon *d, struct request *r, char *msg, size_t msglen)
 			    json_object_is_type(v, json_type_double)) {
 				double sec = json_object_get_double(v);
 				if (!isfinite(sec) || sec <= 0 || sec > 1e9) {
-					snprintf(msg, msglen, "duration must be a positive number of seconds");
+					snprintf(msg, msglen,
+					    "duration must be a positive number of seconds");
 					return -1;
 				}
 			} else if (!json_object_is_type(v, json_type_string) ||
-			           util_duration_parse(json_object_get_string(v), &ms, &err) == -1 ||
-			           ms == 0) {
+			    util_duration_parse(json_object_get_string(v), &ms, &err) == -1 ||
+			    ms == 0) {
 				snprintf(msg, msglen,
 				    "duration must be a positive number of seconds or a duration "
 				    "like 250ms, 5s, 1.5m, 1h");
@@ -206,14 +207,14 @@ commands_dispatch(struct daemon *d, struct request *r, const char *name, bool ad
 		if (strcmp(commands[i].name, name) == 0)
 			r->cmd = &commands[i];
 	if (r->cmd == NULL) {
-		request_error(r, PROTO_UNKNOWN_COMMAND, "unknown command \"%.64s\" (try \"help\")",
-		    name);
+		request_error(
+		    r, PROTO_UNKNOWN_COMMAND, "unknown command \"%.64s\" (try \"help\")", name);
 		return;
 	}
 	name = r->cmd->name; /* the request may go away before we are done */
 	if (r->cmd->level == LEVEL_ADMIN && !admin) {
-		log_warnx("control: %s denied to uid %ld (pid %ld)", name, (long)r->uid,
-		    (long)r->pid);
+		log_warnx(
+		    "control: %s denied to uid %ld (pid %ld)", name, (long)r->uid, (long)r->pid);
 		control_event(d, r, name, false, "permission-denied");
 		request_error(r, PROTO_PERMISSION_DENIED,
 		    "%s needs admin access (root, the daemon's user, or ADMIN_GROUP)", name);
@@ -281,7 +282,8 @@ cmd_events(struct daemon *d, struct request *r)
 	    json_object_is_type(v, json_type_array))
 		for (size_t i = 0; i < json_object_array_length(v) && f.n < 64; i++)
 			strlcpy(types[f.n++],
-			    json_object_get_string(json_object_array_get_idx(v, i)), EVENT_TYPE_LEN);
+			    json_object_get_string(json_object_array_get_idx(v, i)),
+			    EVENT_TYPE_LEN);
 	arg_bool(r, "follow", true, &follow);
 	request_subscribe(r, &f, backlog, follow);
 }

@@ -20,7 +20,7 @@ struct status_range {
 
 struct config {
 	char *instance; /* -i NAME, or NULL */
-	char *file;     /* the config file read, or NULL when none was */
+	char *file; /* the config file read, or NULL when none was */
 
 	char *local_health_url;
 	struct status_range healthy_status[CONFIG_MAX_STATUS_RANGES];
@@ -90,11 +90,11 @@ struct config {
 
 /* Where the configuration comes from. */
 struct config_source {
-	const char *instance;      /* -i NAME or NULL */
-	const char *file;          /* -c FILE or NULL for the default */
-	char *const *defines;      /* -D KEY=VALUE, ndefines of them */
+	const char *instance; /* -i NAME or NULL */
+	const char *file; /* -c FILE or NULL for the default */
+	char *const *defines; /* -D KEY=VALUE, ndefines of them */
 	int ndefines;
-	char *const *environ;      /* the environment to read keys from */
+	char *const *environ; /* the environment to read keys from */
 };
 
 /* A list of error messages ("FILE:LINE: message" or "KEY: message"). */

@@ -37,8 +37,8 @@ struct conn {
 	bool admin;
 	struct request *pending; /* the request being handled */
 	bool subscribed;
-	bool closing;            /* drain output, then close */
-	bool processing;         /* inside conn_process: no recursion */
+	bool closing; /* drain output, then close */
+	bool processing; /* inside conn_process: no recursion */
 	struct evfilter filter;
 };
 
@@ -77,8 +77,8 @@ control_groups(struct control *ctl, char *err, size_t errlen)
 		if ((gr = getgrnam(cfg->socket_group)) == NULL)
 			snprintf(err, errlen, "SOCKET_GROUP: no group named %s", cfg->socket_group);
 		else if (chown(ctl->path, (uid_t)-1, gr->gr_gid) == -1)
-			snprintf(err, errlen, "SOCKET_GROUP: chown %s: %s", ctl->path,
-			    strerror(errno));
+			snprintf(
+			    err, errlen, "SOCKET_GROUP: chown %s: %s", ctl->path, strerror(errno));
 	}
 }
 
@@ -93,8 +93,8 @@ socket_in_use(const char *path, char *err, size_t errlen)
 	if (lstat(path, &st) == -1)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket: refusing to replace it",
-		    path);
+		snprintf(
+		    err, errlen, "%s exists and is not a socket: refusing to replace it", path);
 		return -1;
 	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
@@ -141,8 +141,8 @@ control_new(struct daemon *d, char *err, size_t errlen)
 	}
 	/* Stale (or absent): remove and bind. */
 	if (unlink(ctl->path) == -1 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove stale socket %s: %s", ctl->path,
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "cannot remove stale socket %s: %s", ctl->path, strerror(errno));
 		goto fail;
 	}
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -357,8 +357,9 @@ conn_process(struct conn *c)
 		p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if ((p.pos == -1 && have > PROTO_MAX_LINE) ||
 		    (p.pos != -1 && (size_t)p.pos > PROTO_MAX_LINE)) {
-			conn_send(c, proto_reply_err(NULL, PROTO_LINE_TOO_LONG,
-			                 "request line over 65536 bytes"));
+			conn_send(c,
+			    proto_reply_err(
+			        NULL, PROTO_LINE_TOO_LONG, "request line over 65536 bytes"));
 			c->processing = false;
 			conn_close_later(c);
 			return;
@@ -388,8 +389,7 @@ conn_process(struct conn *c)
 		bufferevent_disable(c->bev, EV_READ);
 }
 
-static void
-control_accept(evutil_socket_t fd, short what, void *arg);
+static void control_accept(evutil_socket_t fd, short what, void *arg);
 
 static void
 control_backoff_done(evutil_socket_t fd, short what, void *arg)
@@ -445,7 +445,8 @@ control_accept(evutil_socket_t fd, short what, void *arg)
 void
 control_start(struct control *ctl)
 {
-	ctl->ev_accept = event_new(ctl->d->base, ctl->fd, EV_READ | EV_PERSIST, control_accept, ctl);
+	ctl->ev_accept =
+	    event_new(ctl->d->base, ctl->fd, EV_READ | EV_PERSIST, control_accept, ctl);
 	ctl->ev_backoff = evtimer_new(ctl->d->base, control_backoff_done, ctl);
 	event_add(ctl->ev_accept, NULL);
 }
@@ -543,8 +544,7 @@ conn_send_event(struct conn *c, struct evrec *rec)
 		return;
 	}
 	evrec_ref(rec);
-	if (evbuffer_add_reference(out, rec->line, rec->len,
-	        evrec_unref_cb, rec) == -1)
+	if (evbuffer_add_reference(out, rec->line, rec->len, evrec_unref_cb, rec) == -1)
 		evrec_unref(rec);
 }
 
@@ -580,8 +580,8 @@ request_subscribe(struct request *r, const struct evfilter *f, int backlog, bool
 	}
 	res = json_object_new_object();
 	json_object_object_add(res, "subscribed", json_object_new_boolean(1));
-	json_object_object_add(res, "last_seq",
-	    json_object_new_int64((int64_t)events_last_seq(ctl->d->events)));
+	json_object_object_add(
+	    res, "last_seq", json_object_new_int64((int64_t)events_last_seq(ctl->d->events)));
 	conn_send(c, proto_reply_ok(r->id, res));
 	json_object_put(res);
 	n = events_backlog(ctl->d->events, f, backlog, &v);

@@ -24,8 +24,8 @@ struct command;
 struct request {
 	struct conn *conn; /* NULL once the peer went away */
 	struct control *ctl;
-	json_object *req;  /* the whole request object */
-	json_object *id;   /* or NULL */
+	json_object *req; /* the whole request object */
+	json_object *id; /* or NULL */
 	const struct command *cmd;
 	uid_t uid;
 	gid_t gid;

@@ -73,12 +73,12 @@ struct engine {
 	struct waiter waiters[WAITERS_MAX];
 	int nwaiters;
 
-	struct event *ev_tick;      /* fo_tick at fo_next_deadline */
+	struct event *ev_tick; /* fo_tick at fo_next_deadline */
 	struct event *ev_reconcile; /* RECONCILE_INTERVAL listings */
-	struct event *ev_timeout;   /* ACTIVATION_TIMEOUT of a transition */
-	struct event *ev_verify;    /* next FLY_HEALTH_URL probe */
-	struct event *ev_watch;     /* standby watch while standby */
-	struct event *ev_run;       /* deferred engine_run */
+	struct event *ev_timeout; /* ACTIVATION_TIMEOUT of a transition */
+	struct event *ev_verify; /* next FLY_HEALTH_URL probe */
+	struct event *ev_watch; /* standby watch while standby */
+	struct event *ev_run; /* deferred engine_run */
 	bool in_run;
 };
 
@@ -173,8 +173,8 @@ waiters_finish(struct engine *e, bool only_target, enum fo_state reached, const 
 			request_error(w->req, PROTO_FAILED, "%s", fail);
 		} else {
 			json_object *res = json_object_new_object();
-			json_object_object_add(res, "state",
-			    json_object_new_string(fo_state_str(e->fo.state)));
+			json_object_object_add(
+			    res, "state", json_object_new_string(fo_state_str(e->fo.state)));
 			request_reply(w->req, res);
 		}
 		e->waiters[i] = e->waiters[--e->nwaiters];
@@ -254,9 +254,7 @@ announce(struct engine *e)
 	while ((n = fo_changes_take(&e->fo, ch, FO_MAX_CHANGES)) > 0) {
 		for (int i = 0; i < n; i++) {
 			switch (ch[i].kind) {
-			case FO_CH_STATE:
-				announce_state(e, &ch[i]);
-				break;
+			case FO_CH_STATE: announce_state(e, &ch[i]); break;
 			case FO_CH_FLAGS:
 				log_info("%s%s: %s", ch[i].forced ? "forced" : "not forced",
 				    ch[i].degraded ? ", degraded" : "", ch[i].reason);
@@ -276,13 +274,15 @@ announce(struct engine *e)
 			case FO_CH_DRIFT: {
 				json_object *f = json_object_new_object();
 				log_warnx("drift: %s", ch[i].reason);
-				json_object_object_add(f, "detail", json_object_new_string(ch[i].reason));
+				json_object_object_add(
+				    f, "detail", json_object_new_string(ch[i].reason));
 				events_emit(d->events, "drift", f);
 				break;
 			}
 			case FO_CH_FAILBACK_AWAITED:
-				log_info("the primary is healthy again; FAILBACK=manual: waiting for "
-				         "`failoverctl force-deactivate`");
+				log_info(
+				    "the primary is healthy again; FAILBACK=manual: waiting for "
+				    "`failoverctl force-deactivate`");
 				standby_event(e, "deactivate", "begin",
 				    "primary healthy again; manual failback awaited");
 				break;
@@ -422,8 +422,8 @@ prov_action_done(const struct prov_status *ps, void *arg)
 		}
 		{
 			const char *what = e->act.kind == FO_ACT_ACTIVATE
-			                       ? "the standby's machines are started"
-			                       : "the standby's machines are stopped";
+			    ? "the standby's machines are started"
+			    : "the standby's machines are stopped";
 			standby_event(e, act_name(&e->act), "done", what);
 			action_done(e, true, what, 0);
 		}
@@ -510,11 +510,13 @@ action_start(struct engine *e, const struct fo_action *a)
 		timer_in(e->ev_timeout, cfg->activation_timeout_ms);
 	}
 	snprintf(detail, sizeof(detail), "%s%s%s (attempt %d)",
-	    a->kind == FO_ACT_ACTIVATE ? "starting the standby's machines" : "stopping the standby's machines",
+	    a->kind == FO_ACT_ACTIVATE ? "starting the standby's machines"
+	                               : "stopping the standby's machines",
 	    a->drift ? ": drift, no pull" : "", a->resumed ? ", resumed after a restart" : "",
 	    a->attempt);
 	if (a->restart)
-		daemon_error(e->d, "standby", "no standby machine is running while standby: starting one again");
+		daemon_error(e->d, "standby",
+		    "no standby machine is running while standby: starting one again");
 	standby_event(e, act_name(a), "begin", detail);
 	e->prov_busy = true;
 	e->prov_is_action = true;
@@ -603,8 +605,8 @@ check_done(const struct check_result *r, void *arg)
 		    r->status, r->latency_ms, e->fo.consecutive_successes,
 		    d->cfg->recovery_threshold);
 	else
-		log_debug("primary %s: check ok (HTTP %d, %.1fms)", d->cfg->local_health_url, r->status,
-		    r->latency_ms);
+		log_debug("primary %s: check ok (HTTP %d, %.1fms)", d->cfg->local_health_url,
+		    r->status, r->latency_ms);
 
 	json_object_object_add(f, "healthy", json_object_new_boolean(r->healthy));
 	json_object_object_add(f, "status", r->status > 0 ? json_object_new_int(r->status) : NULL);
@@ -686,7 +688,8 @@ watch_done(const struct check_result *r, void *arg)
 	} else {
 		strlcpy(e->standby_error, r->error, sizeof(e->standby_error));
 		if (++e->watch_failures == e->d->cfg->failure_threshold)
-			daemon_error(e->d, "standby-health", "FLY_HEALTH_URL failing: %s", r->error);
+			daemon_error(
+			    e->d, "standby-health", "FLY_HEALTH_URL failing: %s", r->error);
 	}
 	daemon_status_changed(e->d);
 }
@@ -827,7 +830,8 @@ machines_json(struct engine *e)
 		json_object *m = json_object_new_object();
 		json_object_object_add(m, "id", json_object_new_string(e->machines.v[i].id));
 		json_object_object_add(m, "state", json_object_new_string(e->machines.v[i].state));
-		json_object_object_add(m, "region", json_object_new_string(e->machines.v[i].region));
+		json_object_object_add(
+		    m, "region", json_object_new_string(e->machines.v[i].region));
 		json_object_array_add(arr, m);
 	}
 	return arr;
@@ -844,25 +848,32 @@ engine_status(struct engine *e, json_object *st)
 	int nmach;
 
 	json_object_object_add(st, "state", json_object_new_string(fo_state_str(e->fo.state)));
-	json_object_object_add(st, "state_since", json_time_or_null(mono_to_wall(e->fo.state_since)));
+	json_object_object_add(
+	    st, "state_since", json_time_or_null(mono_to_wall(e->fo.state_since)));
 	json_object_object_add(st, "reason", json_object_new_string(e->fo.reason));
 	json_object_object_add(st, "forced", json_object_new_boolean(e->fo.forced));
 	json_object_object_add(st, "degraded", json_object_new_boolean(e->fo.degraded));
 
 	local = json_object_new_object();
 	json_object_object_add(local, "url", json_object_new_string(cfg->local_health_url));
-	json_object_object_add(local, "healthy", e->checked ? json_object_new_boolean(e->last.healthy) : NULL);
-	json_object_object_add(local, "consecutive_failures", json_object_new_int(e->fo.consecutive_failures));
-	json_object_object_add(local, "consecutive_successes", json_object_new_int(e->fo.consecutive_successes));
-	json_object_object_add(local, "last_check", e->checked ? json_time_or_null(e->last.time_ms) : NULL);
+	json_object_object_add(
+	    local, "healthy", e->checked ? json_object_new_boolean(e->last.healthy) : NULL);
+	json_object_object_add(
+	    local, "consecutive_failures", json_object_new_int(e->fo.consecutive_failures));
+	json_object_object_add(
+	    local, "consecutive_successes", json_object_new_int(e->fo.consecutive_successes));
+	json_object_object_add(
+	    local, "last_check", e->checked ? json_time_or_null(e->last.time_ms) : NULL);
 	json_object_object_add(local, "last_status",
 	    e->checked && e->last.status > 0 ? json_object_new_int(e->last.status) : NULL);
 	json_object_object_add(local, "last_latency_ms",
 	    e->checked ? json_object_new_double(e->last.latency_ms) : NULL);
 	json_object_object_add(local, "last_error",
 	    e->checked && !e->last.healthy ? json_object_new_string(e->last.error) : NULL);
-	json_object_object_add(local, "checks_total", json_object_new_int64((int64_t)e->checks_total));
-	json_object_object_add(local, "checks_failed", json_object_new_int64((int64_t)e->checks_failed));
+	json_object_object_add(
+	    local, "checks_total", json_object_new_int64((int64_t)e->checks_total));
+	json_object_object_add(
+	    local, "checks_failed", json_object_new_int64((int64_t)e->checks_failed));
 	json_object_object_add(st, "local", local);
 
 	if (ds->active_since != 0)
@@ -871,16 +882,20 @@ engine_status(struct engine *e, json_object *st)
 	if (nmach == 0)
 		nmach = cfg->fly_machine_count;
 	standby = json_object_new_object();
-	json_object_object_add(standby, "provider", json_object_new_string(config_provider_str(cfg->provider)));
-	json_object_object_add(standby, "app", cfg->fly_app != NULL ? json_object_new_string(cfg->fly_app) : NULL);
+	json_object_object_add(
+	    standby, "provider", json_object_new_string(config_provider_str(cfg->provider)));
+	json_object_object_add(
+	    standby, "app", cfg->fly_app != NULL ? json_object_new_string(cfg->fly_app) : NULL);
 	json_object_object_add(standby, "active", json_object_new_boolean(e->fo.active));
-	json_object_object_add(standby, "active_since", e->fo.active ? json_time_or_null(ds->active_since) : NULL);
+	json_object_object_add(
+	    standby, "active_since", e->fo.active ? json_time_or_null(ds->active_since) : NULL);
 	json_object_object_add(standby, "machines", machines_json(e));
 	json_object_object_add(standby, "healthy",
 	    e->standby_healthy < 0 ? NULL : json_object_new_boolean(e->standby_healthy));
 	json_object_object_add(standby, "last_error",
 	    e->standby_error[0] ? json_object_new_string(e->standby_error) : NULL);
-	json_object_object_add(standby, "active_seconds_total", json_object_new_int64(active_ms / 1000));
+	json_object_object_add(
+	    standby, "active_seconds_total", json_object_new_int64(active_ms / 1000));
 	json_object_object_add(standby, "estimated_cost_usd",
 	    json_object_new_double((double)active_ms / 1000.0 * nmach * cfg->cost_per_second));
 	json_object_object_add(st, "standby", standby);
@@ -893,12 +908,15 @@ engine_status(struct engine *e, json_object *st)
 
 	notify = json_object_new_object();
 	json_object_object_add(notify, "telegram", json_object_new_boolean(0));
-	json_object_object_add(notify, "pending", json_object_new_int((int)json_object_array_length(ds->pending)));
+	json_object_object_add(
+	    notify, "pending", json_object_new_int((int)json_object_array_length(ds->pending)));
 	json_object_object_add(st, "notify", notify);
 
 	counters = json_object_new_object();
-	json_object_object_add(counters, "failovers", json_object_new_int64((int64_t)ds->failovers));
-	json_object_object_add(counters, "failbacks", json_object_new_int64((int64_t)ds->failbacks));
+	json_object_object_add(
+	    counters, "failovers", json_object_new_int64((int64_t)ds->failovers));
+	json_object_object_add(
+	    counters, "failbacks", json_object_new_int64((int64_t)ds->failbacks));
 	json_object_object_add(counters, "events",
 	    json_object_new_int64((int64_t)(d->events_base + events_count(d->events))));
 	json_object_object_add(counters, "last_failover", json_time_or_null(ds->last_failover));
@@ -915,7 +933,8 @@ check_waiter(const struct check_result *r, void *arg)
 	json_object *res = json_object_new_object();
 
 	json_object_object_add(res, "healthy", json_object_new_boolean(r->healthy));
-	json_object_object_add(res, "status", r->status > 0 ? json_object_new_int(r->status) : NULL);
+	json_object_object_add(
+	    res, "status", r->status > 0 ? json_object_new_int(r->status) : NULL);
 	json_object_object_add(res, "latency_ms", json_object_new_double(r->latency_ms));
 	json_object_object_add(res, "error", r->healthy ? NULL : json_object_new_string(r->error));
 	request_reply(req, res);
@@ -969,8 +988,8 @@ engine_cmd_force_activate(struct engine *e, struct request *r, const char *reaso
 }
 
 void
-engine_cmd_force_deactivate(struct engine *e, struct request *r, const char *reason, bool force,
-    bool wait)
+engine_cmd_force_deactivate(
+    struct engine *e, struct request *r, const char *reason, bool force, bool wait)
 {
 	const char *why = NULL;
 	char rs[256];
@@ -994,5 +1013,6 @@ engine_cmd_sync(struct engine *e, struct request *r, bool push, bool force)
 	if (e->d->cfg->state_dir == NULL)
 		request_error(r, PROTO_UNAVAILABLE, "sync is off: STATE_DIR is not set");
 	else
-		request_error(r, PROTO_UNAVAILABLE, "state sync is not built into this version yet");
+		request_error(
+		    r, PROTO_UNAVAILABLE, "state sync is not built into this version yet");
 }

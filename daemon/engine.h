@@ -30,8 +30,8 @@ const char *engine_state_str(const struct engine *);
 /* Commands; each replies to the request exactly once. */
 void engine_cmd_check(struct engine *, struct request *);
 void engine_cmd_force_activate(struct engine *, struct request *, const char *reason, bool wait);
-void engine_cmd_force_deactivate(struct engine *, struct request *, const char *reason,
-    bool force, bool wait);
+void engine_cmd_force_deactivate(
+    struct engine *, struct request *, const char *reason, bool force, bool wait);
 void engine_cmd_selftest(struct engine *, struct request *, bool telegram);
 void engine_cmd_sync(struct engine *, struct request *, bool push, bool force);
 

@@ -82,8 +82,8 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	strlcpy(r->type, type, sizeof(r->type));
 
 	json_object_object_add(obj, "seq", json_object_new_int64((int64_t)r->seq));
-	json_object_object_add(obj, "time",
-	    json_object_new_string(util_time_fmt(util_now_ms(), when, sizeof(when))));
+	json_object_object_add(
+	    obj, "time", json_object_new_string(util_time_fmt(util_now_ms(), when, sizeof(when))));
 	json_object_object_add(obj, "type", json_object_new_string(type));
 	if (fields != NULL) {
 		json_object_object_foreach(fields, k, v)
@@ -94,8 +94,8 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	}
 	wrap = json_object_new_object();
 	json_object_object_add(wrap, "event", obj);
-	s = json_object_to_json_string_ext(wrap,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+	    wrap, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	r->line = xasprintf("%s\n", s);
 	r->len = strlen(r->line);
 	json_object_put(wrap);

@@ -201,7 +201,8 @@ pause_changed(struct daemon *d)
 	d->dstate->paused_until = d->paused_until;
 	daemon_state_save(d);
 	json_object_object_add(f, "paused", json_object_new_boolean(d->paused));
-	json_object_object_add(f, "paused_until", json_time_or_null(d->paused ? d->paused_until : 0));
+	json_object_object_add(
+	    f, "paused_until", json_time_or_null(d->paused ? d->paused_until : 0));
 	events_emit(d->events, "pause", f);
 	pause_arm(d);
 	if (d->engine != NULL)
@@ -289,11 +290,11 @@ daemon_reload(struct daemon *d)
 		return why;
 	}
 	/* These need a restart: keep the running values and say so. */
-#define KEEP(field, key)                                                               \
-	if (!same_str(cfg->field, old->field)) {                                       \
-		log_warnx("reload: %s changed; it takes effect at the next restart", key); \
-		free(cfg->field);                                                      \
-		cfg->field = old->field != NULL ? xstrdup(old->field) : NULL;          \
+#define KEEP(field, key)                                                                           \
+	if (!same_str(cfg->field, old->field)) {                                                   \
+		log_warnx("reload: %s changed; it takes effect at the next restart", key);         \
+		free(cfg->field);                                                                  \
+		cfg->field = old->field != NULL ? xstrdup(old->field) : NULL;                      \
 	}
 	KEEP(socket_path, "SOCKET")
 	KEEP(pid_file, "PID_FILE")
@@ -308,7 +309,8 @@ daemon_reload(struct daemon *d)
 		if (cfg->log_file != NULL)
 			log_init("failoverd", LOG_DEST_FILE, cfg->log_file);
 		else
-			log_init("failoverd", d->foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG, NULL);
+			log_init(
+			    "failoverd", d->foreground ? LOG_DEST_STDERR : LOG_DEST_SYSLOG, NULL);
 	}
 	control_reconfigure(d->control);
 	if (d->engine != NULL)
@@ -446,14 +448,15 @@ main(int argc, char *argv[])
 			    "failoverd: already running as pid %ld (PID_FILE %s is locked)\n",
 			    (long)otherpid, d->cfg->pid_file);
 		else
-			fprintf(stderr, "failoverd: cannot open PID_FILE %s: %s\n", d->cfg->pid_file,
-			    strerror(errno));
+			fprintf(stderr, "failoverd: cannot open PID_FILE %s: %s\n",
+			    d->cfg->pid_file, strerror(errno));
 		return 1;
 	}
 	if (util_mkdir_parents(d->cfg->state_file, 0750) == -1 ||
 	    util_mkdir_parents(d->cfg->status_file, 0750) == -1) {
-		fprintf(stderr, "failoverd: cannot create the directories of STATE_FILE/STATUS_FILE: "
-		                "%s\n",
+		fprintf(stderr,
+		    "failoverd: cannot create the directories of STATE_FILE/STATUS_FILE: "
+		    "%s\n",
 		    strerror(errno));
 		pidfile_remove(pfh);
 		return 1;
@@ -466,8 +469,8 @@ main(int argc, char *argv[])
 	}
 	if (d->cfg->log_file != NULL) {
 		if (log_init("failoverd", LOG_DEST_FILE, d->cfg->log_file) == -1) {
-			fprintf(stderr, "failoverd: cannot open LOG_FILE %s: %s\n", d->cfg->log_file,
-			    strerror(errno));
+			fprintf(stderr, "failoverd: cannot open LOG_FILE %s: %s\n",
+			    d->cfg->log_file, strerror(errno));
 			control_free(d->control);
 			pidfile_remove(pfh);
 			return 1;
@@ -529,7 +532,8 @@ main(int argc, char *argv[])
 		const char *wd = getenv("WATCHDOG_USEC");
 		long long usec;
 		if (wd != NULL && util_int_parse(wd, 1, INT64_MAX, &usec) == 0) {
-			struct timeval tv = {(time_t)(usec / 2000000), (suseconds_t)(usec / 2 % 1000000)};
+			struct timeval tv = {
+			    (time_t)(usec / 2000000), (suseconds_t)(usec / 2 % 1000000)};
 			d->watchdog = event_new(d->base, -1, EV_PERSIST, watchdog_cb, d);
 			event_add(d->watchdog, &tv);
 		}

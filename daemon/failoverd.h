@@ -26,7 +26,7 @@ struct error_ring {
 		char what[32];
 		char error[256];
 	} v[ERRORS_MAX];
-	int n;    /* entries in use */
+	int n; /* entries in use */
 	int next; /* slot for the next one */
 };
 
@@ -54,7 +54,7 @@ struct daemon {
 
 	struct error_ring errors;
 	uint64_t events_base; /* events of earlier runs */
-	bool state_unusable;  /* STATE_FILE was corrupt or unreadable */
+	bool state_unusable; /* STATE_FILE was corrupt or unreadable */
 
 	/* STATUS_FILE: written at most once a second. */
 	struct event *status_timer;

@@ -16,12 +16,12 @@ struct http;
 struct http_req;
 
 enum http_error {
-	HTTP_OK = 0,       /* a response arrived (any status) */
-	HTTP_ERR_DNS,      /* name did not resolve */
-	HTTP_ERR_CONNECT,  /* refused, unreachable, reset before a response */
-	HTTP_ERR_TLS,      /* handshake or certificate problem */
-	HTTP_ERR_TIMEOUT,  /* timeout_ms elapsed */
-	HTTP_ERR_TOO_LARGE,/* body over max_body */
+	HTTP_OK = 0, /* a response arrived (any status) */
+	HTTP_ERR_DNS, /* name did not resolve */
+	HTTP_ERR_CONNECT, /* refused, unreachable, reset before a response */
+	HTTP_ERR_TLS, /* handshake or certificate problem */
+	HTTP_ERR_TIMEOUT, /* timeout_ms elapsed */
+	HTTP_ERR_TOO_LARGE, /* body over max_body */
 	HTTP_ERR_PROTOCOL, /* garbage instead of HTTP, reset mid-body */
 	HTTP_ERR_OTHER,
 };
@@ -29,26 +29,26 @@ enum http_error {
 const char *http_error_str(enum http_error); /* "dns", "connect", "tls", ... */
 
 struct http_request_opts {
-	const char *method;          /* "GET" when NULL */
+	const char *method; /* "GET" when NULL */
 	const char *url;
-	const char *const *headers;  /* NULL-terminated "Name: value" list, or NULL */
-	const char *body;            /* request body, or NULL */
+	const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
+	const char *body; /* request body, or NULL */
 	size_t body_len;
-	int64_t timeout_ms;          /* whole request; 0 = 30 s */
-	size_t max_body;             /* 0 = 1 MiB */
-	const char *ca_file;         /* NULL = system store */
-	bool insecure;               /* skip TLS verification */
+	int64_t timeout_ms; /* whole request; 0 = 30 s */
+	size_t max_body; /* 0 = 1 MiB */
+	const char *ca_file; /* NULL = system store */
+	bool insecure; /* skip TLS verification */
 };
 
 struct http_response {
 	enum http_error err;
-	int status;               /* HTTP status, 0 when err != HTTP_OK */
-	const char *error;        /* short human text when err != HTTP_OK; never
-	                           * contains the URL (it may carry a token) */
-	const char *body;         /* NUL-terminated, may be "" */
+	int status; /* HTTP status, 0 when err != HTTP_OK */
+	const char *error; /* short human text when err != HTTP_OK; never
+	                    * contains the URL (it may carry a token) */
+	const char *body; /* NUL-terminated, may be "" */
 	size_t body_len;
-	int64_t retry_after_ms;   /* Retry-After header in ms, -1 when absent */
-	double total_ms;          /* request duration */
+	int64_t retry_after_ms; /* Retry-After header in ms, -1 when absent */
+	double total_ms; /* request duration */
 };
 
 typedef void http_done_cb(const struct http_response *resp, void *arg);
@@ -62,8 +62,8 @@ void http_free(struct http *);
  * unless the request is cancelled first. Returns NULL only when the request
  * cannot even be set up (then cb is not called).
  */
-struct http_req *http_request_start(struct http *, const struct http_request_opts *,
-    http_done_cb *cb, void *arg);
+struct http_req *http_request_start(
+    struct http *, const struct http_request_opts *, http_done_cb *cb, void *arg);
 /* Stops a request in flight; its callback will not be called. NULL is fine. */
 void http_request_cancel(struct http_req *);
 

@@ -21,7 +21,7 @@ struct provider;
 
 struct machine {
 	char id[MACHINE_ID_LEN];
-	char state[32];  /* Fly's state string: started, stopped, suspended, ... */
+	char state[32]; /* Fly's state string: started, stopped, suspended, ... */
 	char region[16];
 	char instance_id[MACHINE_ID_LEN];
 };
@@ -33,8 +33,8 @@ struct machine_list {
 
 enum prov_result {
 	PROV_OK,
-	PROV_RETRY,  /* transient: 408 after the wait loop, 412, 429, 5xx,
-	              * connection errors; retry_after_ms may say when */
+	PROV_RETRY, /* transient: 408 after the wait loop, 412, 429, 5xx,
+	             * connection errors; retry_after_ms may say when */
 	PROV_CONFIG, /* needs a person: 401/403, no stopped machine to start,
 	              * unknown app (404); retried slowly */
 	PROV_FAILED, /* other failure (bad reply, command exit != 0); retried */
@@ -44,8 +44,8 @@ const char *prov_result_str(enum prov_result);
 
 struct prov_status {
 	enum prov_result res;
-	int64_t retry_after_ms;    /* -1 when the peer did not say */
-	char error[256];           /* human text, never a secret */
+	int64_t retry_after_ms; /* -1 when the peer did not say */
+	char error[256]; /* human text, never a secret */
 	/* Machines as last seen by this operation (may be empty; valid only
 	 * during the callback). For list: the whole app. */
 	const struct machine_list *machines;
@@ -57,9 +57,9 @@ typedef void prov_done_cb(const struct prov_status *st, void *arg);
 typedef void prov_progress_cb(const char *detail, void *arg);
 
 enum prov_op {
-	PROV_OP_LIST,       /* list the machines */
-	PROV_OP_ACTIVATE,   /* make FLY_MACHINE_COUNT machines started and wait
-	                     * until they are (suspended ones are stopped first) */
+	PROV_OP_LIST, /* list the machines */
+	PROV_OP_ACTIVATE, /* make FLY_MACHINE_COUNT machines started and wait
+	                   * until they are (suspended ones are stopped first) */
 	PROV_OP_DEACTIVATE, /* stop every started machine, wait until stopped */
 };
 
@@ -70,8 +70,8 @@ struct provider_ops {
 	/* Takes a new config after a reload (same PROVIDER). */
 	void (*reconfigure)(struct provider *, const struct config *);
 	/* Starts an operation; one at a time per provider. 0, or -1 if busy. */
-	int (*start)(struct provider *, enum prov_op, prov_done_cb *, prov_progress_cb *,
-	    void *arg);
+	int (*start)(
+	    struct provider *, enum prov_op, prov_done_cb *, prov_progress_cb *, void *arg);
 	/* Abandons the operation in flight (its callback is not called). */
 	void (*cancel)(struct provider *);
 };

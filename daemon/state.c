@@ -163,8 +163,8 @@ dstate_load(const char *path, struct dstate **out, char *msg, size_t msglen)
 		int err = errno;
 		if (err == ENOENT)
 			return DSTATE_FRESH;
-		snprintf(msg, msglen, "cannot read %s: %s; starting without it", path,
-		    strerror(err));
+		snprintf(
+		    msg, msglen, "cannot read %s: %s; starting without it", path, strerror(err));
 		if (err != EFBIG)
 			return DSTATE_UNREADABLE;
 		snprintf(why, sizeof(why), "over %d bytes", STATE_MAX_BYTES);
@@ -177,11 +177,11 @@ dstate_load(const char *path, struct dstate **out, char *msg, size_t msglen)
 	dstate_free(st);
 	*out = st = dstate_new(path);
 	{
-		char *aside = xasprintf("%s.corrupt-%s", path,
-		    util_time_stamp(util_now_ms(), stamp, sizeof(stamp)));
+		char *aside = xasprintf(
+		    "%s.corrupt-%s", path, util_time_stamp(util_now_ms(), stamp, sizeof(stamp)));
 		if (rename(path, aside) == 0)
-			snprintf(msg, msglen, "%s is corrupt (%s): moved aside to %s", path, why,
-			    aside);
+			snprintf(
+			    msg, msglen, "%s is corrupt (%s): moved aside to %s", path, why, aside);
 		else
 			snprintf(msg, msglen, "%s is corrupt (%s) and could not be moved aside: %s",
 			    path, why, strerror(errno));
@@ -195,8 +195,8 @@ put_time(json_object *o, const char *k, int64_t ms)
 {
 	char buf[UTIL_TIME_LEN];
 
-	json_object_object_add(o, k,
-	    ms != 0 ? json_object_new_string(util_time_fmt(ms, buf, sizeof(buf))) : NULL);
+	json_object_object_add(
+	    o, k, ms != 0 ? json_object_new_string(util_time_fmt(ms, buf, sizeof(buf))) : NULL);
 }
 
 int
@@ -208,8 +208,7 @@ dstate_save(struct dstate *st)
 
 	json_object_object_add(o, "version", json_object_new_int(DSTATE_VERSION));
 	json_object_object_add(o, "seq_floor", json_object_new_int64((int64_t)st->seq_floor));
-	json_object_object_add(o, "events_total",
-	    json_object_new_int64((int64_t)st->events_total));
+	json_object_object_add(o, "events_total", json_object_new_int64((int64_t)st->events_total));
 	json_object_object_add(o, "failovers", json_object_new_int64((int64_t)st->failovers));
 	json_object_object_add(o, "failbacks", json_object_new_int64((int64_t)st->failbacks));
 	put_time(o, "last_failover", st->last_failover);
@@ -221,13 +220,13 @@ dstate_save(struct dstate *st)
 	put_time(o, "paused_until", st->paused_until);
 	put_time(o, "active_since", st->active_since);
 	json_object_object_add(o, "active_ms_total", json_object_new_int64(st->active_ms_total));
-	json_object_object_add(o, "pushes_suspended",
-	    json_object_new_boolean(st->pushes_suspended));
+	json_object_object_add(
+	    o, "pushes_suspended", json_object_new_boolean(st->pushes_suspended));
 	json_object_object_add(o, "machines", json_object_get(st->machines));
 	json_object_object_add(o, "pending", json_object_get(st->pending));
 
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-	        JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = util_write_atomic(st->path, s, strlen(s), 0600);
 	save = errno;
 	json_object_put(o);

@@ -40,13 +40,13 @@ status_build(struct daemon *d)
 
 	json_object_object_add(st, "version", json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(st, "pid", json_object_new_int64((int64_t)getpid()));
-	json_object_object_add(st, "uptime_s",
-	    json_object_new_int64((util_mono_ms() - d->started_mono) / 1000));
+	json_object_object_add(
+	    st, "uptime_s", json_object_new_int64((util_mono_ms() - d->started_mono) / 1000));
 	json_object_object_add(st, "instance",
 	    d->cfg->instance != NULL ? json_object_new_string(d->cfg->instance) : NULL);
 	json_object_object_add(st, "paused", json_object_new_boolean(d->paused));
-	json_object_object_add(st, "paused_until",
-	    d->paused ? json_time_or_null(d->paused_until) : NULL);
+	json_object_object_add(
+	    st, "paused_until", d->paused ? json_time_or_null(d->paused_until) : NULL);
 	json_object_object_add(st, "errors", errors_json(&d->errors));
 	/* state, state_since, reason, forced, degraded, local, standby, sync,
 	 * notify, counters. */
@@ -62,8 +62,8 @@ status_write(struct daemon *d)
 	int rc;
 
 	json_object_object_add(st, "written_at", json_time_or_null(util_now_ms()));
-	s = json_object_to_json_string_ext(st,
-	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+	    st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = util_write_atomic(d->cfg->status_file, s, strlen(s), 0644);
 	json_object_put(st);
 	return rc;
