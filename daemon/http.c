@@ -46,7 +46,7 @@ struct http_req {
 
 	char *body;
 	size_t body_len, body_cap, max_body;
-	bool too_large;
+	bool too_large, keep_partial;
 	int64_t retry_after_ms;
 	int64_t timeout_ms, connect_ms;
 	int64_t start_mono;
@@ -60,6 +60,7 @@ TAILQ_HEAD(http_reqs, http_req);
 
 /* One per socket libcurl asks us to watch. */
 struct http_sock {
+	LIST_ENTRY(http_sock) entry;
 	struct http *http;
 	curl_socket_t fd;
 	struct event *ev;
@@ -72,6 +73,7 @@ struct http {
 	struct event *timer; /* libcurl's timeout */
 	struct http_reqs active;
 	struct http_reqs done;
+	LIST_HEAD(, http_sock) socks;
 	int dispatching; /* depth of http_dispatch */
 	bool dying; /* http_free called from a callback */
 };
@@ -127,7 +129,9 @@ http_socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *socket
 
 	if (what == CURL_POLL_REMOVE) {
 		if (s != NULL) {
-			event_free(s->ev);
+			LIST_REMOVE(s, entry);
+			if (s->ev != NULL)
+				event_free(s->ev);
 			free(s);
 			curl_multi_assign(h->multi, fd, NULL);
 		}
@@ -142,6 +146,7 @@ http_socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *socket
 		s = xcalloc(1, sizeof(*s));
 		s->http = h;
 		s->fd = fd;
+		LIST_INSERT_HEAD(&h->socks, s, entry);
 		curl_multi_assign(h->multi, fd, s);
 	} else if (s->ev != NULL) {
 		event_free(s->ev);
@@ -191,7 +196,12 @@ http_write_fn(char *data, size_t size, size_t n, void *arg)
 
 	if (len > r->max_body - r->body_len) {
 		r->too_large = true;
-		return 0; /* CURLE_WRITE_ERROR aborts the transfer */
+		if (r->keep_partial)
+			len = r->max_body - r->body_len; /* keep what fits */
+		else
+			len = 0;
+		if (len == 0)
+			return 0; /* CURLE_WRITE_ERROR aborts the transfer */
 	}
 	if (r->body_len + len + 1 > r->body_cap) {
 		cap = r->body_cap ? r->body_cap : 1024;
@@ -205,7 +215,7 @@ http_write_fn(char *data, size_t size, size_t n, void *arg)
 	memcpy(r->body + r->body_len, data, len);
 	r->body_len += len;
 	r->body[r->body_len] = '\0';
-	return len;
+	return r->too_large ? 0 : len;
 }
 
 /* Retry-After as delta-seconds; an HTTP date is ignored (-1). */
@@ -313,6 +323,11 @@ http_classify(struct http_req *r, CURLcode rc)
 		return;
 	}
 	resp->status = 0;
+	if (r->too_large && r->keep_partial && status > 0) {
+		resp->err = HTTP_OK;
+		resp->status = (int)status;
+		return;
+	}
 	if (r->too_large) {
 		resp->err = HTTP_ERR_TOO_LARGE;
 		http_size_fmt(r->max_body, size, sizeof(size));
@@ -357,8 +372,11 @@ http_classify(struct http_req *r, CURLcode rc)
 		snprintf(r->error, sizeof(r->error), "connection reset mid-response");
 		return;
 	case CURLE_GOT_NOTHING:
-		resp->err = HTTP_ERR_PROTOCOL;
-		snprintf(r->error, sizeof(r->error), "empty reply from server");
+		/* Closed or reset before a single byte of response. */
+		resp->err = HTTP_ERR_CONNECT;
+		snprintf(r->error, sizeof(r->error), "%s",
+		    oserr == ECONNRESET ? "connection reset by peer"
+		                        : "connection closed before a response");
 		return;
 	case CURLE_WEIRD_SERVER_REPLY:
 		resp->err = HTTP_ERR_PROTOCOL;
@@ -401,6 +419,7 @@ http_finish(struct http_req *r, CURLcode rc)
 	resp->error = resp->err == HTTP_OK ? NULL : r->error;
 	resp->body = r->body != NULL ? r->body : "";
 	resp->body_len = r->body_len;
+	resp->truncated = resp->err == HTTP_OK && r->too_large;
 	resp->retry_after_ms = resp->err == HTTP_OK ? r->retry_after_ms : -1;
 	resp->total_ms = (double)(util_mono_ms() - r->start_mono);
 	/* A finer duration when curl has one. */
@@ -474,6 +493,7 @@ http_new(struct event_base *base)
 	h->base = base;
 	TAILQ_INIT(&h->active);
 	TAILQ_INIT(&h->done);
+	LIST_INIT(&h->socks);
 	if ((h->multi = curl_multi_init()) == NULL ||
 	    (h->timer = evtimer_new(base, http_timer_cb, h)) == NULL) {
 		if (h->multi != NULL)
@@ -505,6 +525,7 @@ void
 http_free(struct http *h)
 {
 	struct http_req *r;
+	struct http_sock *s;
 
 	if (h == NULL)
 		return;
@@ -517,8 +538,14 @@ http_free(struct http *h)
 		h->dying = true;
 		return;
 	}
-	/* Removing the last handles has made curl release every socket. */
 	curl_multi_cleanup(h->multi);
+	/* Cached connections curl closed without telling us, if any. */
+	while ((s = LIST_FIRST(&h->socks)) != NULL) {
+		LIST_REMOVE(s, entry);
+		if (s->ev != NULL)
+			event_free(s->ev);
+		free(s);
+	}
 	event_free(h->timer);
 	free(h);
 }
@@ -546,6 +573,7 @@ http_request_start(struct http *h, const struct http_request_opts *o, http_done_
 	r->url = xstrdup(o->url);
 	r->retry_after_ms = -1;
 	r->max_body = o->max_body ? o->max_body : HTTP_DEFAULT_MAX_BODY;
+	r->keep_partial = o->keep_partial;
 	timeout = o->timeout_ms > 0 ? o->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
 	r->timeout_ms = timeout;
 	r->connect_ms = timeout < HTTP_MAX_CONNECT_MS ? timeout : HTTP_MAX_CONNECT_MS;
