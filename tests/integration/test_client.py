@@ -1,0 +1,647 @@
+#!/usr/bin/env python3
+"""failoverctl against a fake daemon.
+
+The fake is a Unix-socket server thread in this file: it records every
+request line and answers with scripted replies, so each test pins down
+exactly what failoverctl sends, what it prints and how it exits, without
+a real failoverd. Python 3 standard library only.
+
+    FOD_BUILDDIR   where failoverctl is (default: the repo root)
+"""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILDDIR = os.path.abspath(
+    os.environ.get("FOD_BUILDDIR") or os.path.join(HERE, "..", ".."))
+FAILOVERCTL = os.path.join(BUILDDIR, "failoverctl")
+
+RUN_TIMEOUT = 15  # seconds: an upper bound for any single failoverctl run
+
+STATUS = {
+    "version": "1.0.0", "pid": 4242, "uptime_s": 9000, "instance": "blue",
+    "state": "standby", "state_since": "2026-11-28T04:00:00.000Z",
+    "reason": "primary down: HTTP 503",
+    "paused": True, "paused_until": None, "forced": True, "degraded": True,
+    "errors": [{"time": "2026-11-28T04:01:00.000Z", "what": "fly-api",
+                "error": "401 Unauthorized: check FLY_API_TOKEN"}],
+    "local": {"url": "http://localhost:8100/status", "healthy": False,
+              "consecutive_failures": 7, "consecutive_successes": 0,
+              "last_check": "2026-11-28T06:00:00.000Z", "last_status": 503,
+              "last_latency_ms": 12.5, "last_error": "HTTP 503 Service Unavailable",
+              "checks_total": 100, "checks_failed": 9},
+    "standby": {"provider": "fly", "app": "neolight-failover", "active": True,
+                "active_since": "2026-11-28T04:00:30.000Z",
+                "machines": [{"id": "e784079b449483", "state": "started",
+                              "region": "iad"}],
+                "healthy": True, "last_error": None,
+                "active_seconds_total": 7200, "estimated_cost_usd": 0.0137},
+    "sync": {"enabled": True,
+             "last_push": {"time": "2026-11-28T03:59:00.000Z", "ok": True,
+                           "duration_ms": 812},
+             "last_pull": None},
+    "notify": {"telegram": True, "pending": 2},
+    "counters": {"failovers": 3, "failbacks": 2, "events": 77,
+                 "last_failover": "2026-11-28T04:00:00.000Z",
+                 "last_failback": None},
+}
+
+EVENTS = [
+    {"seq": 10, "time": "2026-11-28T04:00:00.000Z", "type": "state",
+     "from": "primary", "to": "failing-over", "reason": "3 failed checks"},
+    {"seq": 11, "time": "2026-11-28T04:00:01.000Z", "type": "check",
+     "healthy": False, "status": 503, "latency_ms": 4.5, "error": "HTTP 503",
+     "failures": 3, "successes": 0},
+    {"seq": 12, "time": "2026-11-28T04:00:02.000Z", "type": "standby",
+     "action": "activate", "phase": "done", "detail": "1 machine started"},
+    {"seq": 13, "time": "2026-11-28T04:00:03.000Z", "type": "sync",
+     "direction": "push", "ok": False, "exit_code": 1, "signal": None,
+     "timed_out": False, "duration_ms": 900, "error": "rclone failed",
+     "output": "x"},
+    {"seq": 14, "time": "2026-11-28T04:00:04.000Z", "type": "hook",
+     "hook": "fence", "ok": True, "exit_code": 0, "signal": None,
+     "timed_out": False, "duration_ms": 20, "output": ""},
+    {"seq": 15, "time": "2026-11-28T04:00:05.000Z", "type": "notify",
+     "channel": "telegram", "ok": True, "attempts": 2, "error": None},
+    {"seq": 16, "time": "2026-11-28T04:00:06.000Z", "type": "control",
+     "cmd": "pause", "ok": False, "uid": 1000, "pid": 77},
+    {"seq": 17, "time": "2026-11-28T04:00:07.000Z", "type": "pause",
+     "paused": True, "paused_until": "2026-11-28T05:00:07.000Z"},
+    {"seq": 18, "time": "2026-11-28T04:00:08.000Z", "type": "drift",
+     "detail": "machine e784 running while primary"},
+    {"seq": 19, "time": "2026-11-28T04:00:09.000Z", "type": "error",
+     "what": "fly-api", "error": "401 Unauthorized"},
+    {"seq": 20, "time": "2026-11-28T04:00:10.000Z", "type": "daemon",
+     "what": "reload", "ok": True, "error": None, "version": "1.0.0"},
+    {"seq": 21, "time": "2026-11-28T04:00:11.000Z", "type": "brand-new",
+     "colour": "teal"},
+]
+
+
+def line(obj):
+    return (json.dumps(obj) + "\n").encode()
+
+
+def ok(result, rid=1):
+    return line({"ok": True, "id": rid, "result": result})
+
+
+def err(code, message, rid=1):
+    return line({"ok": False, "id": rid,
+                 "error": {"code": code, "message": message}})
+
+
+class FakeDaemon:
+    """A Unix-socket server that records requests and plays a script.
+
+    respond(request_dict, raw_line) returns what to send back: bytes, a
+    list of byte chunks (sent as separate writes with a short gap, to split
+    a reply), or None to send nothing and keep the connection open until
+    the client goes away. After the reply the connection is closed unless
+    keep_open is set."""
+
+    def __init__(self, path, respond, keep_open=False):
+        self.path = path
+        self.respond = respond
+        self.keep_open = keep_open
+        self.requests = []
+        self.raw = []
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.conns = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._handle, args=(conn,),
+                             daemon=True).start()
+
+    def _read_line(self, conn):
+        buf = b""
+        conn.settimeout(RUN_TIMEOUT)
+        while b"\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        return buf.split(b"\n", 1)[0]
+
+    def _handle(self, conn):
+        try:
+            raw = self._read_line(conn)
+            if raw is None:
+                return
+            req = json.loads(raw)
+            with self.lock:
+                self.raw.append(raw)
+                self.requests.append(req)
+            out = self.respond(req, raw)
+            if out is None:
+                # Never answer: wait for the client to give up.
+                conn.settimeout(RUN_TIMEOUT)
+                while not self.stopping and conn.recv(4096):
+                    pass
+                return
+            if isinstance(out, bytes):
+                out = [out]
+            for i, chunk in enumerate(out):
+                if i > 0:
+                    time.sleep(0.02)  # make the split visible to the client
+                conn.sendall(chunk)
+            if self.keep_open:
+                conn.settimeout(RUN_TIMEOUT)
+                while not self.stopping and conn.recv(4096):
+                    pass
+        except (OSError, ValueError) as e:
+            with self.lock:
+                self.errors.append(repr(e))
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(timeout=5)
+
+
+@unittest.skipUnless(os.access(FAILOVERCTL, os.X_OK),
+                     "failoverctl is not built in " + BUILDDIR)
+class ClientTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="fodctl-")
+        self.addCleanup(self._rmdir)
+        self.sock = os.path.join(self.dir, "fake.sock")
+
+    def _rmdir(self):
+        for name in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, name))
+        os.rmdir(self.dir)
+
+    def fake(self, respond, path=None, keep_open=False):
+        f = FakeDaemon(path or self.sock, respond, keep_open=keep_open)
+        self.addCleanup(f.close)
+        return f
+
+    def ctl(self, *args, env=None, sock=True):
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        e.update(env or {})
+        argv = [FAILOVERCTL] + (["-s", self.sock] if sock else []) + list(args)
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                           env=e, timeout=RUN_TIMEOUT)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def assertExit(self, want, res):
+        rc, out, errout = res
+        self.assertEqual(rc, want, "exit %d, want %d\nstdout: %s\nstderr: %s"
+                         % (rc, want, out, errout))
+        return res
+
+    # -- requests ---------------------------------------------------------
+
+    def test_request_json_for_every_command(self):
+        cases = [
+            (["status"], {"cmd": "status"}),
+            (["check"], {"cmd": "check"}),
+            (["selftest"], {"cmd": "selftest"}),
+            (["selftest", "--telegram"], {"cmd": "selftest", "telegram": True}),
+            (["force-activate"], {"cmd": "force-activate"}),
+            (["force-activate", "-w", "-r", "maintenance window"],
+             {"cmd": "force-activate", "wait": True, "reason": "maintenance window"}),
+            (["force-deactivate"], {"cmd": "force-deactivate"}),
+            (["force-deactivate", "-w", "-f", "-r", "back"],
+             {"cmd": "force-deactivate", "wait": True, "force": True, "reason": "back"}),
+            (["force-deactivate", "-r", "x\"y\\z"],
+             {"cmd": "force-deactivate", "reason": "x\"y\\z"}),
+            (["pause"], {"cmd": "pause"}),
+            (["pause", "5m"], {"cmd": "pause", "duration": "5m"}),
+            (["pause", "1.5"], {"cmd": "pause", "duration": "1.5"}),
+            (["pause", "250ms"], {"cmd": "pause", "duration": "250ms"}),
+            (["resume"], {"cmd": "resume"}),
+            (["sync", "push"], {"cmd": "sync", "direction": "push"}),
+            (["sync", "pull", "-f"], {"cmd": "sync", "direction": "pull", "force": True}),
+            (["sync", "-f", "push"], {"cmd": "sync", "direction": "push", "force": True}),
+            (["reload"], {"cmd": "reload"}),
+            (["ping"], {"cmd": "ping"}),
+            (["help"], {"cmd": "help"}),
+        ]
+        f = self.fake(lambda req, raw: ok({}))
+        for argv, want in cases:
+            with self.subTest(argv=argv):
+                n = len(f.requests)
+                self.ctl(*argv)
+                self.assertEqual(len(f.requests), n + 1, "no request for %r" % argv)
+                got = dict(f.requests[-1])
+                self.assertEqual(got.pop("id", None), 1)
+                self.assertEqual(got, want)
+                raw = f.raw[-1]
+                self.assertNotIn(b"\n", raw)
+                self.assertTrue(raw.startswith(b"{") and raw.endswith(b"}"), raw)
+
+    def test_request_json_for_events(self):
+        cases = [
+            (["events", "--no-follow"],
+             {"cmd": "events", "backlog": 0, "follow": False}),
+            (["events", "-n", "5", "-T", "state,check", "--no-follow"],
+             {"cmd": "events", "backlog": 5, "types": ["state", "check"],
+              "follow": False}),
+            (["events", "-T", "state", "-T", "sync", "--no-follow"],
+             {"cmd": "events", "backlog": 0, "types": ["state", "sync"],
+              "follow": False}),
+            (["events"], {"cmd": "events", "backlog": 0, "follow": True}),
+        ]
+        f = self.fake(lambda req, raw: ok({"subscribed": True, "last_seq": 3}))
+        for argv, want in cases:
+            with self.subTest(argv=argv):
+                n = len(f.requests)
+                self.ctl(*argv)
+                self.assertEqual(len(f.requests), n + 1)
+                got = dict(f.requests[-1])
+                self.assertEqual(got.pop("id", None), 1)
+                self.assertEqual(got, want)
+
+    # -- output -----------------------------------------------------------
+
+    def test_json_output_is_one_line_per_reply(self):
+        self.fake(lambda req, raw: ok(STATUS if req["cmd"] == "status" else
+                                      {"version": "1.0.0", "pid": 9, "protocol": 1}))
+        for cmd, want in (("status", STATUS),
+                          ("ping", {"version": "1.0.0", "pid": 9, "protocol": 1})):
+            with self.subTest(cmd=cmd):
+                rc, out, _ = self.assertExit(0, self.ctl("-j", cmd))
+                self.assertTrue(out.endswith("\n"))
+                self.assertEqual(out.count("\n"), 1, out)
+                self.assertEqual(json.loads(out), want)
+
+    def test_json_error_reply(self):
+        self.fake(lambda req, raw: err("conflict", "failing back right now"))
+        rc, out, _ = self.assertExit(1, self.ctl("-j", "force-activate"))
+        self.assertEqual(out.count("\n"), 1, out)
+        self.assertEqual(json.loads(out),
+                         {"code": "conflict", "message": "failing back right now"})
+
+    def test_error_reply_human(self):
+        self.fake(lambda req, raw: err("permission-denied", "pause needs admin access"))
+        rc, out, errout = self.assertExit(1, self.ctl("pause"))
+        self.assertIn("failoverctl: permission-denied: pause needs admin access", errout)
+
+    def test_status_human(self):
+        self.fake(lambda req, raw: ok(STATUS))
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        for fact in ("standby", "paused", "forced", "degraded",
+                     "primary down: HTTP 503", "unhealthy", "503", "12.5",
+                     "HTTP 503 Service Unavailable", "neolight-failover",
+                     "e784079b449483", "started", "iad", "fly",
+                     "2026-11-28T03:59:00.000Z", "401 Unauthorized: check FLY_API_TOKEN",
+                     "until resume"):
+            self.assertIn(fact, out)
+        # "for 2h 13m"-style: how long the state has lasted, in words.
+        self.assertRegex(out, r"standby.* for \d+[dhms]")
+
+    def test_status_human_paused_until(self):
+        st = dict(STATUS, paused_until="2099-01-01T00:00:00.000Z")
+        self.fake(lambda req, raw: ok(st))
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertIn("2099-01-01T00:00:00.000Z", out)
+
+    def test_status_never_crashes_on_odd_values(self):
+        odd = [
+            {},
+            {"state": 5, "state_since": [], "paused": "yes", "forced": None,
+             "local": "x", "standby": 7, "sync": [], "errors": {}, "counters": "c",
+             "notify": 1.5, "pid": "p", "uptime_s": -1},
+            {"state": "primary", "local": {"healthy": "maybe", "last_status": "x",
+                                          "last_latency_ms": "fast",
+                                          "consecutive_failures": None},
+             "standby": {"machines": [None, 5, {"id": 3, "state": []}],
+                         "active": 1, "estimated_cost_usd": "a lot"},
+             "sync": {"enabled": True, "last_push": "yesterday", "last_pull": 5},
+             "errors": [None, "x", {"time": 1}],
+             "state_since": "not a time"},
+            {"state": "primary\x1b[2J", "reason": "\x07bell"},
+        ]
+        for st in odd:
+            with self.subTest(status=st):
+                f = self.fake(lambda req, raw, st=st: ok(st),
+                              path=os.path.join(self.dir, "odd.sock"))
+                rc, out, errout = self.ctl("-s", f.path, "status", sock=False)
+                self.assertEqual(rc, 0, errout)
+                self.assertNotIn("\x1b", out)
+                self.assertNotIn("\x07", out)
+                f.close()
+                os.unlink(f.path)
+        # A result that is not an object at all.
+        self.fake(lambda req, raw: line({"ok": True, "id": 1, "result": [1, 2]}))
+        rc, _, errout = self.ctl("status")
+        self.assertIn(rc, (0, 1), errout)
+
+    def test_check(self):
+        healthy = {"healthy": True, "status": 200, "latency_ms": 3.25, "error": None}
+        sick = {"healthy": False, "status": 503, "latency_ms": 8.0,
+                "error": "HTTP 503 Service Unavailable"}
+        reply = [healthy]
+        self.fake(lambda req, raw: ok(reply[0]))
+        rc, out, _ = self.assertExit(0, self.ctl("check"))
+        self.assertIn("healthy", out)
+        self.assertIn("200", out)
+        reply[0] = sick
+        rc, out, _ = self.assertExit(1, self.ctl("check"))
+        self.assertIn("unhealthy", out)
+        self.assertIn("503", out)
+        self.assertIn("HTTP 503 Service Unavailable", out)
+        rc, out, _ = self.assertExit(1, self.ctl("-j", "check"))
+        self.assertEqual(json.loads(out), sick)
+
+    def test_selftest(self):
+        checks = [{"checks": [{"name": "fly-token", "ok": True, "detail": "2 machines"},
+                              {"name": "rclone", "ok": True, "detail": "listed"}]}]
+        self.fake(lambda req, raw: ok(checks[0]))
+        rc, out, _ = self.assertExit(0, self.ctl("selftest"))
+        self.assertIn("fly-token", out)
+        self.assertIn("2 machines", out)
+        checks[0] = {"checks": [{"name": "fly-token", "ok": True, "detail": "ok"},
+                                {"name": "rclone", "ok": False,
+                                 "detail": "directory not found"}]}
+        rc, out, _ = self.assertExit(1, self.ctl("selftest"))
+        self.assertIn("directory not found", out)
+        self.assertExit(1, self.ctl("-j", "selftest"))
+
+    def test_ping_help_pause(self):
+        def respond(req, raw):
+            if req["cmd"] == "ping":
+                return ok({"version": "1.2.3", "pid": 4321, "protocol": 1})
+            if req["cmd"] == "help":
+                return ok({"commands": [
+                    {"cmd": "ping", "level": "read", "usage": "ping"},
+                    {"cmd": "force-activate", "level": "admin",
+                     "usage": "force-activate [reason: string] [wait: bool]"}]})
+            if req["cmd"] == "pause":
+                if "duration" in req:
+                    return ok({"paused": True,
+                               "paused_until": "2099-01-01T00:00:00.000Z"})
+                return ok({"paused": True, "paused_until": None})
+            if req["cmd"] == "resume":
+                return ok({"paused": False})
+            return ok({"state": "standby"})
+        self.fake(respond)
+        rc, out, _ = self.assertExit(0, self.ctl("ping"))
+        for fact in ("1.2.3", "4321", "1"):
+            self.assertIn(fact, out)
+        rc, out, _ = self.assertExit(0, self.ctl("help"))
+        self.assertIn("force-activate [reason: string] [wait: bool]", out)
+        self.assertIn("admin", out)
+        rc, out, _ = self.assertExit(0, self.ctl("pause", "5m"))
+        self.assertIn("2099-01-01T00:00:00.000Z", out)
+        rc, out, _ = self.assertExit(0, self.ctl("pause"))
+        self.assertIn("resume", out)
+        self.assertExit(0, self.ctl("resume"))
+        rc, out, _ = self.assertExit(0, self.ctl("force-activate", "-w"))
+        self.assertIn("standby", out)
+
+    # -- exit statuses ----------------------------------------------------
+
+    def test_usage_errors_exit_2_and_send_nothing(self):
+        f = self.fake(lambda req, raw: ok({}))
+        bad = [
+            [], ["frobnicate"], ["pause", "5x"], ["pause", "-1"], ["pause", "1", "2"],
+            ["events", "-n", "-1"], ["events", "-n", "lots"], ["events", "-T", ""],
+            ["events", "-T", "state,"], ["sync"], ["sync", "sideways"],
+            ["sync", "push", "pull"], ["status", "extra"], ["force-activate", "-r"],
+            ["force-activate", "-x"], ["force-activate", "oops"],
+            ["selftest", "--telegraph"], ["-t", "soon", "ping"], ["-Z", "ping"],
+        ]
+        for argv in bad:
+            with self.subTest(argv=argv):
+                rc, out, errout = self.assertExit(2, self.ctl(*argv))
+                self.assertIn("failoverctl", errout)
+        for argv in (["-i", "../etc", "ping"], ["-i", ".hidden", "ping"],
+                     ["-i", "a" * 65, "ping"], ["-i", "", "ping"]):
+            with self.subTest(argv=argv):
+                self.assertExit(2, self.ctl(*argv, sock=False))
+        self.assertEqual(f.requests, [])
+
+    def test_help_and_version(self):
+        rc, out, _ = self.assertExit(0, self.ctl("-h", sock=False))
+        self.assertIn("usage: failoverctl", out)
+        for word in ("force-deactivate", "events", "sync", "-t SECONDS", "Exit status"):
+            self.assertIn(word, out)
+        rc, out, _ = self.assertExit(0, self.ctl("-V", sock=False))
+        self.assertRegex(out, r"^failoverctl \d+\.\d+\S*\n$")
+
+    def test_missing_socket_exit_3(self):
+        rc, out, errout = self.assertExit(3, self.ctl("status"))
+        self.assertIn("failoverctl: cannot connect to %s: No such file or directory "
+                      "(is failoverd running?)" % self.sock, errout)
+
+    def test_refused_socket_exit_3(self):
+        # A socket file nobody listens on (a daemon that died).
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(self.sock)
+        s.close()
+        rc, out, errout = self.assertExit(3, self.ctl("ping"))
+        self.assertIn(self.sock, errout)
+
+    def test_no_answer_times_out_exit_3(self):
+        self.fake(lambda req, raw: None)
+        start = time.monotonic()
+        rc, out, errout = self.assertExit(3, self.ctl("-t", "1", "status"))
+        elapsed = time.monotonic() - start
+        self.assertGreaterEqual(elapsed, 0.9)
+        self.assertLess(elapsed, 5, "-t 1 took %.1fs" % elapsed)
+        self.assertIn(self.sock, errout)
+
+    def test_short_timeout_with_fractional_seconds(self):
+        self.fake(lambda req, raw: None)
+        start = time.monotonic()
+        self.assertExit(3, self.ctl("-t", "0.3", "ping"))
+        self.assertLess(time.monotonic() - start, 3)
+
+    def test_closed_without_reply_exit_3(self):
+        self.fake(lambda req, raw: b"")
+        rc, out, errout = self.assertExit(3, self.ctl("status"))
+        self.assertIn(self.sock, errout)
+
+    def test_default_timeout_and_unbounded_commands(self):
+        # Against a daemon that never answers: plain commands give up after
+        # the default 10 s; -w, sync and events wait for as long as it takes.
+        self.fake(lambda req, raw: None)
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        start = time.monotonic()
+        procs = {}
+        for argv in (["status"], ["force-activate", "-w"], ["force-deactivate", "-w"],
+                     ["sync", "push"], ["events"]):
+            procs[argv[0] + " ".join(argv[1:])] = subprocess.Popen(
+                [FAILOVERCTL, "-s", self.sock] + argv, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e)
+        for p in procs.values():
+            self.addCleanup(p.wait, RUN_TIMEOUT)
+            self.addCleanup(p.kill)
+        status = procs.pop("status")
+        status.wait(timeout=RUN_TIMEOUT)
+        elapsed = time.monotonic() - start
+        self.assertEqual(status.returncode, 3)
+        self.assertIn("no reply from " + self.sock, status.stderr.read().decode())
+        self.assertGreaterEqual(elapsed, 9.5)
+        self.assertLess(elapsed, 14)
+        for name, p in procs.items():
+            self.assertIsNone(p.poll(), "%s gave up after %.1fs" % (name, elapsed))
+
+    def test_explicit_timeout_bounds_wait(self):
+        self.fake(lambda req, raw: None)
+        start = time.monotonic()
+        self.assertExit(3, self.ctl("-t", "0.5", "force-activate", "-w"))
+        self.assertExit(3, self.ctl("-t", "0.5", "events"))
+        self.assertLess(time.monotonic() - start, 5)
+
+    # -- socket selection -------------------------------------------------
+
+    def test_socket_precedence(self):
+        env_sock = os.path.join(self.dir, "env.sock")
+        fs = self.fake(lambda req, raw: ok({"version": "s", "pid": 1, "protocol": 1}))
+        fe = self.fake(lambda req, raw: ok({"version": "e", "pid": 2, "protocol": 1}),
+                       path=env_sock)
+        env = {"FAILOVERD_SOCKET": env_sock}
+        name = "fodctl-test-%d" % os.getpid()
+
+        # -s beats -i and the environment.
+        self.assertExit(0, self.ctl("-i", name, "ping", env=env))
+        self.assertEqual((len(fs.requests), len(fe.requests)), (1, 0))
+        # The environment when neither -s nor -i is given.
+        rc, out, _ = self.assertExit(0, self.ctl("-j", "ping", env=env, sock=False))
+        self.assertEqual(json.loads(out)["version"], "e")
+        self.assertEqual((len(fs.requests), len(fe.requests)), (1, 1))
+        # -i beats the environment: its own socket, which does not exist.
+        rc, out, errout = self.assertExit(
+            3, self.ctl("-i", name, "ping", env=env, sock=False))
+        self.assertIn("/failoverd/%s.sock" % name, errout)
+        self.assertEqual((len(fs.requests), len(fe.requests)), (1, 1))
+        # An empty $FAILOVERD_SOCKET is no socket: the default applies.
+        rc, out, errout = self.ctl("ping", env={"FAILOVERD_SOCKET": ""}, sock=False)
+        if rc == 3:
+            self.assertIn("/failoverd/failoverd.sock", errout)
+
+    def test_default_socket(self):
+        rc, out, errout = self.ctl("ping", sock=False)
+        if rc != 3:
+            self.skipTest("a daemon answers on the default socket")
+        self.assertIn("/failoverd/failoverd.sock", errout)
+
+    # -- framing ----------------------------------------------------------
+
+    def test_reply_split_across_writes(self):
+        whole = ok(STATUS)
+        chunks = [whole[:1], whole[1:40], whole[40:41], whole[41:-1], whole[-1:]]
+        self.fake(lambda req, raw: chunks)
+        rc, out, _ = self.assertExit(0, self.ctl("-j", "status"))
+        self.assertEqual(json.loads(out), STATUS)
+
+    def test_empty_lines_before_reply_are_ignored(self):
+        self.fake(lambda req, raw: [b"\n", b"\r\n", ok({"version": "1", "pid": 1,
+                                                         "protocol": 1})])
+        rc, out, _ = self.assertExit(0, self.ctl("-j", "ping"))
+        self.assertEqual(json.loads(out)["pid"], 1)
+
+    def test_huge_reply_line(self):
+        big = dict(STATUS, reason="r" * (3 * 1024 * 1024))
+        self.fake(lambda req, raw: ok(big))
+        rc, out, _ = self.assertExit(0, self.ctl("-j", "status"))
+        self.assertEqual(out.count("\n"), 1)
+        self.assertEqual(len(json.loads(out)["reason"]), 3 * 1024 * 1024)
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertIn("standby", out)
+
+    def test_garbage_reply_is_an_error(self):
+        self.fake(lambda req, raw: b"this is not json\n")
+        rc, out, errout = self.ctl("status")
+        self.assertIn(rc, (1, 3), errout)
+        self.assertTrue(errout.startswith("failoverctl: "), errout)
+
+    # -- events -----------------------------------------------------------
+
+    def events_fake(self, events, overflow=False):
+        def respond(req, raw):
+            out = [ok({"subscribed": True, "last_seq": 21})]
+            out += [line({"event": e}) for e in events]
+            if overflow:
+                out.append(line({"event": {"type": "overflow"}}))
+            return out
+        return self.fake(respond)
+
+    def test_events_human(self):
+        self.events_fake(EVENTS)
+        rc, out, _ = self.assertExit(0, self.ctl("events", "-n", "12", "--no-follow"))
+        lines = out.splitlines()
+        self.assertEqual(len(lines), len(EVENTS), out)
+        self.assertEqual(lines[0], "2026-11-28T04:00:00.000Z state primary -> "
+                                   "failing-over (3 failed checks)")
+        for ln, ev in zip(lines, EVENTS):
+            self.assertTrue(ln.startswith(ev["time"] + " " + ev["type"]), ln)
+        self.assertIn("503", lines[1])
+        self.assertIn("activate", lines[2])
+        self.assertIn("rclone failed", lines[3])
+        self.assertIn("fence", lines[4])
+        self.assertIn("telegram", lines[5])
+        self.assertIn("pause", lines[6])
+        self.assertIn("2026-11-28T05:00:07.000Z", lines[7])
+        self.assertIn("machine e784 running while primary", lines[8])
+        self.assertIn("401 Unauthorized", lines[9])
+        self.assertIn("reload", lines[10])
+        self.assertIn("teal", lines[11])  # a type this client does not know
+
+    def test_events_json(self):
+        self.events_fake(EVENTS[:3])
+        rc, out, _ = self.assertExit(0, self.ctl("-j", "events", "-n", "3", "--no-follow"))
+        got = [json.loads(ln) for ln in out.splitlines()]
+        self.assertEqual(got, EVENTS[:3])
+
+    def test_events_overflow(self):
+        self.events_fake(EVENTS[:2], overflow=True)
+        rc, out, errout = self.assertExit(1, self.ctl("events"))
+        self.assertEqual(len(out.splitlines()), 2, out)
+        self.assertIn("overflow", errout)
+
+    def test_events_error_reply(self):
+        self.fake(lambda req, raw: err("invalid-argument", "unknown event type \"nope\""))
+        rc, out, errout = self.assertExit(1, self.ctl("events", "-T", "nope"))
+        self.assertIn("invalid-argument", errout)
+
+    def test_events_spread_out(self):
+        # Events arrive in separate writes after the reply; all are shown.
+        def respond(req, raw):
+            return [ok({"subscribed": True, "last_seq": 0}), b"", b""] + \
+                [line({"event": e}) for e in EVENTS[:2]]
+        self.fake(respond)
+        rc, out, _ = self.ctl("events")
+        self.assertEqual(len(out.splitlines()), 2, out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
