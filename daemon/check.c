@@ -120,6 +120,10 @@ check_probe_start(
 	o.url = url;
 	o.timeout_ms = cfg->check_timeout_ms;
 	o.max_body = CHECK_MAX_BODY;
+	/* Without HEALTH_EXPECT the body does not matter: a big page is read
+	 * up to the limit and judged by its status. With it, a body over the
+	 * limit is an error rather than a search in part of it. */
+	o.keep_partial = p->cfg.health_expect == NULL || *p->cfg.health_expect == '\0';
 	o.ca_file = cfg->health_ca_file;
 	o.insecure = cfg->health_insecure;
 	if ((p->req = http_request_start(h, &o, check_probe_done, p)) == NULL) {

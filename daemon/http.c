@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -218,17 +219,33 @@ http_write_fn(char *data, size_t size, size_t n, void *arg)
 	return r->too_large ? 0 : len;
 }
 
-/* Retry-After as delta-seconds; an HTTP date is ignored (-1). */
+/* Retry-After: delta-seconds or an HTTP date (in the past = 0); else -1. */
 static int64_t
 http_parse_retry_after(const char *v, size_t len)
 {
 	long long secs = 0;
 	size_t i = 0;
+	char date[64];
+	time_t t;
 
 	while (i < len && (v[i] == ' ' || v[i] == '\t'))
 		i++;
-	if (i == len || !isdigit((unsigned char)v[i]))
+	while (len > i && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+		len--;
+	if (i == len)
 		return -1;
+	if (!isdigit((unsigned char)v[i])) {
+		if (len - i >= sizeof(date))
+			return -1;
+		memcpy(date, v + i, len - i);
+		date[len - i] = '\0';
+		if ((t = curl_getdate(date, NULL)) == -1)
+			return -1;
+		t -= time(NULL);
+		if (t > 86400LL * 365)
+			return -1;
+		return t > 0 ? (int64_t)t * 1000 : 0;
+	}
 	for (; i < len && isdigit((unsigned char)v[i]); i++) {
 		secs = secs * 10 + (v[i] - '0');
 		if (secs > 86400LL * 365)
@@ -288,10 +305,53 @@ http_detail(struct http_req *r, CURLcode rc)
 
 	while (n > 0 && (r->errbuf[n - 1] == '\n' || r->errbuf[n - 1] == '.'))
 		r->errbuf[--n] = '\0';
-	if (n == 0 || strstr(r->errbuf, "://") != NULL || strchr(r->errbuf, '@') != NULL ||
+	if (n == 0 || strchr(r->errbuf, '/') != NULL || strchr(r->errbuf, '@') != NULL ||
 	    strchr(r->errbuf, '?') != NULL || strstr(r->errbuf, r->url) != NULL)
 		return curl_easy_strerror(rc);
 	return r->errbuf;
+}
+
+/*
+ * TLS failures in our own words: OpenSSL's texts are long and library
+ * specific. Only the part after "SSL certificate problem: " is kept, which
+ * names the problem ("self-signed certificate") and never the URL.
+ */
+static void
+http_tls_message(struct http_req *r, CURLcode rc)
+{
+	static const char certp[] = "SSL certificate problem: ";
+	const char *p;
+
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		p = strstr(r->errbuf, certp);
+		if (p != NULL && strchr(p, '/') == NULL && strchr(p, '@') == NULL)
+			snprintf(r->error, sizeof(r->error), "certificate verify failed (%s)",
+			    p + sizeof(certp) - 1);
+		else if (strstr(r->errbuf, "subject name") != NULL ||
+		    strstr(r->errbuf, "does not match") != NULL)
+			snprintf(r->error, sizeof(r->error),
+			    "certificate verify failed (name does not match)");
+		else
+			snprintf(r->error, sizeof(r->error), "certificate verify failed");
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		if (strstr(r->errbuf, "wrong version number") != NULL)
+			snprintf(
+			    r->error, sizeof(r->error), "handshake failed (not a TLS server?)");
+		else if (strstr(r->errbuf, "alert") != NULL)
+			snprintf(
+			    r->error, sizeof(r->error), "handshake failed (alert from server)");
+		else
+			snprintf(r->error, sizeof(r->error), "handshake failed");
+		break;
+	case CURLE_SSL_CACERT_BADFILE:
+		snprintf(r->error, sizeof(r->error), "cannot use the CA file");
+		break;
+	default: snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(rc)); break;
+	}
+	/* "certificate verify failed (self-signed certificate)": no newline. */
+	r->error[strcspn(r->error, "\r\n")] = '\0';
 }
 
 static void
@@ -405,7 +465,12 @@ http_classify(struct http_req *r, CURLcode rc)
 		return;
 	default: break;
 	}
-	resp->err = http_is_tls(rc) ? HTTP_ERR_TLS : HTTP_ERR_OTHER;
+	if (http_is_tls(rc)) {
+		resp->err = HTTP_ERR_TLS;
+		http_tls_message(r, rc);
+		return;
+	}
+	resp->err = HTTP_ERR_OTHER;
 	snprintf(r->error, sizeof(r->error), "%s", http_detail(r, rc));
 }
 

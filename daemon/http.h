@@ -38,6 +38,9 @@ struct http_request_opts {
 	size_t max_body; /* 0 = 1 MiB */
 	const char *ca_file; /* NULL = system store */
 	bool insecure; /* skip TLS verification */
+	/* Over max_body: stop reading and report the response with its first
+	 * max_body bytes (truncated set) instead of HTTP_ERR_TOO_LARGE. */
+	bool keep_partial;
 };
 
 struct http_response {
@@ -49,6 +52,7 @@ struct http_response {
 	size_t body_len;
 	int64_t retry_after_ms; /* Retry-After header in ms, -1 when absent */
 	double total_ms; /* request duration */
+	bool truncated; /* keep_partial cut the body at max_body */
 };
 
 typedef void http_done_cb(const struct http_response *resp, void *arg);
