@@ -11,6 +11,7 @@ a real failoverd. Python 3 standard library only.
 
 import json
 import os
+import select
 import socket
 import subprocess
 import tempfile
@@ -587,6 +588,17 @@ class ClientTest(unittest.TestCase):
         self.assertIn(rc, (1, 3), errout)
         self.assertTrue(errout.startswith("failoverctl: "), errout)
 
+    def test_reply_with_another_id_is_refused(self):
+        self.fake(lambda req, raw: line({"ok": True, "id": 2, "result": {}}))
+        rc, out, errout = self.ctl("-j", "ping")
+        self.assertIn(rc, (1, 3), errout)
+        self.assertEqual(out, "")
+
+    def test_last_reply_line_without_newline(self):
+        self.fake(lambda req, raw: ok({"version": "1", "pid": 7, "protocol": 1})[:-1])
+        rc, out, _ = self.assertExit(0, self.ctl("-j", "ping"))
+        self.assertEqual(json.loads(out)["pid"], 7)
+
     # -- events -----------------------------------------------------------
 
     def events_fake(self, events, overflow=False):
@@ -644,6 +656,79 @@ class ClientTest(unittest.TestCase):
         self.fake(respond)
         rc, out, _ = self.ctl("events")
         self.assertEqual(len(out.splitlines()), 2, out)
+
+    def read_line(self, pipe, timeout=RUN_TIMEOUT):
+        """One line from a child's stdout, waiting at most timeout."""
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            self.assertGreater(left, 0, "no full line in time; got %r" % buf)
+            r, _, _ = select.select([pipe], [], [], left)
+            if r:
+                b = os.read(pipe.fileno(), 1)
+                self.assertNotEqual(b, b"", "EOF after %r" % buf)
+                buf += b
+        return buf.decode()
+
+    def test_events_are_shown_as_they_come(self):
+        # Each event line is flushed at once, also into a pipe
+        # (failoverctl events | grep ...): the second event is only sent
+        # after the first one has been read.
+        go = threading.Event()
+
+        def respond(req, raw):
+            def chunks():
+                yield ok({"subscribed": True, "last_seq": 0})
+                yield line({"event": EVENTS[0]})
+                go.wait(RUN_TIMEOUT)
+                yield line({"event": EVENTS[1]})
+            return chunks()
+        f = self.fake(respond, keep_open=True)
+        for args in ([], ["-j"]):
+            with self.subTest(args=args):
+                go.clear()
+                p = subprocess.Popen([FAILOVERCTL, "-s", self.sock] + args + ["events"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+                self.addCleanup(p.stdout.close)
+                self.addCleanup(p.wait, RUN_TIMEOUT)
+                self.addCleanup(p.kill)
+                first = self.read_line(p.stdout)
+                if args:
+                    self.assertEqual(json.loads(first), EVENTS[0])
+                else:
+                    self.assertIn("state primary -> failing-over", first)
+                go.set()
+                second = self.read_line(p.stdout)
+                self.assertIn("503", second)
+                self.assertIsNone(p.poll())
+                p.kill()
+        self.assertEqual(len(f.requests), 2)
+
+    def test_events_into_a_closed_pipe(self):
+        # failoverctl events | head -1: the reader goes away; failoverctl
+        # ends (not by SIGPIPE, not hanging).
+        many = [dict(EVENTS[0], seq=i) for i in range(20000)]
+        self.events_fake(many)
+        p = subprocess.Popen([FAILOVERCTL, "-s", self.sock, "events", "-n", "20000"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+        self.addCleanup(p.wait, RUN_TIMEOUT)
+        self.addCleanup(p.kill)
+        self.assertIn("state", self.read_line(p.stdout))
+        p.stdout.close()
+        rc = p.wait(timeout=RUN_TIMEOUT)
+        self.assertGreaterEqual(rc, 0, "killed by signal %d" % -rc)
+
+    def test_events_skips_lines_that_are_not_events(self):
+        def respond(req, raw):
+            return [ok({"subscribed": True, "last_seq": 0}),
+                    b"not json\n", line({"ok": True}),
+                    line({"event": EVENTS[0]})]
+        self.fake(respond)
+        rc, out, errout = self.assertExit(0, self.ctl("-j", "events", "--no-follow"))
+        self.assertEqual([json.loads(ln) for ln in out.splitlines()], [EVENTS[0]])
 
 
 if __name__ == "__main__":
