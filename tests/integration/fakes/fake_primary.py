@@ -2,7 +2,8 @@
 """fake_primary: a primary service's health endpoint for failoverd's tests.
 
 Speaks raw HTTP/1.1 over TCP (stdlib only, one thread per connection) so it
-can also misbehave. Modes (any path; every response closes the connection):
+can also misbehave. Modes (any path; a response closes the connection unless
+keep_alive):
 
   up          200, body "ok" (or `body`)
   down        the listening socket is closed: connections are refused
@@ -17,7 +18,8 @@ can also misbehave. Modes (any path; every response closes the connection):
   slowloris   200 and headers at once, then the body one byte a second
 
 `retry_after` (a string) adds a Retry-After header to any response, `location`
-a Location header. FakePrimary(ssl_context=ctx) serves HTTPS instead.
+a Location header; `keep_alive=True` serves several requests per connection
+in modes up, 503, status and wrong-body. FakePrimary(ssl_context=ctx) serves HTTPS instead.
 
 In-process:
     fp = FakePrimary(mode="up").start()
@@ -178,20 +180,27 @@ class FakePrimary:
             self.connections += 1
             self.concurrent += 1
             self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        tls = None
         try:
             if self.ssl_context is not None:
                 sock.settimeout(10)
-                sock = self.ssl_context.wrap_socket(sock, server_side=True)
-            req = self._read_request(sock)
-            if req is None:
-                return
-            with self._lock:
-                self._arrivals.append(time.monotonic())
-                mode, opts = self._mode, dict(self._opts)
-            self._respond(sock, mode, opts)
+                sock = tls = self.ssl_context.wrap_socket(sock, server_side=True)
+            while True:
+                req = self._read_request(sock)
+                if req is None:
+                    return
+                with self._lock:
+                    self._arrivals.append(time.monotonic())
+                    mode, opts = self._mode, dict(self._opts)
+                self._respond(sock, mode, opts)
+                if not (opts.get("keep_alive") and mode in ("up", "503", "status",
+                                                            "wrong-body")):
+                    return
         except OSError:  # ssl.SSLError too: a client that refused our certificate
             pass
         finally:
+            if tls is not None:
+                tls.close()
             with self._lock:
                 self.concurrent -= 1
 
@@ -200,7 +209,7 @@ class FakePrimary:
         head = ["HTTP/1.1 %d %s" % (status, reason),
                 "Content-Type: text/plain",
                 "Content-Length: %d" % len(body),
-                "Connection: close"]
+                "Connection: %s" % ("keep-alive" if opts.get("keep_alive") else "close")]
         if opts.get("retry_after") is not None:
             head.append("Retry-After: %s" % opts["retry_after"])
         if opts.get("location") is not None:
