@@ -1,0 +1,794 @@
+/* failoverctl: the control client of failoverd (contract §5, §7). */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "output.h"
+#include "proto.h"
+#include "util.h"
+
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+#define EXIT_UNREACHABLE 3
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define MAX_REPLY_LINE (64 * 1024 * 1024) /* replies may exceed PROTO_MAX_LINE */
+#define INSTANCE_MAX 64
+
+struct ctl {
+	const char *path;
+	bool json;
+	int fd;
+	int64_t deadline; /* monotonic ms; -1 = none */
+	int64_t timeout_ms;
+	char *buf;
+	size_t len, cap, scanned;
+	size_t consumed; /* bytes of the line last handed out */
+};
+
+struct command {
+	const char *name;
+	/* Adds arguments to req from argv (argv[0] is the command). 0, or -1 after a usage error.
+	 */
+	int (*parse)(int argc, char **argv, json_object *req, bool *unbounded);
+};
+
+static const char short_usage[] =
+    "usage: failoverctl [-s SOCKET | -i NAME] [-j] [-t SECONDS] [-h] [-V] COMMAND [ARGS]\n"
+    "  status | check | selftest [--telegram]\n"
+    "  force-activate [-w] [-r REASON] | force-deactivate [-w] [-f] [-r REASON]\n"
+    "  pause [DURATION] | resume\n"
+    "  events [-n BACKLOG] [-T TYPE[,TYPE]] [--no-follow]\n"
+    "  sync push|pull [-f] | reload | ping | help\n";
+
+static void
+usage_full(void)
+{
+	printf("%s", short_usage);
+	printf("\n"
+	       "Options:\n"
+	       "  -s SOCKET   the control socket (default: -i NAME's, else $FAILOVERD_SOCKET,\n"
+	       "              else %s)\n"
+	       "  -i NAME     the instance NAME: socket %s/failoverd/NAME.sock\n"
+	       "  -j          print each reply's result or error, or each event, as one JSON line\n"
+	       "  -t SECONDS  how long to wait for the daemon (default 10; none for -w, sync,\n"
+	       "              events; 0 = no limit)\n"
+	       "  -h          this help\n"
+	       "  -V          print the version\n"
+	       "\n"
+	       "Commands:\n"
+	       "  status                       the daemon's state; -j prints the status object\n"
+	       "  check                        run a health check now; exit 1 when unhealthy\n"
+	       "  selftest [--telegram]        check the Fly token, rclone, hooks (and Telegram);\n"
+	       "                               exit 1 when any check fails\n"
+	       "  force-activate [-w] [-r REASON]\n"
+	       "                               start the standby; -w waits until it is done\n"
+	       "  force-deactivate [-w] [-f] [-r REASON]\n"
+	       "                               fail back; -f even while the primary is unhealthy\n"
+	       "  pause [DURATION]             no automatic checks or actions (until resume)\n"
+	       "  resume                       automatic checks and actions again\n"
+	       "  events [-n BACKLOG] [-T TYPE[,TYPE]] [--no-follow]\n"
+	       "                               print events as they happen\n"
+	       "  sync push|pull [-f]          sync the state now; -f pushes outside primary\n"
+	       "  reload                       re-read the configuration\n"
+	       "  ping                         the daemon's version, pid and protocol\n"
+	       "  help                         the daemon's command table\n"
+	       "\n"
+	       "Exit status: 0 success, 1 the daemon answered with an error or the action or\n"
+	       "check failed, 2 usage error, 3 the daemon cannot be reached or did not answer.\n"
+	       "See failoverctl(8).\n",
+	    RUNSTATEDIR "/failoverd/failoverd.sock", RUNSTATEDIR);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("failoverctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fputs(short_usage, stderr);
+	exit(EXIT_USAGE);
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3))) die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("failoverctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+/*
+ * Command arguments. An optstring starting with '-' hands over operands in
+ * order (as option 1), so `sync push -f` works even with POSIXLY_CORRECT.
+ */
+static void
+getopt_reset(void)
+{
+	optind = 0; /* glibc: full re-initialisation */
+	opterr = 0;
+}
+
+static void __attribute__((noreturn)) bad_option(const char *cmd, char **argv, int ch)
+{
+	if (ch == ':')
+		usage_error("%s: option %s needs an argument", cmd, argv[optind - 1]);
+	if (optopt != 0)
+		usage_error("%s: unknown option -%c", cmd, optopt);
+	usage_error("%s: unknown option %s", cmd, argv[optind - 1]);
+}
+
+static int
+parse_none(int argc, char **argv, json_object *req, bool *unbounded)
+{
+	int ch;
+
+	getopt_reset();
+	while ((ch = getopt(argc, argv, "-:")) != -1) {
+		if (ch == 1)
+			usage_error("%s takes no arguments", argv[0]);
+		bad_option(argv[0], argv, ch);
+	}
+	if (optind < argc)
+		usage_error("%s takes no arguments", argv[0]);
+	return 0;
+}
+
+static int
+parse_selftest(int argc, char **argv, json_object *req, bool *unbounded)
+{
+	static const struct option longopts[] = {{"telegram", no_argument, NULL, 't'}, {0}};
+	int ch;
+
+	getopt_reset();
+	while ((ch = getopt_long(argc, argv, "-:", longopts, NULL)) != -1) {
+		if (ch == 't')
+			json_object_object_add(req, "telegram", json_object_new_boolean(1));
+		else if (ch == 1)
+			usage_error("selftest: unexpected argument \"%s\"", optarg);
+		else
+			bad_option(argv[0], argv, ch);
+	}
+	if (optind < argc)
+		usage_error("selftest: unexpected argument \"%s\"", argv[optind]);
+	return 0;
+}
+
+static int
+parse_force(int argc, char **argv, json_object *req, bool *unbounded)
+{
+	bool deactivate = strcmp(argv[0], "force-deactivate") == 0;
+	int ch;
+
+	getopt_reset();
+	while ((ch = getopt(argc, argv, deactivate ? "-:wfr:" : "-:wr:")) != -1) {
+		switch (ch) {
+		case 'w':
+			json_object_object_add(req, "wait", json_object_new_boolean(1));
+			*unbounded = true;
+			break;
+		case 'f': json_object_object_add(req, "force", json_object_new_boolean(1)); break;
+		case 'r':
+			json_object_object_add(req, "reason", json_object_new_string(optarg));
+			break;
+		case 1:
+			usage_error("%s: unexpected argument \"%s\" (a reason goes after -r)",
+			    argv[0], optarg);
+		default: bad_option(argv[0], argv, ch);
+		}
+	}
+	if (optind < argc)
+		usage_error("%s: unexpected argument \"%s\"", argv[0], argv[optind]);
+	return 0;
+}
+
+static int
+parse_pause(int argc, char **argv, json_object *req, bool *unbounded)
+{
+	const char *duration = NULL, *why;
+	int64_t ms;
+	int ch;
+
+	getopt_reset();
+	while ((ch = getopt(argc, argv, "-:")) != -1) {
+		if (ch != 1)
+			bad_option(argv[0], argv, ch);
+		if (duration != NULL)
+			usage_error("pause takes at most one DURATION");
+		duration = optarg;
+	}
+	for (; optind < argc; optind++) {
+		if (duration != NULL)
+			usage_error("pause takes at most one DURATION");
+		duration = argv[optind];
+	}
+	if (duration == NULL)
+		return 0;
+	if (util_duration_parse(duration, &ms, &why) == -1)
+		usage_error("pause: bad DURATION \"%s\": %s", duration, why);
+	/* As typed: the daemon parses it the same way and owns the meaning. */
+	json_object_object_add(req, "duration", json_object_new_string(duration));
+	return 0;
+}
+
+static void
+add_types(json_object *types, const char *arg)
+{
+	const char *p = arg, *comma;
+	size_t n;
+
+	for (;;) {
+		comma = strchr(p, ',');
+		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		if (n == 0)
+			usage_error("events: empty TYPE in -T \"%s\"", arg);
+		json_object_array_add(types, json_object_new_string_len(p, (int)n));
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+}
+
+static int
+parse_events(int argc, char **argv, json_object *req, bool *unbounded)
+{
+	static const struct option longopts[] = {{"no-follow", no_argument, NULL, 'F'}, {0}};
+	json_object *types = NULL;
+	long long backlog = 0;
+	bool follow = true;
+	int ch;
+
+	getopt_reset();
+	while ((ch = getopt_long(argc, argv, "-:n:T:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			if (util_int_parse(optarg, 0, INT_MAX, &backlog) == -1)
+				usage_error(
+				    "events: bad BACKLOG \"%s\" (a whole number, 0 or more)",
+				    optarg);
+			break;
+		case 'T':
+			if (types == NULL)
+				types = json_object_new_array();
+			add_types(types, optarg);
+			break;
+		case 'F': follow = false; break;
+		case 1:
+			json_object_put(types);
+			usage_error("events: unexpected argument \"%s\"", optarg);
+		default: json_object_put(types); bad_option(argv[0], argv, ch);
+		}
+	}
+	if (optind < argc)
+		usage_error("events: unexpected argument \"%s\"", argv[optind]);
+	json_object_object_add(req, "backlog", json_object_new_int64(backlog));
+	if (types != NULL)
+		json_object_object_add(req, "types", types);
+	json_object_object_add(req, "follow", json_object_new_boolean(follow));
+	*unbounded = true;
+	return 0;
+}
+
+static int
+parse_sync(int argc, char **argv, json_object *req, bool *unbounded)
+{
+	const char *direction = NULL;
+	bool force = false;
+	int ch;
+
+	getopt_reset();
+	while ((ch = getopt(argc, argv, "-:f")) != -1) {
+		if (ch == 'f')
+			force = true;
+		else if (ch == 1 && direction == NULL)
+			direction = optarg;
+		else if (ch == 1)
+			usage_error("sync: unexpected argument \"%s\"", optarg);
+		else
+			bad_option(argv[0], argv, ch);
+	}
+	for (; optind < argc; optind++) {
+		if (direction != NULL)
+			usage_error("sync: unexpected argument \"%s\"", argv[optind]);
+		direction = argv[optind];
+	}
+	if (direction == NULL)
+		usage_error("sync needs a direction: push or pull");
+	if (strcmp(direction, "push") != 0 && strcmp(direction, "pull") != 0)
+		usage_error("sync: direction must be push or pull, not \"%s\"", direction);
+	json_object_object_add(req, "direction", json_object_new_string(direction));
+	if (force)
+		json_object_object_add(req, "force", json_object_new_boolean(1));
+	*unbounded = true;
+	return 0;
+}
+
+static const struct command commands[] = {
+    {"status", parse_none},
+    {"check", parse_none},
+    {"selftest", parse_selftest},
+    {"force-activate", parse_force},
+    {"force-deactivate", parse_force},
+    {"pause", parse_pause},
+    {"resume", parse_none},
+    {"events", parse_events},
+    {"sync", parse_sync},
+    {"reload", parse_none},
+    {"ping", parse_none},
+    {"help", parse_none},
+};
+
+/* The socket: -s, else -i NAME's, else $FAILOVERD_SOCKET, else the default. */
+static const char *
+socket_path(const char *sflag, const char *instance)
+{
+	const char *env;
+
+	if (sflag != NULL)
+		return sflag;
+	if (instance != NULL)
+		return xasprintf("%s/failoverd/%s.sock", RUNSTATEDIR, instance);
+	if ((env = getenv("FAILOVERD_SOCKET")) != NULL && *env != '\0')
+		return env;
+	return RUNSTATEDIR "/failoverd/failoverd.sock";
+}
+
+/* The same rule as the daemon's -i. */
+static const char *
+instance_invalid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0)
+		return "is empty";
+	if (len > INSTANCE_MAX)
+		return "is longer than 64 characters";
+	if (name[0] == '.')
+		return "starts with '.'";
+	if (strspn(name,
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	        "0123456789_.-") != len)
+		return "may only contain letters, digits, '_', '.' and '-'";
+	return NULL;
+}
+
+/* Connection. */
+
+static int
+ctl_poll(struct ctl *c, short events)
+{
+	struct pollfd pfd = {c->fd, events, 0};
+	int64_t left;
+	int rv;
+
+	for (;;) {
+		left = c->deadline < 0 ? -1 : c->deadline - util_mono_ms();
+		if (c->deadline >= 0 && left < 0)
+			left = 0;
+		rv = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (rv > 0)
+			return 0;
+		if (rv == 0 && left >= 0 && util_mono_ms() >= c->deadline)
+			return -1; /* timed out */
+		if (rv == -1 && errno != EINTR)
+			die(EXIT_UNREACHABLE, "%s: poll: %s", c->path, strerror(errno));
+	}
+}
+
+static void __attribute__((noreturn)) ctl_timeout(struct ctl *c)
+{
+	char span[32];
+
+	die(EXIT_UNREACHABLE, "no reply from %s within %s (is failoverd stuck? see -t)", c->path,
+	    output_span(c->timeout_ms, span, sizeof(span)));
+}
+
+static void
+ctl_connect(struct ctl *c)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int64_t left;
+	struct timeval tv;
+	int err;
+
+	strlcpy(sun.sun_path, c->path, sizeof(sun.sun_path));
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		die(EXIT_UNREACHABLE, "socket: %s", strerror(errno));
+	/* A Unix connect waits while the listen queue is full: bound it. */
+	if (c->deadline >= 0) {
+		left = c->deadline - util_mono_ms();
+		if (left < 1)
+			left = 1;
+		tv.tv_sec = left / 1000;
+		tv.tv_usec = (left % 1000) * 1000;
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	while (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		err = errno;
+		if (err == EINTR)
+			continue;
+		if ((err == EAGAIN || err == EINPROGRESS) && c->deadline >= 0)
+			ctl_timeout(c);
+		if (err == ENOENT || err == ECONNREFUSED)
+			die(EXIT_UNREACHABLE, "cannot connect to %s: %s (is failoverd running?)",
+			    c->path, strerror(err));
+		if (err == EACCES)
+			die(EXIT_UNREACHABLE,
+			    "cannot connect to %s: %s (is this user in the daemon's SOCKET_GROUP?)",
+			    c->path, strerror(err));
+		die(EXIT_UNREACHABLE, "cannot connect to %s: %s", c->path, strerror(err));
+	}
+	if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) == -1)
+		die(EXIT_UNREACHABLE, "fcntl: %s", strerror(errno));
+}
+
+/* Sends all of line. 0, or -1 with errno when the daemon went away. */
+static int
+ctl_send(struct ctl *c, const char *line, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		if (ctl_poll(c, POLLOUT) == -1)
+			ctl_timeout(c);
+		n = send(c->fd, line, len, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -1;
+		}
+		line += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The next non-empty line, NUL-terminated in place, valid until the next
+ * call. 1 with a line, 0 at EOF; dies on timeout or error.
+ */
+static int
+ctl_read_line(struct ctl *c, char **linep, size_t *lenp)
+{
+	char *nl;
+	ssize_t n;
+
+	/* Drop what the previous call handed out. */
+	if (c->consumed > 0) {
+		memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
+		c->len -= c->consumed;
+		c->scanned = 0;
+		c->consumed = 0;
+	}
+	for (;;) {
+		while (c->len > c->scanned &&
+		    (nl = memchr(c->buf + c->scanned, '\n', c->len - c->scanned)) != NULL) {
+			size_t len = (size_t)(nl - c->buf);
+
+			if (len > 0 && c->buf[len - 1] == '\r')
+				len--;
+			if (len == 0) { /* empty lines are ignored */
+				size_t skip = (size_t)(nl - c->buf) + 1;
+
+				memmove(c->buf, c->buf + skip, c->len - skip);
+				c->len -= skip;
+				c->scanned = 0;
+				continue;
+			}
+			c->buf[len] = '\0';
+			c->consumed = (size_t)(nl - c->buf) + 1;
+			*linep = c->buf;
+			*lenp = len;
+			return 1;
+		}
+		c->scanned = c->len;
+		if (c->len > MAX_REPLY_LINE)
+			die(EXIT_FAILED, "%s: a line from failoverd is longer than %d bytes",
+			    c->path, MAX_REPLY_LINE);
+		if (c->cap - c->len < 65536) {
+			c->cap = c->cap == 0 ? 131072 : c->cap * 2;
+			c->buf = xrealloc(c->buf, c->cap);
+		}
+		if (ctl_poll(c, POLLIN) == -1)
+			ctl_timeout(c);
+		n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
+		if (n == 0) {
+			if (c->len > 0) {
+				/* A last line without its newline still counts. */
+				c->buf[c->len] = '\0';
+				*linep = c->buf;
+				*lenp = c->len;
+				c->consumed = c->len;
+				return 1;
+			}
+			return 0;
+		}
+		if (n == -1) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			if (errno == ECONNRESET)
+				return 0;
+			die(EXIT_UNREACHABLE, "%s: %s", c->path, strerror(errno));
+		}
+		c->len += (size_t)n;
+	}
+}
+
+/* A JSON object of any size (replies may exceed PROTO_MAX_LINE); NULL if not. */
+static json_object *
+parse_object(const char *line, size_t len)
+{
+	json_tokener *tok;
+	json_object *obj;
+
+	if (len <= PROTO_MAX_LINE)
+		return proto_parse_object(line, len);
+	if (memchr(line, '\0', len) != NULL || len > INT_MAX)
+		return NULL;
+	if ((tok = json_tokener_new()) == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, line, (int)len);
+	if (obj != NULL &&
+	    (json_tokener_get_error(tok) != json_tokener_success || tok->char_offset < (int)len ||
+	        !json_object_is_type(obj, json_type_object))) {
+		json_object_put(obj);
+		obj = NULL;
+	}
+	json_tokener_free(tok);
+	return obj;
+}
+
+static void
+flush_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		if (errno == EPIPE)
+			exit(EXIT_FAILED);
+		die(EXIT_FAILED, "stdout: %s", strerror(errno));
+	}
+}
+
+/* After a successful events reply: event lines until EOF. */
+static int
+ctl_events(struct ctl *c, bool follow)
+{
+	json_object *line_obj, *ev;
+	const char *type;
+	size_t len;
+	char *line, *text;
+
+	c->deadline = -1;
+	while (ctl_read_line(c, &line, &len) == 1) {
+		if ((line_obj = parse_object(line, len)) == NULL ||
+		    !json_object_object_get_ex(line_obj, "event", &ev) ||
+		    !json_object_is_type(ev, json_type_object)) {
+			fprintf(stderr, "failoverctl: %s: ignoring a line that is not an event\n",
+			    c->path);
+			json_object_put(line_obj);
+			continue;
+		}
+		if (c->json)
+			output_json(stdout, ev);
+		type = json_object_get_string(json_object_object_get(ev, "type"));
+		if (type != NULL && strcmp(type, "overflow") == 0) {
+			json_object_put(line_obj);
+			die(EXIT_FAILED,
+			    "events: fell more than 1 MiB behind; failoverd dropped this subscriber "
+			    "(overflow). Events were lost; subscribe again (-n BACKLOG to catch up)");
+		}
+		if (!c->json) {
+			if ((text = output_event_line(ev)) == NULL)
+				die(EXIT_FAILED, "out of memory");
+			printf("%s\n", text);
+			free(text);
+		}
+		json_object_put(line_obj);
+		flush_stdout();
+	}
+	if (follow)
+		die(EXIT_UNREACHABLE, "%s: failoverd closed the connection", c->path);
+	return 0;
+}
+
+static int
+show_error(struct ctl *c, json_object *reply)
+{
+	json_object *err = NULL, *v;
+	const char *code = NULL, *msg = NULL;
+
+	if (json_object_object_get_ex(reply, "error", &err) &&
+	    json_object_is_type(err, json_type_object)) {
+		if (json_object_object_get_ex(err, "code", &v) &&
+		    json_object_is_type(v, json_type_string))
+			code = json_object_get_string(v);
+		if (json_object_object_get_ex(err, "message", &v) &&
+		    json_object_is_type(v, json_type_string))
+			msg = json_object_get_string(v);
+	} else
+		err = NULL;
+	if (c->json) {
+		if (err != NULL)
+			output_json(stdout, err);
+		else
+			printf("{}\n");
+		flush_stdout();
+		return EXIT_FAILED;
+	}
+	fflush(stdout);
+	fprintf(stderr, "failoverctl: %s: ", code != NULL ? code : "error");
+	for (const unsigned char *p = (const unsigned char *)(msg != NULL ? msg : "(no message)");
+	     *p != '\0'; p++)
+		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
+	fputc('\n', stderr);
+	return EXIT_FAILED;
+}
+
+static int
+show_result(struct ctl *c, const char *cmd, json_object *req, json_object *res)
+{
+	json_object *v;
+	int rc = 0;
+
+	if (strcmp(cmd, "check") == 0)
+		rc = output_check_healthy(res) ? 0 : EXIT_FAILED;
+	else if (strcmp(cmd, "selftest") == 0)
+		rc = output_selftest_failures(res) > 0 ? EXIT_FAILED : 0;
+	else if (strcmp(cmd, "sync") == 0)
+		rc = output_sync_ok(res) ? 0 : EXIT_FAILED;
+	if (c->json) {
+		output_json(stdout, res);
+		return rc;
+	}
+	if (strcmp(cmd, "status") == 0)
+		output_status(stdout, res, util_now_ms());
+	else if (strcmp(cmd, "check") == 0)
+		(void)output_check(stdout, res);
+	else if (strcmp(cmd, "selftest") == 0)
+		(void)output_selftest(stdout, res);
+	else if (strcmp(cmd, "help") == 0)
+		output_help(stdout, res);
+	else if (strcmp(cmd, "ping") == 0)
+		output_ping(stdout, res);
+	else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+		output_pause(stdout, res, util_now_ms());
+	else if (strcmp(cmd, "sync") == 0) {
+		json_object_object_get_ex(req, "direction", &v);
+		(void)output_sync(stdout, json_object_get_string(v), res);
+	} else
+		output_result(stdout, cmd, res);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sflag = NULL, *instance = NULL, *why, *cmdname, *reqline;
+	const struct command *cmd = NULL;
+	struct ctl c = {.fd = -1, .deadline = -1, .timeout_ms = DEFAULT_TIMEOUT_MS};
+	json_object *req, *reply, *v, *res, *id;
+	bool timeout_set = false, unbounded = false, ok;
+	char *line;
+	size_t len;
+	int ch, rc;
+
+	/* A daemon that hangs up must not kill us silently. */
+	signal(SIGPIPE, SIG_IGN);
+
+	opterr = 0;
+	while ((ch = getopt(argc, argv, "+:s:i:jt:hV")) != -1) {
+		switch (ch) {
+		case 's':
+			if (*optarg == '\0')
+				usage_error("-s needs a socket path");
+			sflag = optarg;
+			break;
+		case 'i':
+			if ((why = instance_invalid(optarg)) != NULL)
+				usage_error("instance name \"%s\" %s", optarg, why);
+			instance = optarg;
+			break;
+		case 'j': c.json = true; break;
+		case 't': {
+			int64_t ms;
+
+			if (util_duration_parse(optarg, &ms, &why) == -1)
+				usage_error("-t: bad timeout \"%s\": %s", optarg, why);
+			c.timeout_ms = ms;
+			timeout_set = true;
+			break;
+		}
+		case 'h': usage_full(); return 0;
+		case 'V': printf("failoverctl %s\n", PACKAGE_VERSION); return 0;
+		case ':': usage_error("option -%c needs an argument", optopt);
+		default: usage_error("unknown option -%c", optopt != 0 ? optopt : '?');
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage_error("no command given");
+	cmdname = argv[0];
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(cmdname, commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL)
+		usage_error("unknown command \"%s\"", cmdname);
+
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string(cmd->name));
+	json_object_object_add(req, "id", json_object_new_int(1));
+	cmd->parse(argc, argv, req, &unbounded);
+
+	c.path = socket_path(sflag, instance);
+	if (strlen(c.path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+		usage_error("socket path %s is too long", c.path);
+	/* -t always bounds; without it, only commands that answer promptly are bounded. */
+	if (!timeout_set && unbounded)
+		c.timeout_ms = 0;
+	if (c.timeout_ms > 0)
+		c.deadline = util_mono_ms() + c.timeout_ms;
+
+	ctl_connect(&c);
+	reqline = json_object_to_json_string_ext(
+	    req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	line = xasprintf("%s\n", reqline);
+	/* On a failed send, a reply (line-too-long, say) may still be waiting. */
+	if (ctl_send(&c, line, strlen(line)) == -1 && errno != EPIPE && errno != ECONNRESET)
+		die(EXIT_UNREACHABLE, "%s: %s", c.path, strerror(errno));
+	free(line);
+
+	if (ctl_read_line(&c, &line, &len) == 0)
+		die(EXIT_UNREACHABLE, "%s: failoverd closed the connection without a reply",
+		    c.path);
+	if ((reply = parse_object(line, len)) == NULL ||
+	    !json_object_object_get_ex(reply, "ok", &v) ||
+	    !json_object_is_type(v, json_type_boolean) ||
+	    (json_object_object_get_ex(reply, "id", &id) &&
+	        !(json_object_is_type(id, json_type_int) && json_object_get_int64(id) == 1)))
+		die(EXIT_FAILED, "%s: the reply is not a failoverd reply (%zu bytes)", c.path, len);
+	ok = json_object_get_boolean(v);
+	if (!ok)
+		rc = show_error(&c, reply);
+	else {
+		/* A reply without a result object is shown as an empty one. */
+		if (!json_object_object_get_ex(reply, "result", &res) ||
+		    !json_object_is_type(res, json_type_object)) {
+			res = json_object_new_object();
+			json_object_object_add(reply, "result", res);
+		}
+		if (strcmp(cmd->name, "events") == 0) {
+			json_object_object_get_ex(req, "follow", &v);
+			rc = ctl_events(&c, json_object_get_boolean(v));
+		} else
+			rc = show_result(&c, cmd->name, req, res);
+	}
+	json_object_put(reply);
+	json_object_put(req);
+	close(c.fd);
+	free(c.buf);
+	flush_stdout();
+	return rc;
+}

@@ -1,0 +1,899 @@
+/* failoverctl's output: -j JSON lines, and summaries a person reads at a glance. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+#include "util.h"
+
+#define LABEL "%-9s "
+#define INDENT "          "
+
+/* Typed lookups: NULL/false when o is not an object, or key is missing, null or of another type. */
+static json_object *
+jget(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;
+}
+
+static json_object *
+jobj(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	return json_object_is_type(v, json_type_object) ? v : NULL;
+}
+
+static json_object *
+jarr(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	return json_object_is_type(v, json_type_array) ? v : NULL;
+}
+
+static const char *
+jstr(json_object *o, const char *key)
+{
+	json_object *v = jget(o, key);
+
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static bool
+jbool(json_object *o, const char *key, bool *out)
+{
+	json_object *v = jget(o, key);
+
+	if (!json_object_is_type(v, json_type_boolean))
+		return false;
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
+/* True only for a JSON true. */
+static bool
+jtrue(json_object *o, const char *key)
+{
+	bool b = false;
+
+	return jbool(o, key, &b) && b;
+}
+
+static bool
+jnum(json_object *o, const char *key, double *out)
+{
+	json_object *v = jget(o, key);
+
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return false;
+	*out = json_object_get_double(v);
+	return isfinite(*out);
+}
+
+static bool
+jint(json_object *o, const char *key, int64_t *out)
+{
+	json_object *v = jget(o, key);
+	double d;
+
+	if (json_object_is_type(v, json_type_int)) {
+		*out = json_object_get_int64(v);
+		return true;
+	}
+	if (!jnum(o, key, &d) || d < -9e15 || d > 9e15)
+		return false;
+	*out = (int64_t)d;
+	return true;
+}
+
+/* Daemon text on a terminal: control characters are escaped, never sent. */
+static void
+put_safe(FILE *fp, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '\n')
+			fputs("\\n", fp);
+		else if (*p == '\t')
+			fputs("\\t", fp);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(fp, "\\x%02x", *p);
+		else
+			fputc(*p, fp);
+	}
+}
+
+/* A value for key=value: bare when it is one plain word, else quoted. */
+static void
+put_word(FILE *fp, const char *s)
+{
+	bool bare = *s != '\0';
+
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && bare; p++)
+		if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f)
+			bare = false;
+	if (bare) {
+		fputs(s, fp);
+		return;
+	}
+	fputc('"', fp);
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(fp, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", fp);
+		else if (*p == '\t')
+			fputs("\\t", fp);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(fp, "\\x%02x", *p);
+		else
+			fputc(*p, fp);
+	}
+	fputc('"', fp);
+}
+
+/* Any JSON value for key=value. */
+static void
+put_value(FILE *fp, json_object *v)
+{
+	if (v == NULL)
+		fputs("null", fp);
+	else if (json_object_is_type(v, json_type_string))
+		put_word(fp, json_object_get_string(v));
+	else
+		put_safe(fp,
+		    json_object_to_json_string_ext(
+		        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+void
+output_json(FILE *fp, json_object *o)
+{
+	fprintf(fp, "%s\n",
+	    json_object_to_json_string_ext(
+	        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+char *
+output_span(int64_t ms, char *buf, size_t len)
+{
+	int64_t s;
+
+	if (ms < 0)
+		ms = -ms;
+	s = ms / 1000;
+	if (ms < 1000)
+		snprintf(buf, len, "%" PRId64 "ms", ms);
+	else if (s < 60)
+		snprintf(buf, len, "%" PRId64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRId64 "m %" PRId64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%" PRId64 "h %" PRId64 "m", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, len, "%" PRId64 "d %" PRId64 "h", s / 86400, s % 86400 / 3600);
+	return buf;
+}
+
+/* "TIME (5m 2s ago)" or "TIME (in 3m 0s)"; just TIME when it does not parse. */
+static void
+put_time_rel(FILE *fp, const char *t, int64_t now_ms)
+{
+	char span[32];
+	int64_t ms;
+
+	put_safe(fp, t);
+	if (util_time_parse(t, &ms) == -1)
+		return;
+	if (now_ms >= ms)
+		fprintf(fp, " (%s ago)", output_span(now_ms - ms, span, sizeof(span)));
+	else
+		fprintf(fp, " (in %s)", output_span(ms - now_ms, span, sizeof(span)));
+}
+
+static void
+put_ms(FILE *fp, double ms)
+{
+	fprintf(fp, ms < 10 ? "%.1f ms" : "%.0f ms", ms);
+}
+
+static void
+status_state(FILE *fp, json_object *st, int64_t now_ms)
+{
+	const char *state = jstr(st, "state"), *since = jstr(st, "state_since");
+	const char *flags[] = {"paused", "forced", "degraded"};
+	char span[32];
+	int64_t ms;
+	int nflags = 0;
+
+	fprintf(fp, LABEL, "state");
+	put_safe(fp, state != NULL ? state : "unknown");
+	if (since != NULL && util_time_parse(since, &ms) == 0) {
+		fprintf(fp, " for %s (since ", output_span(now_ms - ms, span, sizeof(span)));
+		put_safe(fp, since);
+		fputc(')', fp);
+	}
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (jtrue(st, flags[i]))
+			fprintf(fp, "%s%s", nflags++ == 0 ? " [" : ", ", flags[i]);
+	fputs(nflags > 0 ? "]\n" : "\n", fp);
+	if (jstr(st, "reason") != NULL) {
+		fprintf(fp, LABEL, "reason");
+		put_safe(fp, jstr(st, "reason"));
+		fputc('\n', fp);
+	}
+	if (jtrue(st, "paused")) {
+		fprintf(fp, LABEL "until ", "paused");
+		if (jstr(st, "paused_until") != NULL)
+			put_time_rel(fp, jstr(st, "paused_until"), now_ms);
+		else
+			fputs("resume", fp);
+		fputc('\n', fp);
+	}
+}
+
+static void
+status_local(FILE *fp, json_object *local, int64_t now_ms)
+{
+	const char *sep = "";
+	int64_t n, m;
+	double d;
+	bool b;
+
+	fprintf(fp, LABEL, "primary");
+	if (local == NULL) {
+		fputs("unknown\n", fp);
+		return;
+	}
+	fputs(!jbool(local, "healthy", &b) ? "not checked yet" : b ? "healthy" : "unhealthy", fp);
+	if (jstr(local, "url") != NULL) {
+		fputs("  ", fp);
+		put_safe(fp, jstr(local, "url"));
+	}
+	fputc('\n', fp);
+	if (jstr(local, "last_check") != NULL) {
+		fputs(INDENT "last check ", fp);
+		put_time_rel(fp, jstr(local, "last_check"), now_ms);
+		fputc(':', fp);
+		if (jint(local, "last_status", &n)) {
+			fprintf(fp, " HTTP %" PRId64, n);
+			sep = ",";
+		}
+		if (jnum(local, "last_latency_ms", &d)) {
+			fprintf(fp, "%s ", sep);
+			put_ms(fp, d);
+			sep = ",";
+		}
+		if (jstr(local, "last_error") != NULL) {
+			fprintf(fp, "%s error: ", sep);
+			put_safe(fp, jstr(local, "last_error"));
+		}
+		fputc('\n', fp);
+	}
+	fprintf(fp, INDENT "consecutive failures %" PRId64 ", successes %" PRId64,
+	    jint(local, "consecutive_failures", &n) ? n : 0,
+	    jint(local, "consecutive_successes", &m) ? m : 0);
+	if (jint(local, "checks_total", &n)) {
+		fprintf(fp, "; %" PRId64 " checks", n);
+		if (jint(local, "checks_failed", &m))
+			fprintf(fp, ", %" PRId64 " failed", m);
+	}
+	fputc('\n', fp);
+}
+
+static void
+status_standby(FILE *fp, json_object *sb, int64_t now_ms)
+{
+	json_object *machines = jarr(sb, "machines"), *m;
+	const char *s;
+	char span[32];
+	int64_t n;
+	double d;
+	bool b, have_n;
+
+	fprintf(fp, LABEL, "standby");
+	if (sb == NULL) {
+		fputs("unknown\n", fp);
+		return;
+	}
+	put_safe(fp, jstr(sb, "provider") != NULL ? jstr(sb, "provider") : "unknown provider");
+	if ((s = jstr(sb, "app")) != NULL) {
+		fputs(" app ", fp);
+		put_safe(fp, s);
+	}
+	if (jbool(sb, "active", &b))
+		fputs(b ? ", active" : ", inactive", fp);
+	if ((s = jstr(sb, "active_since")) != NULL) {
+		fputs(" since ", fp);
+		put_time_rel(fp, s, now_ms);
+	}
+	if (jbool(sb, "healthy", &b))
+		fputs(b ? ", healthy" : ", unhealthy", fp);
+	fputc('\n', fp);
+	if ((s = jstr(sb, "last_error")) != NULL) {
+		fputs(INDENT "last error: ", fp);
+		put_safe(fp, s);
+		fputc('\n', fp);
+	}
+	if (machines == NULL)
+		fputs(INDENT "machines not listed yet\n", fp);
+	else if (json_object_array_length(machines) == 0)
+		fputs(INDENT "no machines\n", fp);
+	for (size_t i = 0; machines != NULL && i < json_object_array_length(machines); i++) {
+		m = json_object_array_get_idx(machines, i);
+		fputs(INDENT "machine ", fp);
+		put_safe(fp, jstr(m, "id") != NULL ? jstr(m, "id") : "?");
+		fputc(' ', fp);
+		put_safe(fp, jstr(m, "state") != NULL ? jstr(m, "state") : "unknown");
+		if (jstr(m, "region") != NULL) {
+			fputc(' ', fp);
+			put_safe(fp, jstr(m, "region"));
+		}
+		fputc('\n', fp);
+	}
+	have_n = jint(sb, "active_seconds_total", &n);
+	if (have_n || jnum(sb, "estimated_cost_usd", &d)) {
+		fputs(INDENT, fp);
+		if (have_n)
+			fprintf(
+			    fp, "active %s in total", output_span(n * 1000, span, sizeof(span)));
+		if (jnum(sb, "estimated_cost_usd", &d))
+			fprintf(fp, "%sestimated cost $%.4f", have_n ? ", " : "", d);
+		fputc('\n', fp);
+	}
+}
+
+static void
+status_sync_one(FILE *fp, const char *what, json_object *run, int64_t now_ms)
+{
+	const char *t = jstr(run, "time"), *err = jstr(run, "error");
+	int64_t n;
+	bool ok;
+
+	fprintf(fp, "last %s ", what);
+	if (run == NULL) {
+		fputs("never", fp);
+		return;
+	}
+	if (t != NULL)
+		put_time_rel(fp, t, now_ms);
+	if (jbool(run, "ok", &ok))
+		fputs(ok ? " ok" : " FAILED", fp);
+	if (jint(run, "duration_ms", &n))
+		fprintf(fp, " in %" PRId64 " ms", n);
+	if (err != NULL) {
+		fputs(": ", fp);
+		put_safe(fp, err);
+	}
+}
+
+static void
+status_sync(FILE *fp, json_object *sync, int64_t now_ms)
+{
+	bool b;
+
+	fprintf(fp, LABEL, "sync");
+	if (sync == NULL) {
+		fputs("unknown\n", fp);
+		return;
+	}
+	if (jbool(sync, "enabled", &b) && !b) {
+		fputs("off\n", fp);
+		return;
+	}
+	status_sync_one(fp, "push", jobj(sync, "last_push"), now_ms);
+	fputs("\n" INDENT, fp);
+	status_sync_one(fp, "pull", jobj(sync, "last_pull"), now_ms);
+	fputc('\n', fp);
+}
+
+static void
+status_count(
+    FILE *fp, json_object *c, const char *key, const char *what, const char *last, int64_t now_ms)
+{
+	const char *t = jstr(c, last);
+	int64_t n = 0;
+
+	(void)jint(c, key, &n);
+	fprintf(fp, "%" PRId64 " %s%s", n, what, n == 1 ? "" : "s");
+	if (t != NULL) {
+		fputs(", last ", fp);
+		put_time_rel(fp, t, now_ms);
+	}
+}
+
+static void
+status_counters(FILE *fp, json_object *c, int64_t now_ms)
+{
+	if (c == NULL)
+		return;
+	fprintf(fp, LABEL, "history");
+	status_count(fp, c, "failovers", "failover", "last_failover", now_ms);
+	fputs("; ", fp);
+	status_count(fp, c, "failbacks", "failback", "last_failback", now_ms);
+	fputc('\n', fp);
+}
+
+static void
+status_errors(FILE *fp, json_object *errors)
+{
+	json_object *e;
+	size_t n = errors != NULL ? json_object_array_length(errors) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		e = json_object_array_get_idx(errors, i);
+		fprintf(fp, LABEL, i == 0 ? "errors" : "");
+		if (jstr(e, "time") != NULL) {
+			put_safe(fp, jstr(e, "time"));
+			fputc(' ', fp);
+		}
+		put_safe(fp, jstr(e, "what") != NULL ? jstr(e, "what") : "error");
+		fputs(": ", fp);
+		put_safe(fp, jstr(e, "error") != NULL ? jstr(e, "error") : "?");
+		fputc('\n', fp);
+	}
+}
+
+void
+output_status(FILE *fp, json_object *st, int64_t now_ms)
+{
+	json_object *notify = jobj(st, "notify");
+	char span[32];
+	int64_t n;
+
+	status_state(fp, st, now_ms);
+	status_local(fp, jobj(st, "local"), now_ms);
+	status_standby(fp, jobj(st, "standby"), now_ms);
+	status_sync(fp, jobj(st, "sync"), now_ms);
+	if (notify != NULL) {
+		fprintf(fp, LABEL "%s", "notify",
+		    jtrue(notify, "telegram") ? "telegram" : "no telegram");
+		if (jint(notify, "pending", &n))
+			fprintf(fp, ", %" PRId64 " pending", n);
+		fputc('\n', fp);
+	}
+	status_counters(fp, jobj(st, "counters"), now_ms);
+	status_errors(fp, jarr(st, "errors"));
+	fprintf(fp, LABEL "failoverd ", "daemon");
+	put_safe(fp, jstr(st, "version") != NULL ? jstr(st, "version") : "(unknown version)");
+	if (jint(st, "pid", &n))
+		fprintf(fp, ", pid %" PRId64, n);
+	if (jint(st, "uptime_s", &n))
+		fprintf(fp, ", up %s", output_span(n * 1000, span, sizeof(span)));
+	if (jstr(st, "instance") != NULL) {
+		fputs(", instance ", fp);
+		put_safe(fp, jstr(st, "instance"));
+	}
+	fputc('\n', fp);
+}
+
+bool
+output_check_healthy(json_object *res)
+{
+	return jtrue(res, "healthy");
+}
+
+int
+output_selftest_failures(json_object *res)
+{
+	json_object *checks = jarr(res, "checks");
+	int failed = 0;
+
+	if (checks == NULL)
+		return 1;
+	for (size_t i = 0; i < json_object_array_length(checks); i++)
+		if (!jtrue(json_object_array_get_idx(checks, i), "ok"))
+			failed++;
+	return failed;
+}
+
+bool
+output_sync_ok(json_object *res)
+{
+	bool ok = true;
+
+	(void)jbool(res, "ok", &ok);
+	return ok;
+}
+
+bool
+output_check(FILE *fp, json_object *res)
+{
+	const char *sep = ":";
+	int64_t n;
+	double d;
+	bool healthy;
+
+	if (!jbool(res, "healthy", &healthy)) {
+		fputs("unknown: the reply does not say\n", fp);
+		return false;
+	}
+	fputs(healthy ? "healthy" : "unhealthy", fp);
+	if (jint(res, "status", &n)) {
+		fprintf(fp, "%s HTTP %" PRId64, sep, n);
+		sep = ",";
+	}
+	if (jnum(res, "latency_ms", &d)) {
+		fprintf(fp, "%s ", sep);
+		put_ms(fp, d);
+		sep = ",";
+	}
+	if (jstr(res, "error") != NULL) {
+		fprintf(fp, "%s error: ", sep);
+		put_safe(fp, jstr(res, "error"));
+	}
+	fputc('\n', fp);
+	return healthy;
+}
+
+int
+output_selftest(FILE *fp, json_object *res)
+{
+	json_object *checks = jarr(res, "checks"), *c;
+	int failed = 0;
+	bool ok;
+
+	if (checks == NULL) {
+		fputs("FAIL  the reply has no list of checks\n", fp);
+		return 1;
+	}
+	if (json_object_array_length(checks) == 0)
+		fputs("no checks apply to this configuration\n", fp);
+	for (size_t i = 0; i < json_object_array_length(checks); i++) {
+		c = json_object_array_get_idx(checks, i);
+		ok = jtrue(c, "ok");
+		if (!ok)
+			failed++;
+		fputs(ok ? "ok    " : "FAIL  ", fp);
+		put_safe(fp, jstr(c, "name") != NULL ? jstr(c, "name") : "?");
+		if (jstr(c, "detail") != NULL) {
+			fputs(": ", fp);
+			put_safe(fp, jstr(c, "detail"));
+		}
+		fputc('\n', fp);
+	}
+	return failed;
+}
+
+void
+output_help(FILE *fp, json_object *res)
+{
+	json_object *cmds = jarr(res, "commands"), *c;
+	size_t width = 0, n = cmds != NULL ? json_object_array_length(cmds) : 0;
+	const char *s;
+
+	for (size_t i = 0; i < n; i++)
+		if ((s = jstr(json_object_array_get_idx(cmds, i), "cmd")) != NULL &&
+		    strlen(s) > width && strlen(s) < 40)
+			width = strlen(s);
+	for (size_t i = 0; i < n; i++) {
+		c = json_object_array_get_idx(cmds, i);
+		s = jstr(c, "cmd") != NULL ? jstr(c, "cmd") : "?";
+		put_safe(fp, s);
+		fprintf(fp, "%*s  ", strlen(s) < width ? (int)(width - strlen(s)) : 0, "");
+		s = jstr(c, "level") != NULL ? jstr(c, "level") : "?";
+		put_safe(fp, s);
+		fprintf(fp, "%*s  ", strlen(s) < 5 ? (int)(5 - strlen(s)) : 0, "");
+		put_safe(fp, jstr(c, "usage") != NULL ? jstr(c, "usage") : "");
+		fputc('\n', fp);
+	}
+	if (n == 0)
+		fputs("the daemon lists no commands\n", fp);
+}
+
+void
+output_ping(FILE *fp, json_object *res)
+{
+	int64_t n;
+
+	fputs("failoverd ", fp);
+	put_safe(fp, jstr(res, "version") != NULL ? jstr(res, "version") : "(unknown version)");
+	if (jint(res, "pid", &n))
+		fprintf(fp, ", pid %" PRId64, n);
+	if (jint(res, "protocol", &n))
+		fprintf(fp, ", protocol %" PRId64, n);
+	fputc('\n', fp);
+}
+
+void
+output_pause(FILE *fp, json_object *res, int64_t now_ms)
+{
+	bool paused;
+
+	if (!jbool(res, "paused", &paused)) {
+		output_result(fp, "pause", res);
+		return;
+	}
+	if (!paused) {
+		fputs("resumed: automatic checks and actions are on\n", fp);
+		return;
+	}
+	fputs("paused until ", fp);
+	if (jstr(res, "paused_until") != NULL)
+		put_time_rel(fp, jstr(res, "paused_until"), now_ms);
+	else
+		fputs("resume", fp);
+	fputc('\n', fp);
+}
+
+bool
+output_sync(FILE *fp, const char *direction, json_object *res)
+{
+	bool ok = output_sync_ok(res);
+	int64_t n;
+
+	put_safe(fp, direction != NULL ? direction : "sync");
+	fputs(ok ? " done" : " FAILED", fp);
+	if (jint(res, "duration_ms", &n))
+		fprintf(fp, " in %" PRId64 " ms", n);
+	if (jstr(res, "error") != NULL) {
+		fputs(": ", fp);
+		put_safe(fp, jstr(res, "error"));
+	}
+	fputc('\n', fp);
+	return ok;
+}
+
+void
+output_result(FILE *fp, const char *cmd, json_object *res)
+{
+	int n = 0;
+
+	if (res != NULL && json_object_is_type(res, json_type_object)) {
+		json_object_object_foreach(res, key, val)
+		{
+			put_safe(fp, key);
+			fputs(": ", fp);
+			if (json_object_is_type(val, json_type_string))
+				put_safe(fp, json_object_get_string(val));
+			else
+				put_value(fp, val);
+			fputc('\n', fp);
+			n++;
+		}
+	}
+	if (n == 0)
+		fprintf(fp, "%s: ok\n", cmd);
+}
+
+/* Event lines: "TIME TYPE summary key=value...". */
+
+/* Keys every event has, shown at the start of the line. */
+static const char *const ev_common[] = {"seq", "time", "type", NULL};
+
+/* The fields a type's summary did not show, as key=value; nulls left out. */
+static void
+ev_rest(FILE *fp, json_object *ev, const char *const *shown)
+{
+	json_object_object_foreach(ev, key, val)
+	{
+		bool skip = val == NULL;
+
+		for (size_t i = 0; ev_common[i] != NULL && !skip; i++)
+			skip = strcmp(key, ev_common[i]) == 0;
+		for (size_t i = 0; shown != NULL && shown[i] != NULL && !skip; i++)
+			skip = strcmp(key, shown[i]) == 0;
+		if (skip)
+			continue;
+		fputc(' ', fp);
+		put_safe(fp, key);
+		fputc('=', fp);
+		put_value(fp, val);
+	}
+}
+
+static void
+ev_str(FILE *fp, json_object *ev, const char *key, const char *dflt)
+{
+	const char *s = jstr(ev, key);
+
+	if (s == NULL && dflt == NULL)
+		return;
+	fputc(' ', fp);
+	put_safe(fp, s != NULL ? s : dflt);
+}
+
+static void
+ev_ok(FILE *fp, json_object *ev, const char *yes, const char *no)
+{
+	bool ok;
+
+	if (jbool(ev, "ok", &ok))
+		fprintf(fp, " %s", ok ? yes : no);
+}
+
+/* The last non-empty line of a child's output. */
+static void
+ev_output_tail(FILE *fp, json_object *ev)
+{
+	const char *out = jstr(ev, "output"), *end, *start;
+	char *line;
+
+	if (out == NULL)
+		return;
+	end = out + strlen(out);
+	while (end > out && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	if (end == out)
+		return;
+	for (start = end; start > out && start[-1] != '\n'; start--)
+		;
+	if ((line = strndup(start, (size_t)(end - start))) == NULL)
+		return;
+	fputs(" output=", fp);
+	put_word(fp, line);
+	free(line);
+}
+
+static void
+ev_state(FILE *fp, json_object *ev)
+{
+	static const char *const shown[] = {"from", "to", "reason", NULL};
+
+	ev_str(fp, ev, "from", "?");
+	fputs(" ->", fp);
+	ev_str(fp, ev, "to", "?");
+	if (jstr(ev, "reason") != NULL) {
+		fputs(" (", fp);
+		put_safe(fp, jstr(ev, "reason"));
+		fputc(')', fp);
+	}
+	ev_rest(fp, ev, shown);
+}
+
+static void
+ev_check(FILE *fp, json_object *ev)
+{
+	static const char *const shown[] = {"healthy", "status", "latency_ms", NULL};
+	int64_t n;
+	double d;
+	bool b;
+
+	fputs(!jbool(ev, "healthy", &b) ? " unknown" : b ? " healthy" : " unhealthy", fp);
+	if (jint(ev, "status", &n))
+		fprintf(fp, " HTTP %" PRId64, n);
+	if (jnum(ev, "latency_ms", &d))
+		fprintf(fp, " %.1fms", d);
+	ev_rest(fp, ev, shown);
+}
+
+static void
+ev_standby(FILE *fp, json_object *ev)
+{
+	static const char *const shown[] = {"action", "phase", "detail", NULL};
+
+	ev_str(fp, ev, "action", "?");
+	ev_str(fp, ev, "phase", NULL);
+	if (jstr(ev, "detail") != NULL) {
+		fputs(": ", fp);
+		put_safe(fp, jstr(ev, "detail"));
+	}
+	ev_rest(fp, ev, shown);
+}
+
+/* sync and hook: what ran, how it ended; exit details and output only on failure. */
+static void
+ev_run(FILE *fp, json_object *ev, const char *what)
+{
+	static const char *const shown_ok[] = {"direction", "hook", "ok", "duration_ms",
+	    "exit_code", "signal", "timed_out", "output", NULL};
+	static const char *const shown_failed[] = {
+	    "direction", "hook", "ok", "duration_ms", "timed_out", "output", NULL};
+	bool failed = !output_sync_ok(ev);
+	int64_t n;
+
+	ev_str(fp, ev, what, "?");
+	ev_ok(fp, ev, "ok", "FAILED");
+	if (jint(ev, "duration_ms", &n))
+		fprintf(fp, " %" PRId64 "ms", n);
+	if (jtrue(ev, "timed_out"))
+		fputs(" timed-out", fp);
+	ev_rest(fp, ev, failed ? shown_failed : shown_ok);
+	if (failed)
+		ev_output_tail(fp, ev);
+}
+
+static void
+ev_pause(FILE *fp, json_object *ev)
+{
+	static const char *const shown[] = {"paused", "paused_until", NULL};
+	bool paused;
+
+	if (!jbool(ev, "paused", &paused))
+		fputs(" ?", fp);
+	else if (!paused)
+		fputs(" resumed", fp);
+	else if (jstr(ev, "paused_until") != NULL) {
+		fputs(" paused until ", fp);
+		put_safe(fp, jstr(ev, "paused_until"));
+	} else
+		fputs(" paused until resume", fp);
+	ev_rest(fp, ev, shown);
+}
+
+/* "WHAT: TEXT", for error and drift. */
+static void
+ev_text(FILE *fp, json_object *ev, const char *first, const char *second)
+{
+	const char *const shown[] = {first, second, NULL};
+	const char *a = jstr(ev, first), *b = second != NULL ? jstr(ev, second) : NULL;
+
+	if (a != NULL) {
+		fputc(' ', fp);
+		put_safe(fp, a);
+		if (b != NULL)
+			fputc(':', fp);
+	}
+	if (b != NULL) {
+		fputc(' ', fp);
+		put_safe(fp, b);
+	}
+	ev_rest(fp, ev, shown);
+}
+
+/* A type with a leading word and ok/failed: notify, control, daemon. */
+static void
+ev_simple(FILE *fp, json_object *ev, const char *word, const char *yes, const char *no)
+{
+	const char *const shown[] = {word, "ok", NULL};
+
+	ev_str(fp, ev, word, "?");
+	ev_ok(fp, ev, yes, no);
+	ev_rest(fp, ev, shown);
+}
+
+char *
+output_event_line(json_object *ev)
+{
+	const char *type = jstr(ev, "type"), *t = jstr(ev, "time");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	put_safe(fp, t != NULL ? t : "-");
+	fputc(' ', fp);
+	put_safe(fp, type != NULL ? type : "?");
+	if (ev == NULL || !json_object_is_type(ev, json_type_object))
+		;
+	else if (type == NULL)
+		ev_rest(fp, ev, NULL);
+	else if (strcmp(type, "state") == 0)
+		ev_state(fp, ev);
+	else if (strcmp(type, "check") == 0)
+		ev_check(fp, ev);
+	else if (strcmp(type, "standby") == 0)
+		ev_standby(fp, ev);
+	else if (strcmp(type, "sync") == 0)
+		ev_run(fp, ev, "direction");
+	else if (strcmp(type, "hook") == 0)
+		ev_run(fp, ev, "hook");
+	else if (strcmp(type, "notify") == 0)
+		ev_simple(fp, ev, "channel", "ok", "FAILED");
+	else if (strcmp(type, "control") == 0)
+		ev_simple(fp, ev, "cmd", "allowed", "DENIED");
+	else if (strcmp(type, "pause") == 0)
+		ev_pause(fp, ev);
+	else if (strcmp(type, "drift") == 0)
+		ev_text(fp, ev, "detail", NULL);
+	else if (strcmp(type, "error") == 0)
+		ev_text(fp, ev, "what", "error");
+	else if (strcmp(type, "daemon") == 0)
+		ev_simple(fp, ev, "what", "ok", "FAILED");
+	else
+		ev_rest(fp, ev, NULL); /* a newer daemon's type: every field as is */
+	if (fclose(fp) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
