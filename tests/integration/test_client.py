@@ -480,6 +480,27 @@ class ClientTest(unittest.TestCase):
         self.assertLess(elapsed, 5, "-t 1 took %.1fs" % elapsed)
         self.assertIn(self.sock, errout)
 
+    def test_full_listen_queue_times_out_exit_3(self):
+        # A daemon that no longer accepts: connect itself would wait.
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(srv.close)
+        srv.bind(self.sock)
+        srv.listen(0)
+        fillers = []
+        for _ in range(8):  # fill the queue until a connect would block
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.setblocking(False)
+            self.addCleanup(c.close)
+            try:
+                c.connect(self.sock)
+            except (BlockingIOError, InterruptedError):
+                break
+            fillers.append(c)
+        start = time.monotonic()
+        rc, out, errout = self.assertExit(3, self.ctl("-t", "1", "ping"))
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertIn(self.sock, errout)
+
     def test_short_timeout_with_fractional_seconds(self):
         self.fake(lambda req, raw: None)
         start = time.monotonic()
