@@ -170,7 +170,9 @@ output_span(int64_t ms, char *buf, size_t len)
 	if (ms < 0)
 		ms = -ms;
 	s = ms / 1000;
-	if (ms < 1000)
+	if (ms == 0)
+		snprintf(buf, len, "0s");
+	else if (ms < 1000)
 		snprintf(buf, len, "%" PRId64 "ms", ms);
 	else if (s < 60)
 		snprintf(buf, len, "%" PRId64 "s", s);
