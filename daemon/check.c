@@ -123,6 +123,7 @@ check_probe_start(
 	/* Without HEALTH_EXPECT the body does not matter: a big page is read
 	 * up to the limit and judged by its status. With it, a body over the
 	 * limit is an error rather than a search in part of it. */
+	o.fresh_connect = true;
 	o.keep_partial = p->cfg.health_expect == NULL || *p->cfg.health_expect == '\0';
 	o.ca_file = cfg->health_ca_file;
 	o.insecure = cfg->health_insecure;

@@ -553,6 +553,9 @@ http_new(struct event_base *base)
 			return NULL;
 		}
 		http_global_done = true;
+		if ((curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_ASYNCHDNS) == 0)
+			log_warnx("http: libcurl has no asynchronous resolver: "
+			          "name lookups will block the loop");
 	}
 	h = xcalloc(1, sizeof(*h));
 	h->base = base;
@@ -662,10 +665,16 @@ http_request_start(struct http *h, const struct http_request_opts *o, http_done_
 	SET(CURLOPT_NOPROXY, "*");
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
 	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	if (o->fresh_connect) {
+		SET(CURLOPT_FRESH_CONNECT, 1L);
+		SET(CURLOPT_FORBID_REUSE, 1L);
+	}
 	SET(CURLOPT_TIMEOUT_MS, (long)timeout);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)r->connect_ms);
 	SET(CURLOPT_WRITEFUNCTION, http_write_fn);

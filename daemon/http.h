@@ -41,6 +41,9 @@ struct http_request_opts {
 	/* Over max_body: stop reading and report the response with its first
 	 * max_body bytes (truncated set) instead of HTTP_ERR_TOO_LARGE. */
 	bool keep_partial;
+	/* A new connection, closed afterwards: a health check then proves the
+	 * service still accepts connections, not just that an old one lives. */
+	bool fresh_connect;
 };
 
 struct http_response {

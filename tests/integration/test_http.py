@@ -403,6 +403,11 @@ class CheckerTest(ProbeCase):
         self.assertEqual(len({r["time_ms"] for r in res}), 1)  # one result
         self.assertEqual(self.fake.request_count, 1)
 
+    def test_each_check_on_a_new_connection(self):
+        self.fake.set_mode("up", keep_alive=True)
+        self.run_checker("-S", "3", "-I", "50")
+        self.assertEqual((self.fake.request_count, self.fake.connections), (3, 3))
+
     def test_failed_checks_keep_coming(self):
         self.fake.set_mode("down")
         res = self.run_checker("-S", "3", "-I", "50")
