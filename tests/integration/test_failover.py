@@ -12,7 +12,6 @@ import calendar
 import os
 import sys
 import time
-import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -262,8 +261,7 @@ class FailoverTest(FailoverCase):
     def test_fast_interval_after_first_failure(self):
         d = self.start(CHECK_INTERVAL="600ms", FAST_INTERVAL="100ms", FAILURE_THRESHOLD="8")
         ev = self.events(d, ["check"])
-        healthy = [self.wait_event(d, ev, lambda e, n=n: len(ev.seen) >= n, 5, "checks")
-                   for n in (1, 2, 3)]
+        self.wait_event(d, ev, lambda e: len(ev.seen) >= 3, 5, "three checks")
         self.assertTrue(all(e["healthy"] for e in ev.seen[:3]), ev.seen)
         self.primary.set_mode("down")
         self.wait_event(d, ev, lambda e: sum(1 for x in ev.seen if not x["healthy"]) >= 5,
@@ -280,7 +278,6 @@ class FailoverTest(FailoverCase):
         for a, b in zip(bad_times, bad_times[1:]):
             self.assertGreater(b - a, 0.07, checks)
             self.assertLess(b - a, 0.4, checks)
-        self.assertEqual(len(healthy), 3)
 
     def test_min_standby_time(self):
         d = self.start(MIN_STANDBY_TIME="3s", CHECK_INTERVAL="200ms")
