@@ -35,7 +35,7 @@ typedef void check_cb(const struct check_result *, void *arg);
  * exactly once, later, unless cancelled; the probe is gone after cb returns.
  */
 struct check_probe *check_probe_start(
-    struct http *, const struct config *, const char *url, check_cb *, void *arg);
+    struct http *h, const struct config *cfg, const char *url, check_cb *cb, void *arg);
 /* NULL is fine; cb is not called. A no-op from inside the probe's own cb. */
 void check_probe_cancel(struct check_probe *);
 

@@ -74,7 +74,7 @@ struct http {
 	struct event *timer; /* libcurl's timeout */
 	struct http_reqs active;
 	struct http_reqs done;
-	LIST_HEAD(, http_sock) socks;
+	LIST_HEAD(http_socks, http_sock) socks;
 	int dispatching; /* depth of http_dispatch */
 	bool dying; /* http_free called from a callback */
 };
