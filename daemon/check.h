@@ -16,6 +16,11 @@ struct config;
 struct check_probe;
 struct checker;
 
+/*
+ * Health bodies are read up to 64 KiB. With HEALTH_EXPECT set, a longer body
+ * fails the check ("body over 64 KiB"); without it the rest is not read and
+ * the status alone decides. Every probe uses a new connection.
+ */
 #define CHECK_MAX_BODY (64 * 1024)
 
 struct check_result {
