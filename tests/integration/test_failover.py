@@ -362,6 +362,23 @@ class ForceTest(FailoverCase):
         self.assertEqual(self.starts(), 2)
         self.assertIs(d.status()["forced"], True)
 
+    def test_force_the_other_way_during_a_transition_is_a_conflict(self):
+        d = self.start()
+        self.fly.fault(method="POST", path=r"/start$", delay=1.0)
+        r = d.request({"cmd": "force-activate"})
+        self.assertEqual(self.assertOk(r)["state"], "failing-over")
+        self.assertError(d.request({"cmd": "force-deactivate"}), "conflict")
+        self.assertError(d.request({"cmd": "force-deactivate", "force": True}), "conflict")
+        self.assertOk(d.request({"cmd": "force-activate"}))  # same way: a no-op
+        self.wait_state(d, "standby")
+        self.fly.fault(method="POST", path=r"/stop$", delay=1.0)
+        r = d.request({"cmd": "force-deactivate"})
+        self.assertEqual(self.assertOk(r)["state"], "failing-back")
+        self.assertError(d.request({"cmd": "force-activate"}), "conflict")
+        self.assertOk(d.request({"cmd": "force-deactivate"}))  # same way: a no-op
+        self.wait_state(d, "primary")
+        self.assertEqual((self.starts(), self.stops()), (1, 1))
+
     def test_auto_stop_undoes_forced_activation(self):
         d = self.start(AUTO_STOP="1s", CHECK_INTERVAL="100ms")
         ev = self.events(d, ["state"])
@@ -375,6 +392,18 @@ class ForceTest(FailoverCase):
         s = d.status()
         self.assertIs(s["forced"], False)
         self.assertEqual((self.starts(), self.stops()), (1, 1))
+
+    def test_primary_failing_while_forced_makes_a_real_failover(self):
+        d = self.start(AUTO_STOP="1s", CHECK_INTERVAL="100ms")
+        r = d.request({"cmd": "force-activate", "wait": True}, timeout=15)
+        self.assertEqual(self.assertOk(r)["state"], "standby")
+        self.assertIs(d.status()["forced"], True)
+        self.primary.set_mode("down")
+        wait_until(lambda: d.status()["forced"] is False, 3, msg="forced to turn false")
+        time.sleep(1.2)  # past AUTO_STOP: a real failover is not undone
+        s = d.status()
+        self.assertEqual(s["state"], "standby")
+        self.assertEqual((self.starts(), self.stops()), (1, 0))
 
     def test_force_deactivate_conflict_then_force_pauses(self):
         d = self.start()
