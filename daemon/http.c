@@ -155,8 +155,11 @@ http_socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp, void *socket
 	}
 	s->what = what;
 	s->ev = event_new(h->base, fd, kind, http_sock_cb, s);
-	if (s->ev == NULL || event_add(s->ev, NULL) == -1)
+	if (s->ev == NULL || event_add(s->ev, NULL) == -1) {
+		/* -1 makes curl fail this transfer now instead of at its timeout. */
 		log_warnx("http: cannot watch a socket");
+		return -1;
+	}
 	return 0;
 }
 
