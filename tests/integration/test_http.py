@@ -125,7 +125,7 @@ class HttpRequestTest(ProbeCase):
         self.fake.set_mode("hang")
         res, summary, _, _ = run_probe(["-t", "800", "-c", "3", self.fake.url])
         self.assertEqual([r["err"] for r in res], ["timeout"] * 3)
-        self.assertLess(summary["max_gap_ms"], 200, summary)
+        self.assertLess(summary["max_gap_ms"], 500, summary)  # a blocked loop: ~800
 
     def test_garbage_is_protocol(self):
         self.fake.set_mode("garbage")
