@@ -39,7 +39,6 @@ import json
 import socket
 import socketserver
 import struct
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
