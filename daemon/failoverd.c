@@ -199,11 +199,12 @@ pause_changed(struct daemon *d)
 
 	d->dstate->paused = d->paused;
 	d->dstate->paused_until = d->paused_until;
-	daemon_state_save(d);
 	json_object_object_add(f, "paused", json_object_new_boolean(d->paused));
 	json_object_object_add(
 	    f, "paused_until", json_time_or_null(d->paused ? d->paused_until : 0));
 	events_emit(d->events, "pause", f);
+	/* After the event, so the saved event count includes it. */
+	daemon_state_save(d);
 	pause_arm(d);
 	if (d->engine != NULL)
 		engine_pause_changed(d->engine);
