@@ -40,12 +40,48 @@ build() {
 	make -j"$(nproc)"
 }
 
+# Adds a test-suite.log's totals to $passed/$failed and shows its failures.
+count() {
+	local log=$1 p f
+	[ -f "$log" ] || { failed=$((failed + 1)); return; }
+	p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
+	f=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *//p' "$log" | awk '{s+=$1} END {print s+0}')
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	if [ "${f:-0}" != 0 ]; then
+		echo "${2:-}failures in $log:"
+		tail -200 "$log"
+	fi
+}
+
 case "${1:-}" in
 deps) deps ;;
 build) build ;;
 test)
 	build
-	make -j"$(nproc)" check || { cat test-suite.log 2>/dev/null | tail -200; exit 1; }
+	passed=0 failed=0
+	# The whole suite twice: the normal build, then ASan+UBSan (halt on
+	# the first report) in a copy of the tree, so the normal build stays.
+	rc=0
+	make -j"$(nproc)" check || rc=1
+	count test-suite.log
+	if [ "${FOD_SKIP_SANITIZERS:-}" != 1 ]; then
+		san=$(mktemp -d "${TMPDIR:-/tmp}/failoverd-san.XXXXXX")
+		trap 'rm -rf "$san"' EXIT
+		cp -a . "$san/src"
+		(
+			cd "$san/src" && make -s distclean >/dev/null &&
+			./configure -q --sysconfdir=/etc --localstatedir=/var --runstatedir=/run \
+			    --enable-sanitizers &&
+			make -s -j"$(nproc)" >/dev/null &&
+			ASAN_OPTIONS=halt_on_error=1:abort_on_error=1 \
+			UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			    make -j"$(nproc)" check
+		) || rc=1
+		count "$san/src/test-suite.log" "sanitizers: "
+	fi
+	echo "tests: $passed passed, $failed failed"
+	exit $rc
 	;;
 demo)
 	build
