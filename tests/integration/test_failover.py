@@ -142,8 +142,8 @@ class FailoverCase(fodtest.DaemonTestCase):
         self.drain(ev)
         return [e["to"] for e in ev.seen if e["type"] == "state"]
 
-    def check(self, d, conn=None):
-        r = d.request({"cmd": "check"}, conn=conn, timeout=10)
+    def check(self, d):
+        r = d.request({"cmd": "check"}, timeout=10)
         self.assertOk(r)
         return r["result"]
 
@@ -226,6 +226,7 @@ class FailoverTest(FailoverCase):
     def test_thresholds_exact(self):
         d = self.start(CHECK_INTERVAL="1h", FAST_INTERVAL="1h")
         ev = self.events(d, ["check", "state"])
+        seen = []  # check events already matched
 
         def checked(failures, successes, healthy):
             r = self.check(d)
@@ -238,7 +239,6 @@ class FailoverTest(FailoverCase):
             loc = d.status()["local"]
             self.assertEqual((loc["consecutive_failures"], loc["consecutive_successes"]),
                              (failures, successes))
-        seen = []
 
         self.primary.set_mode("down")
         checked(1, 0, False)
