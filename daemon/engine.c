@@ -597,7 +597,9 @@ check_done(const struct check_result *r, void *arg)
 		e->checks_failed++;
 	fo_check_result(&e->fo, util_mono_ms(), r->healthy, r->healthy ? NULL : r->error);
 
-	if (!r->healthy)
+	if (!r->healthy && e->fo.consecutive_failures > d->cfg->failure_threshold)
+		log_debug("primary %s: still failing (%s)", d->cfg->local_health_url, r->error);
+	else if (!r->healthy)
 		log_info("primary %s: check failed (%s, %.0fms), %d/%d", d->cfg->local_health_url,
 		    r->error, r->latency_ms, e->fo.consecutive_failures, d->cfg->failure_threshold);
 	else if (!was)
@@ -620,6 +622,17 @@ check_done(const struct check_result *r, void *arg)
 
 /* --- machine listings: start-up, reconciliation, the standby watch ---------------- */
 
+static int
+count_started(const struct machine_list *ml)
+{
+	int n = 0;
+
+	for (int i = 0; i < ml->n; i++)
+		if (strcmp(ml->v[i].state, "started") == 0)
+			n++;
+	return n;
+}
+
 static void
 list_done(const struct prov_status *ps, void *arg)
 {
@@ -632,6 +645,12 @@ list_done(const struct prov_status *ps, void *arg)
 		if (ps->machines != NULL) {
 			machines_set(e, ps->machines);
 			running = machine_list_count_running(ps->machines);
+			/* Killed mid-activation with machines still `starting`: the
+			 * activation is not done until they are started and verified,
+			 * so count only started ones and let it resume. */
+			if (e->fo.state == FO_STARTING &&
+			    strcmp(e->d->dstate->side, "failing-over") == 0)
+				running = count_started(ps->machines);
 		} else {
 			/* PROVIDER=command cannot list: take our own record as the truth. */
 			e->listed = true;
