@@ -11,7 +11,7 @@ cd "$top"
 
 DEPS=(build-essential autoconf automake pkg-config
       libevent-dev libcurl4-openssl-dev libjson-c-dev libbsd-dev libcmocka-dev
-      python3 rclone util-linux procps socat)
+      python3 rclone util-linux procps socat valgrind)
 
 deps() {
 	local missing=()
@@ -79,6 +79,24 @@ test)
 			    make -j"$(nproc)" check
 		) || rc=1
 		count "$san/src/test-suite.log" "sanitizers: "
+	fi
+	if [ "${FOD_SKIP_VALGRIND:-}" != 1 ]; then
+		# The daemon under valgrind memcheck for a named subset: any error or
+		# definitely lost byte fails the test (fodtest's FOD_VALGRIND_DAEMON).
+		vg=$(mktemp -d "${TMPDIR:-/tmp}/failoverd-vg.XXXXXX")
+		for t in test_failover.py test_control.py; do
+			if FOD_VALGRIND_DAEMON=$vg FOD_BUILDDIR=$top FOD_SRCDIR=$top \
+			    python3 "tests/integration/$t" >"$vg/$t.log" 2>&1; then
+				passed=$((passed + 1))
+				echo "PASS: valgrind $t"
+			else
+				failed=$((failed + 1)) rc=1
+				echo "FAIL: valgrind $t"
+				tail -50 "$vg/$t.log"
+				cat "$vg"/vg.*.log 2>/dev/null | head -100
+			fi
+		done
+		rm -rf "$vg"
 	fi
 	echo "tests: $passed passed, $failed failed"
 	exit $rc

@@ -10,6 +10,9 @@ Where things are
     SRCDIR     $FOD_SRCDIR, default BUILDDIR
     FAILOVERD, FAILOVERCTL   the binaries in BUILDDIR
     $FOD_KEEP=1   keep each daemon's temp dir (its path is printed) for debugging
+    $FOD_VALGRIND_DAEMON=DIR   run each foreground daemon under valgrind
+                  memcheck (logs in DIR); an error or a definite leak makes
+                  its exit status 99
 
 A daemon
     d = Daemon({"PROVIDER": "none", "CHECK_INTERVAL": "1h"},
@@ -450,6 +453,13 @@ class Daemon:
 
     def argv(self, foreground=True, extra_args=None):
         argv = [FAILOVERD]
+        vgdir = os.environ.get("FOD_VALGRIND_DAEMON")
+        if foreground and vgdir:
+            # memcheck the daemon: any error or definitely lost byte makes
+            # its exit status 99, which stop() reports to the test.
+            argv = ["valgrind", "-q", "--leak-check=full",
+                    "--errors-for-leak-kinds=definite", "--error-exitcode=99",
+                    "--log-file=%s/vg.%%p.log" % vgdir] + argv
         if foreground:
             argv.append("-f")
         argv += ["-c", self.conf_path]
@@ -560,6 +570,17 @@ class Daemon:
     def cleanup(self):
         """Kills whatever is still running and removes the temp dir."""
         _live.discard(self)
+        vg_failed = None
+        if os.environ.get("FOD_VALGRIND_DAEMON") and self.proc is not None \
+                and self.proc.poll() is None:
+            # Under valgrind a clean stop is what makes the leak check run.
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                if self.proc.wait(30) == 99:
+                    vg_failed = "valgrind reported errors in failoverd (pid %d); see %s" % (
+                        self.proc.pid, os.environ["FOD_VALGRIND_DAEMON"])
+            except subprocess.TimeoutExpired:
+                pass
         pids = []
         if self.proc is not None and self.proc.poll() is None:
             pids.append(self.proc.pid)
@@ -593,6 +614,8 @@ class Daemon:
             sys.stderr.write("fodtest: kept %s\n" % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if vg_failed:
+            raise AssertionError(vg_failed)
 
     def __enter__(self):
         return self
