@@ -692,6 +692,45 @@ reconcile_cb(evutil_socket_t fd, short what, void *arg)
 		engine_list(e);
 }
 
+/* An unhealthy standby is stopped; the machine then sees no machine running
+ * while standby and starts it again (a `standby` restart action). */
+static void
+restart_stopped(const struct prov_status *ps, void *arg)
+{
+	struct engine *e = arg;
+
+	e->prov_busy = false;
+	e->watch_failures = 0;
+	if (ps->machines != NULL)
+		machines_set(e, ps->machines);
+	if (ps->res != PROV_OK) {
+		log_warnx("stopping the unhealthy standby failed: %s", ps->error);
+		standby_event(e, "restart", "retry", ps->error);
+		return;
+	}
+	if (ps->machines != NULL) {
+		engine_list(e);
+		return;
+	}
+	/* PROVIDER=command cannot list: it is stopped, say so. */
+	fo_machines(&e->fo, util_mono_ms(), true, 0);
+	engine_run(e);
+}
+
+static void
+standby_restart(struct engine *e)
+{
+	if (e->d->paused || e->act_running || e->prov_busy)
+		return; /* paused: alert only; busy: the next watch round */
+	standby_event(e, "restart", "begin",
+	    "FLY_HEALTH_URL failing: stopping the standby to start it again");
+	e->prov_busy = true;
+	e->prov_is_action = false;
+	e->prov_op = PROV_OP_DEACTIVATE;
+	if (e->pops->start(e->prov, PROV_OP_DEACTIVATE, restart_stopped, prov_progress, e) == -1)
+		e->prov_busy = false;
+}
+
 static void
 watch_done(const struct check_result *r, void *arg)
 {
@@ -706,9 +745,12 @@ watch_done(const struct check_result *r, void *arg)
 		e->standby_error[0] = '\0';
 	} else {
 		strlcpy(e->standby_error, r->error, sizeof(e->standby_error));
-		if (++e->watch_failures == e->d->cfg->failure_threshold)
-			daemon_error(
-			    e->d, "standby-health", "FLY_HEALTH_URL failing: %s", r->error);
+		if (++e->watch_failures == e->d->cfg->failure_threshold) {
+			daemon_error(e->d, "standby-health",
+			    "FLY_HEALTH_URL failing %d times: %s; restarting the standby",
+			    e->watch_failures, r->error);
+			standby_restart(e);
+		}
 	}
 	daemon_status_changed(e->d);
 }

@@ -183,6 +183,52 @@ class RestartBeforeStartTest(FailoverCase):
         self.assertEqual(d.status()["state"], "standby")
 
 
+class StandbyWatchTest(FailoverCase):
+    """While standby the standby is watched (contract §2): a machine that
+    stops, or a failing FLY_HEALTH_URL, raises an alert and the machine is
+    started again."""
+
+    def go_standby(self):
+        d = self.start(CHECK_INTERVAL="200ms", FAILBACK="manual")
+        self.primary.set_mode("down")
+        self.wait_state(d, "standby")
+        self.assertEqual(self.starts(), 1)
+        return d
+
+    def test_machine_stopped_behind_our_back_is_started_again(self):
+        d = self.go_standby()
+        ev = self.events(d, ["standby", "error"])
+        self.fly.set_state(APP, self.mid, "stopped")
+        wait_until(lambda: self.starts() == 2, 10, msg="the machine started again")
+        self.wait_event(d, ev, lambda e: e["type"] == "standby" and e["action"] == "restart"
+                        and e["phase"] == "done", 10, "standby restart done")
+        self.assertEqual(d.status()["state"], "standby")
+        self.assertEqual(self.fly.state(APP, self.mid), "started")
+
+    def test_failing_standby_health_restarts_the_machine(self):
+        d = self.go_standby()
+        ev = self.events(d, ["standby", "error"])
+        self.standby_health.set_mode("503")
+        self.wait_event(d, ev, lambda e: e["type"] == "error"
+                        and e["what"] == "standby-health", 10, "the standby-health alert")
+        wait_until(lambda: self.stops() == 1, 10, msg="the unhealthy standby stopped")
+        self.standby_health.set_mode("up")
+        wait_until(lambda: self.starts() == 2, 10, msg="the machine started again")
+        self.wait_event(d, ev, lambda e: e["type"] == "standby" and e["action"] == "restart"
+                        and e["phase"] == "done", 10, "standby restart done")
+        wait_until(lambda: d.status()["standby"]["healthy"] is True, 5, msg="healthy again")
+        self.assertEqual(d.status()["state"], "standby")
+        self.assertIn("standby-health", [e["what"] for e in d.status()["errors"]])
+
+    def test_paused_standby_is_not_restarted(self):
+        d = self.go_standby()
+        d.result("pause")
+        self.standby_health.set_mode("503")
+        time.sleep(2)  # nothing may happen within this window
+        self.assertEqual(self.stops(), 0)
+        self.assertEqual(self.starts(), 1)
+
+
 class DriftTest(FailoverCase):
 
     def check_drift(self, d, why):
