@@ -745,12 +745,13 @@ watch_done(const struct check_result *r, void *arg)
 		e->standby_error[0] = '\0';
 	} else {
 		strlcpy(e->standby_error, r->error, sizeof(e->standby_error));
-		if (++e->watch_failures == e->d->cfg->failure_threshold) {
+		if (++e->watch_failures == e->d->cfg->failure_threshold)
 			daemon_error(e->d, "standby-health",
 			    "FLY_HEALTH_URL failing %d times: %s; restarting the standby",
 			    e->watch_failures, r->error);
+		/* Every round from the threshold on, in case the provider was busy. */
+		if (e->watch_failures >= e->d->cfg->failure_threshold)
 			standby_restart(e);
-		}
 	}
 	daemon_status_changed(e->d);
 }
