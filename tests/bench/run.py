@@ -527,7 +527,12 @@ def f3(x):
     return "%.3f" % x
 
 
-def report(info, r, args, elapsed):
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def report(info, r, args, elapsed, loads):
     L = []
     L.append("# failoverd benchmarks\n")
     L.append("Written by `python3 tests/bench/run.py` on %s (%.0f s wall). "
@@ -537,7 +542,9 @@ def report(info, r, args, elapsed):
     L.append("| | |\n|---|---|")
     for k, v in info:
         L.append("| %s | %s |" % (k, v))
-    L.append("")
+    L.append("| load average (1/5/15 min) | %s at the start, %s at the end |" % loads)
+    L.append("\nThe load average includes whatever else ran on the machine meanwhile (CPU "
+             "times below are per process; latencies are not immune to it).\n")
 
     if "reaction" in r:
         x = r["reaction"]
@@ -658,6 +665,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
     only = set(args.only.split(","))
     t_start = time.monotonic()
+    load0 = loadavg()
     tmp = tempfile.mkdtemp(prefix="fodbench.")
     r = {}
     try:
@@ -678,7 +686,7 @@ def main():
             r["control"] = bench_control(tools, args.control_seconds, 10)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    text = report(machine_info(), r, args, time.monotonic() - t_start)
+    text = report(machine_info(), r, args, time.monotonic() - t_start, (load0, loadavg()))
     print(text)
     if args.out != "-":
         with open(args.out, "w") as f:
