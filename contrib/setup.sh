@@ -11,7 +11,8 @@ cd "$top"
 
 DEPS=(build-essential autoconf automake pkg-config
       libevent-dev libcurl4-openssl-dev libjson-c-dev libbsd-dev libcmocka-dev
-      python3 rclone util-linux procps socat valgrind)
+      python3 rclone util-linux procps socat valgrind
+      logrotate shellcheck jq systemd)
 
 deps() {
 	local missing=()
