@@ -16,6 +16,49 @@ terminated(const char *s, size_t len)
 		abort();
 }
 
+/* Names from the body, split at newlines: a URL only from valid ones, and
+ * nothing from them that changes the path or the query. */
+static void
+urls_check(char *body, unsigned char sel)
+{
+	char *app = body, *id = "", *inst = "", *nl, *u, *tail;
+	const char *base = (sel & 1) ? "http://127.0.0.1:4280//" : NULL;
+
+	if ((nl = strchr(app, '\n')) != NULL) {
+		*nl = '\0';
+		id = nl + 1;
+		if ((nl = strchr(id, '\n')) != NULL) {
+			*nl = '\0';
+			inst = nl + 1;
+		}
+	}
+	if ((u = fly_url_list(base, app)) != NULL) {
+		if (!fly_name_valid(app) || strstr(u, "//v1") != NULL)
+			abort();
+		free(u);
+	} else if (fly_name_valid(app))
+		abort();
+	if ((u = fly_url_machine(base, app, id, (sel & 2) ? "start" : NULL)) != NULL) {
+		if (!fly_name_valid(app) || !fly_name_valid(id) || strpbrk(u, "?#% ") != NULL)
+			abort();
+		free(u);
+	} else if (fly_name_valid(app) && fly_name_valid(id))
+		abort();
+	if ((u = fly_url_wait(base, app, id, "started", inst, (int)sel - 100)) != NULL) {
+		if (!fly_name_valid(app) || !fly_name_valid(id) ||
+		    (*inst != '\0' && !fly_name_valid(inst)))
+			abort();
+		/* One query, and its timeout within [1, 60]. */
+		tail = strchr(u, '?');
+		if (tail == NULL || strchr(tail + 1, '?') != NULL || strpbrk(u, "#% ") != NULL)
+			abort();
+		tail = strstr(tail, "timeout=");
+		if (tail == NULL || atoi(tail + 8) < 1 || atoi(tail + 8) > FLY_WAIT_MAX_S)
+			abort();
+		free(u);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -76,6 +119,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		free(auth);
 	}
+	urls_check(body, data[0]);
 	free(body);
 	return 0;
 }
