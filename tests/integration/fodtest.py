@@ -376,7 +376,9 @@ class Daemon:
     """One failoverd under test, in its own temp dir. See the module doc."""
 
     def __init__(self, config=None, defines=None, env=None, args=None,
-                 extra_lines=None, config_text=None, tmpdir=None):
+                 extra_lines=None, config_text=None, tmpdir=None, prefix=None):
+        # prefix: a command the daemon runs under, e.g. ["prlimit", "--nofile=64:64", "--"]
+        self.prefix = list(prefix or [])
         self.dir = tmpdir or tempfile.mkdtemp(prefix="fodtest.")
         os.chmod(self.dir, 0o755)
         self.home = os.path.join(self.dir, "home")
@@ -452,7 +454,7 @@ class Daemon:
         return env
 
     def argv(self, foreground=True, extra_args=None):
-        argv = [FAILOVERD]
+        argv = self.prefix + [FAILOVERD]
         vgdir = os.environ.get("FOD_VALGRIND_DAEMON")
         if foreground and vgdir:
             # memcheck the daemon: any error or definitely lost byte makes

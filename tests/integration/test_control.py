@@ -511,6 +511,40 @@ class ControlTest(fodtest.DaemonTestCase):
         self.assertOk(self.d.request({"cmd": "ping"}))
         self.assertTrue(self.d.running())
 
+    def test_out_of_descriptors_backs_off_and_recovers(self):
+        # A daemon with few descriptors: accept fails with EMFILE. It must
+        # back off (not spin on the listening socket), keep serving the
+        # connections it has, and take the waiting ones once some close.
+        d = self.start_daemon(QUIET, prefix=["prlimit", "--nofile=40:40", "--"])
+        conns = []
+        try:
+            for i in range(60):  # the kernel queues what the daemon cannot accept
+                conns.append(d.connect())
+            accepted = [c for c in conns[:10]]
+            for i, c in enumerate(accepted):
+                self.assertOk(c.request({"cmd": "ping", "id": i}, 5))
+            log = wait_until(lambda: "accept" in d.log_text() and d.log_text(), 5,
+                             msg="the EMFILE warning in the log")
+            self.assertIn("Too many open files", log)
+            # Backing off, not spinning: little CPU while connections wait.
+            def cpu():
+                with open("/proc/%d/stat" % d.pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return int(fields[11]) + int(fields[12])
+            before = cpu()
+            time.sleep(1.0)  # a spinning accept loop would burn this whole second
+            self.assertLess(cpu() - before, 30, "accept is spinning on EMFILE")
+            # Free descriptors: every waiting client is answered.
+            for c in conns[:40]:
+                c.close()
+            for i, c in enumerate(conns[40:]):
+                c.send_line({"cmd": "ping", "id": i})
+                self.assertOk(c.read_json(10))
+        finally:
+            for c in conns:
+                c.close()
+        self.assertOk(d.request({"cmd": "ping"}))
+
     def test_200_concurrent_clients(self):
         conns = []
         try:
