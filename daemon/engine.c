@@ -6,9 +6,11 @@
  * for, and re-arms the timers.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -37,9 +39,12 @@ struct waiter {
 	enum fo_state target; /* FO_STANDBY or FO_PRIMARY */
 };
 
+struct selftest;
+
 struct engine {
 	struct daemon *d;
 	struct fo fo;
+	struct selftest *selftest; /* the one in flight, or NULL */
 
 	struct checker *checker;
 	struct check_probe *probe; /* FLY_HEALTH_URL verification / watch */
@@ -295,6 +300,8 @@ announce(struct engine *e)
 /* --- actions ------------------------------------------------------------------ */
 
 static void action_done(struct engine *, bool ok, const char *detail, int64_t retry_ms);
+static void selftest_listing_lost(struct engine *);
+static void selftest_free(struct selftest *, const char *why);
 
 static void
 timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -498,6 +505,7 @@ action_start(struct engine *e, const struct fo_action *a)
 		/* A listing may be in flight: the action wins. */
 		e->pops->cancel(e->prov);
 		e->prov_busy = false;
+		selftest_listing_lost(e);
 	}
 	if (fo_action_begin(&e->fo, now, a->id) == -1)
 		return;
@@ -831,6 +839,8 @@ engine_free(struct engine *e)
 	for (int i = 0; i < e->nwaiters; i++)
 		request_error(e->waiters[i].req, PROTO_FAILED, "failoverd is stopping");
 	e->nwaiters = 0;
+	if (e->selftest != NULL)
+		selftest_free(e->selftest, "failoverd is stopping");
 	if (e->prov_busy)
 		e->pops->cancel(e->prov);
 	e->pops->destroy(e->prov);
@@ -1063,10 +1073,237 @@ engine_cmd_force_deactivate(
 	force_reply(e, r, res, why, wait, FO_PRIMARY);
 }
 
+/*
+ * selftest: checks the outside world without side effects. The primary's
+ * health endpoint is probed, the Fly token is tried by listing the app's
+ * machines (startable ones counted), commands and hooks are looked up, and
+ * what this version cannot do yet is said plainly.
+ */
+struct selftest {
+	struct engine *e;
+	struct request *req;
+	json_object *checks;
+	struct check_probe *probe;
+	bool listing;
+	int pending;
+};
+
+static void selftest_add(struct selftest *t, const char *name, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+selftest_add(struct selftest *t, const char *name, bool ok, const char *fmt, ...)
+{
+	json_object *c = json_object_new_object();
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	json_object_object_add(c, "name", json_object_new_string(name));
+	json_object_object_add(c, "ok", json_object_new_boolean(ok));
+	json_object_object_add(c, "detail", json_object_new_string(detail));
+	json_object_array_add(t->checks, c);
+}
+
+static void
+selftest_free(struct selftest *t, const char *why)
+{
+	struct engine *e = t->e;
+
+	check_probe_cancel(t->probe);
+	if (t->listing && e->prov_busy) {
+		e->pops->cancel(e->prov);
+		e->prov_busy = false;
+	}
+	request_error(t->req, PROTO_FAILED, "%s", why);
+	json_object_put(t->checks);
+	e->selftest = NULL;
+	free(t);
+}
+
+static void
+selftest_finish(struct selftest *t)
+{
+	json_object *res;
+
+	if (--t->pending > 0)
+		return;
+	res = json_object_new_object();
+	json_object_object_add(res, "checks", t->checks);
+	request_reply(t->req, res);
+	t->e->selftest = NULL;
+	free(t);
+}
+
+static void
+selftest_probe_done(const struct check_result *r, void *arg)
+{
+	struct selftest *t = arg;
+
+	t->probe = NULL;
+	if (r->healthy)
+		selftest_add(t, "primary", true, "LOCAL_HEALTH_URL answers: HTTP %d in %.1f ms",
+		    r->status, r->latency_ms);
+	else
+		selftest_add(t, "primary", false, "LOCAL_HEALTH_URL: %s", r->error);
+	selftest_finish(t);
+}
+
+static void
+selftest_list_done(const struct prov_status *ps, void *arg)
+{
+	struct selftest *t = arg;
+	struct engine *e = t->e;
+	int startable = 0, running = 0, want = e->d->cfg->fly_machine_count;
+
+	e->prov_busy = false;
+	t->listing = false;
+	if (ps->res != PROV_OK) {
+		selftest_add(t, "fly-api", false, "%s", ps->error);
+		selftest_finish(t);
+		engine_kick(e); /* anything that waited for the provider */
+		return;
+	}
+	for (int i = 0; ps->machines != NULL && i < ps->machines->n; i++) {
+		const char *st = ps->machines->v[i].state;
+		if (fly_state_running(st))
+			running++;
+		else if (strcmp(st, "stopped") == 0 || strcmp(st, "suspended") == 0)
+			startable++;
+	}
+	selftest_add(t, "fly-api", startable + running >= want,
+	    "token accepted; app %s has %d machine%s: %d startable (stopped or suspended), "
+	    "%d running; FLY_MACHINE_COUNT is %d",
+	    e->d->cfg->fly_app, ps->machines != NULL ? ps->machines->n : 0,
+	    ps->machines != NULL && ps->machines->n == 1 ? "" : "s", startable, running, want);
+	selftest_finish(t);
+	engine_kick(e);
+}
+
+static void
+selftest_listing_lost(struct engine *e)
+{
+	struct selftest *t = e->selftest;
+
+	if (t == NULL || !t->listing)
+		return;
+	t->listing = false;
+	selftest_add(
+	    t, "fly-api", false, "interrupted by an activation or deactivation: try again");
+	selftest_finish(t);
+}
+
+/* The first word of a /bin/sh -c command, looked up like the shell would. */
+static bool
+command_found(const char *cmd, char *where, size_t len)
+{
+	char word[256], *path, *dir, *save = NULL;
+	size_t n = strcspn(cmd, " \t;|&<>()");
+	bool found = false;
+
+	if (n == 0 || n >= sizeof(word))
+		return false;
+	memcpy(word, cmd, n);
+	word[n] = '\0';
+	if (strchr(word, '/') != NULL) {
+		strlcpy(where, word, len);
+		return access(word, X_OK) == 0;
+	}
+	path = xstrdup(getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
+	for (dir = strtok_r(path, ":", &save); dir != NULL && !found;
+	     dir = strtok_r(NULL, ":", &save)) {
+		snprintf(where, len, "%s/%s", dir, word);
+		found = access(where, X_OK) == 0;
+	}
+	free(path);
+	if (!found)
+		strlcpy(where, word, len);
+	return found;
+}
+
+static void
+selftest_command(struct selftest *t, const char *name, const char *key, const char *cmd, bool runs)
+{
+	char where[512];
+	bool ok;
+
+	if (cmd == NULL)
+		return;
+	ok = command_found(cmd, where, sizeof(where));
+	if (!ok)
+		selftest_add(
+		    t, name, false, "%s: %s is not an executable file or not in PATH", key, where);
+	else if (!runs)
+		selftest_add(t, name, false,
+		    "%s: %s is executable, but failoverd %s does not run hooks yet", key, where,
+		    PACKAGE_VERSION);
+	else
+		selftest_add(t, name, true, "%s: %s is executable", key, where);
+}
+
 void
 engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 {
-	request_error(r, PROTO_UNAVAILABLE, "selftest is not built into this version yet");
+	const struct config *cfg = e->d->cfg;
+	struct selftest *t;
+
+	if (e->selftest != NULL) {
+		request_error(r, PROTO_CONFLICT, "a selftest is already running");
+		return;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->e = e;
+	t->req = r;
+	t->checks = json_object_new_array();
+	t->pending = 1; /* released at the end of this function */
+	e->selftest = t;
+
+	switch (cfg->provider) {
+	case PROVIDER_NONE:
+		selftest_add(t, "provider", true, "PROVIDER=none: a dry run, nothing to check");
+		break;
+	case PROVIDER_COMMAND:
+		selftest_command(t, "activate-cmd", "ACTIVATE_CMD", cfg->activate_cmd, true);
+		selftest_command(t, "deactivate-cmd", "DEACTIVATE_CMD", cfg->deactivate_cmd, true);
+		break;
+	case PROVIDER_FLY:
+		if (e->prov_busy || e->act_running) {
+			selftest_add(t, "fly-api", false,
+			    "the Fly API is busy with an activation, deactivation or listing: try again");
+			break;
+		}
+		e->prov_busy = true;
+		e->prov_is_action = false;
+		e->prov_op = PROV_OP_LIST;
+		t->listing = true;
+		t->pending++;
+		if (e->pops->start(e->prov, PROV_OP_LIST, selftest_list_done, NULL, t) == -1) {
+			e->prov_busy = false;
+			t->listing = false;
+			t->pending--;
+			selftest_add(t, "fly-api", false, "the provider is busy: try again");
+		}
+		break;
+	}
+	t->pending++;
+	t->probe =
+	    check_probe_start(e->d->http, cfg, cfg->local_health_url, selftest_probe_done, t);
+	if (t->probe == NULL) {
+		t->pending--;
+		selftest_add(t, "primary", false, "cannot start a probe of LOCAL_HEALTH_URL");
+	}
+	selftest_command(t, "notify-cmd", "NOTIFY_CMD", cfg->notify_cmd, false);
+	selftest_command(t, "fence-cmd", "FENCE_CMD", cfg->fence_cmd, false);
+	selftest_command(t, "failback-cmd", "FAILBACK_CMD", cfg->failback_cmd, false);
+	if (cfg->state_dir != NULL)
+		selftest_add(t, "rclone", false,
+		    "STATE_DIR is set, but failoverd %s does not sync state yet", PACKAGE_VERSION);
+	if (telegram)
+		selftest_add(t, "telegram", false, "failoverd %s cannot send Telegram messages yet",
+		    PACKAGE_VERSION);
+	selftest_finish(t);
 }
 
 void

@@ -426,6 +426,10 @@ main(int argc, char *argv[])
 	if (check_only) {
 		config_print(d->cfg, stdout);
 		printf("configuration OK\n");
+		fprintf(stderr,
+		    "failoverd: once it runs, `failoverctl%s%s selftest` checks the Fly "
+		    "token, the primary's health endpoint and the commands\n",
+		    d->cfg->instance ? " -i " : "", d->cfg->instance ? d->cfg->instance : "");
 		config_free(d->cfg);
 		free(defines);
 		return 0;
