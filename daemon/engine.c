@@ -45,6 +45,9 @@ struct engine {
 	struct daemon *d;
 	struct fo fo;
 	struct selftest *selftest; /* the one in flight, or NULL */
+	/* state_since on the wall clock, converted once per change so status
+	 * does not jitter by a millisecond between two reads. */
+	int64_t since_mono, since_wall;
 
 	struct checker *checker;
 	struct check_probe *probe; /* FLY_HEALTH_URL verification / watch */
@@ -909,6 +912,16 @@ machines_json(struct engine *e)
 	return arr;
 }
 
+static int64_t
+state_since_wall(struct engine *e)
+{
+	if (e->since_wall == 0 || e->since_mono != e->fo.state_since) {
+		e->since_mono = e->fo.state_since;
+		e->since_wall = mono_to_wall(e->fo.state_since);
+	}
+	return e->since_wall;
+}
+
 void
 engine_status(struct engine *e, json_object *st)
 {
@@ -920,8 +933,7 @@ engine_status(struct engine *e, json_object *st)
 	int nmach;
 
 	json_object_object_add(st, "state", json_object_new_string(fo_state_str(e->fo.state)));
-	json_object_object_add(
-	    st, "state_since", json_time_or_null(mono_to_wall(e->fo.state_since)));
+	json_object_object_add(st, "state_since", json_time_or_null(state_since_wall(e)));
 	json_object_object_add(st, "reason", json_object_new_string(e->fo.reason));
 	json_object_object_add(st, "forced", json_object_new_boolean(e->fo.forced));
 	json_object_object_add(st, "degraded", json_object_new_boolean(e->fo.degraded));

@@ -511,6 +511,13 @@ class ControlTest(fodtest.DaemonTestCase):
         self.assertOk(self.d.request({"cmd": "ping"}))
         self.assertTrue(self.d.running())
 
+    def test_status_times_are_stable(self):
+        # state_since is a fact, not recomputed from two clocks per read.
+        self.started()
+        with self.d.connect() as c:
+            seen = {c.request({"cmd": "status"})["result"]["state_since"] for _ in range(300)}
+        self.assertEqual(len(seen), 1, seen)
+
     def test_out_of_descriptors_backs_off_and_recovers(self):
         # A daemon with few descriptors: accept fails with EMFILE. It must
         # back off (not spin on the listening socket), keep serving the
