@@ -55,7 +55,6 @@ struct engine {
 	const struct provider_ops *pops;
 	struct provider *prov;
 	bool prov_busy;
-	enum prov_op prov_op;
 	bool prov_is_action; /* the provider runs the fsm's current action */
 
 	/* Local health, as status shows it. */
@@ -73,9 +72,6 @@ struct engine {
 	/* The action in flight. */
 	struct fo_action act;
 	bool act_running;
-	int act_step; /* 0 provider, 1 verifying FLY_HEALTH_URL */
-	int64_t transition_started; /* mono, 0 = none */
-	bool timeout_reported;
 	int watch_failures;
 
 	struct waiter waiters[WAITERS_MAX];
@@ -229,10 +225,8 @@ announce_state(struct engine *e, const struct fo_change *ch)
 		st->failbacks++;
 		st->last_failback = util_now_ms();
 	}
-	if (ch->to != FO_FAILING_OVER && ch->to != FO_FAILING_BACK) {
-		e->transition_started = 0;
+	if (ch->to != FO_FAILING_OVER && ch->to != FO_FAILING_BACK)
 		evtimer_del(e->ev_timeout);
-	}
 	record_side(e);
 	daemon_state_save(d);
 
@@ -318,7 +312,6 @@ timeout_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_error(e->d, e->fo.state == FO_FAILING_OVER ? "activation" : "deactivation",
 	    "not done after ACTIVATION_TIMEOUT (%s); retries go on", dur);
 	fo_set_degraded(&e->fo, util_mono_ms(), true, "ACTIVATION_TIMEOUT passed");
-	e->timeout_reported = true;
 	engine_run(e);
 }
 
@@ -354,7 +347,6 @@ verify_start(struct engine *e)
 {
 	const struct config *cfg = e->d->cfg;
 
-	e->act_step = 1;
 	e->probe = check_probe_start(e->d->http, cfg, cfg->fly_health_url, verify_done, e);
 	if (e->probe == NULL)
 		timer_in(e->ev_verify, cfg->fast_interval_ms);
@@ -465,7 +457,6 @@ action_done(struct engine *e, bool ok, const char *detail, int64_t retry_ms)
 	uint64_t id = e->act.id;
 
 	e->act_running = false;
-	e->act_step = 0;
 	evtimer_del(e->ev_verify);
 	if (!ok) {
 		/* A waiting force-* learns that the attempt failed; retries go on. */
@@ -494,7 +485,6 @@ action_cancel(struct engine *e)
 	e->probe = NULL;
 	evtimer_del(e->ev_verify);
 	e->act_running = false;
-	e->act_step = 0;
 }
 
 static void
@@ -514,12 +504,9 @@ action_start(struct engine *e, const struct fo_action *a)
 		return;
 	e->act = *a;
 	e->act_running = true;
-	e->act_step = 0;
-	if (a->attempt == 1 && !a->restart && !a->drift) {
-		e->transition_started = now;
-		e->timeout_reported = false;
+	/* ACTIVATION_TIMEOUT runs from the transition's first attempt. */
+	if (a->attempt == 1 && !a->restart && !a->drift)
 		timer_in(e->ev_timeout, cfg->activation_timeout_ms);
-	}
 	snprintf(detail, sizeof(detail), "%s%s%s (attempt %d)",
 	    a->kind == FO_ACT_ACTIVATE ? "starting the standby's machines"
 	                               : "stopping the standby's machines",
@@ -531,8 +518,9 @@ action_start(struct engine *e, const struct fo_action *a)
 	standby_event(e, act_name(a), "begin", detail);
 	e->prov_busy = true;
 	e->prov_is_action = true;
-	e->prov_op = a->kind == FO_ACT_ACTIVATE ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE;
-	if (e->pops->start(e->prov, e->prov_op, prov_action_done, prov_progress, e) == -1) {
+	if (e->pops->start(e->prov,
+	        a->kind == FO_ACT_ACTIVATE ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE,
+	        prov_action_done, prov_progress, e) == -1) {
 		e->prov_busy = false;
 		e->prov_is_action = false;
 		action_done(e, false, "provider busy", RETRY_BASE_MS);
@@ -687,7 +675,6 @@ engine_list(struct engine *e)
 		return;
 	e->prov_busy = true;
 	e->prov_is_action = false;
-	e->prov_op = PROV_OP_LIST;
 	if (e->pops->start(e->prov, PROV_OP_LIST, list_done, NULL, e) == -1)
 		e->prov_busy = false;
 }
@@ -737,7 +724,6 @@ standby_restart(struct engine *e)
 	    "FLY_HEALTH_URL failing: stopping the standby to start it again");
 	e->prov_busy = true;
 	e->prov_is_action = false;
-	e->prov_op = PROV_OP_DEACTIVATE;
 	if (e->pops->start(e->prov, PROV_OP_DEACTIVATE, restart_stopped, prov_progress, e) == -1)
 		e->prov_busy = false;
 }
@@ -1288,7 +1274,6 @@ engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 		}
 		e->prov_busy = true;
 		e->prov_is_action = false;
-		e->prov_op = PROV_OP_LIST;
 		t->listing = true;
 		t->pending++;
 		if (e->pops->start(e->prov, PROV_OP_LIST, selftest_list_done, NULL, t) == -1) {

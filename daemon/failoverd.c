@@ -275,15 +275,12 @@ daemon_reload(struct daemon *d)
 	daemon_sd_notify(d, "RELOADING=1");
 	cfg = load_config(d, &errs);
 	if (cfg == NULL) {
-		size_t len = 0;
 		why = xstrdup("");
 		for (int i = 0; i < errs.n; i++) {
 			char *n = xasprintf("%s%s%s", why, i > 0 ? "; " : "", errs.msgs[i]);
 			free(why);
 			why = n;
-			len++;
 		}
-		(void)len;
 		config_errors_clear(&errs);
 		log_warnx("reload failed, keeping the running configuration: %s", why);
 		daemon_event(d, "reload", false, why);
