@@ -330,6 +330,7 @@ static int
 dir_has_files(const char *dir)
 {
 	struct stat st;
+	char *root;
 	int rc;
 
 	if (stat(dir, &st) == -1)
@@ -339,7 +340,10 @@ dir_has_files(const char *dir)
 		return -1;
 	}
 	walk_found = false;
-	rc = nftw(dir, walk_find_file, SYNC_PRUNE_FDS, FTW_PHYS);
+	/* "DIR/.": a STATE_DIR that is a symlink is walked, not counted. */
+	root = xasprintf("%s/.", dir);
+	rc = nftw(root, walk_find_file, SYNC_PRUNE_FDS, FTW_PHYS);
+	free(root);
 	if (walk_found)
 		return 1;
 	return rc == -1 ? -1 : 0;

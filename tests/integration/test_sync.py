@@ -257,6 +257,12 @@ class SyncTest(unittest.TestCase):
         out = self.run_tool("push", **self.fake())
         self.assertIn("does not exist: not pushed", out["result"]["error"])
         self.assertEqual(self.dumps(), [], "rclone ran")
+        # A STATE_DIR that is a symlink to an empty directory is empty too.
+        os.makedirs(os.path.join(self.tmp, "empty-target"))
+        os.symlink(os.path.join(self.tmp, "empty-target"), self.state)
+        out = self.run_tool("push", **self.fake())
+        self.assertEqual(out["result"]["error"], "STATE_DIR is empty: not pushed")
+        self.assertEqual(self.dumps(), [], "rclone ran")
         self.assertEqual(snapshot(self.remote), before)
         self.assertIn("sync push %s -> testremote:%s: failed in" % (self.state, self.remote),
                       out["stderr"])
