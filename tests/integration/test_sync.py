@@ -481,6 +481,23 @@ class SyncTest(unittest.TestCase):
                     self.assertIn(text, out["stderr"])
         self.assertEqual(self.dumps("apply"), [])
 
+    def test_failing_apply_is_reported_as_such(self):
+        self.populate_state()
+        write(os.path.join(self.remote, "db.sqlite"), b"remote db")
+        before = snapshot(self.state)
+        out = self.run_tool("pull", **self.fake(when="apply", exit=7))
+        r = out["result"]
+        self.assertFalse(r["ok"])
+        self.assertFalse(r["applied"])
+        self.assertEqual(r["exit_code"], 7)
+        self.assertEqual(r["error"], "applying to STATE_DIR: rclone exit 7: fatal error")
+        self.assertEqual(len(self.dumps("pull")), 1)
+        self.assertEqual(snapshot(self.state), before)
+        # The staging is complete: the retry applies it.
+        out = self.run_tool("pull")
+        self.assertTrue(out["result"]["ok"])
+        self.assertEqual(read(os.path.join(self.state, "db.sqlite")), b"remote db")
+
     def test_hanging_rclone_killed_at_sync_timeout_with_its_grandchild(self):
         self.populate_state()
         gc_file = os.path.join(self.tmp, "gc")
