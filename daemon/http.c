@@ -29,6 +29,14 @@
 #define HTTP_DEFAULT_TIMEOUT_MS (30 * 1000)
 #define HTTP_MAX_CONNECT_MS (10 * 1000)
 #define HTTP_DEFAULT_MAX_BODY (1024 * 1024)
+/*
+ * Finished easy handles kept for the next request (curl_easy_reset clears
+ * every option; the handle keeps its buffers, so a check every few seconds
+ * does not allocate and free libcurl's ~20 KiB of per-handle state each
+ * time). Connections live in the multi handle, not here, so reuse never
+ * means a reused connection: CURLOPT_FRESH_CONNECT still decides that.
+ */
+#define HTTP_POOL_MAX 4
 
 enum req_state {
 	REQ_ACTIVE, /* in the multi handle */
@@ -75,6 +83,8 @@ struct http {
 	struct http_reqs active;
 	struct http_reqs done;
 	LIST_HEAD(http_socks, http_sock) socks;
+	CURL *pool[HTTP_POOL_MAX]; /* idle easy handles */
+	int npool;
 	int dispatching; /* depth of http_dispatch */
 	bool dying; /* http_free called from a callback */
 };
@@ -579,13 +589,37 @@ http_new(struct event_base *base)
 	return h;
 }
 
+/* An easy handle with every option at its default. */
+static CURL *
+http_easy_get(struct http *h)
+{
+	CURL *e;
+
+	if (h->npool == 0)
+		return curl_easy_init();
+	e = h->pool[--h->npool];
+	curl_easy_reset(e);
+	return e;
+}
+
+/* Only handles no longer in the multi come here. */
+static void
+http_easy_put(struct http *h, CURL *e)
+{
+	if (e == NULL)
+		return;
+	if (h != NULL && !h->dying && h->npool < HTTP_POOL_MAX)
+		h->pool[h->npool++] = e;
+	else
+		curl_easy_cleanup(e);
+}
+
 static void
 http_req_free(struct http_req *r)
 {
 	if (r == NULL)
 		return;
-	if (r->easy != NULL)
-		curl_easy_cleanup(r->easy);
+	http_easy_put(r->http, r->easy);
 	curl_slist_free_all(r->headers);
 	free(r->body);
 	free(r->url);
@@ -610,6 +644,8 @@ http_free(struct http *h)
 		return;
 	}
 	curl_multi_cleanup(h->multi);
+	while (h->npool > 0)
+		curl_easy_cleanup(h->pool[--h->npool]);
 	/* Cached connections curl closed without telling us, if any. */
 	while ((s = LIST_FIRST(&h->socks)) != NULL) {
 		LIST_REMOVE(s, entry);
@@ -634,7 +670,7 @@ http_request_start(struct http *h, const struct http_request_opts *o, http_done_
 
 	if (h == NULL || h->dying || o == NULL || o->url == NULL || cb == NULL)
 		return NULL;
-	if ((e = curl_easy_init()) == NULL)
+	if ((e = http_easy_get(h)) == NULL)
 		return NULL;
 	r = xcalloc(1, sizeof(*r));
 	r->http = h;
