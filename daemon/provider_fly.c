@@ -5,11 +5,25 @@
  * activate:   list -> for each chosen machine: [stop, get, wait stopped if
  *             suspended] start -> for each: get, wait started (408 -> get
  *             again: stopped/failed ends the attempt, else wait again)
+ *             The list is skipped when the last operation's listing (the
+ *             engine lists at start-up, every RECONCILE_INTERVAL and at the
+ *             start of every action) is recent and leaves nothing to decide:
+ *             enough machines stopped, none running or in a passing state.
+ *             Then the start request is the first one out, which is what
+ *             the time to failover hangs on. A 404 on such a start (the
+ *             machine was destroyed) lists and plans again at once; any
+ *             other failure ends the attempt as before (a 412 is a retry)
+ *             and the attempts after a failure always list first.
  * deactivate: list -> stop each started one -> for each: get, wait stopped
  *             with its instance_id (408 -> get again: started ends it)
  *
  * Idempotent: only stopped, suspended or failed machines are started, and
- * only as many as FLY_MACHINE_COUNT minus those already running.
+ * only as many as FLY_MACHINE_COUNT minus those already running. From a
+ * remembered listing, a machine started behind our back since that listing
+ * answers 412, and the retry lists; only a *different* machine started
+ * behind our back in that window (a manual `fly machine start`) can leave
+ * one machine more running than FLY_MACHINE_COUNT, as it would have with
+ * a listing a moment older.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +41,8 @@
 
 #define FLY_REQUEST_TIMEOUT_MS 30000
 #define FLY_WAIT_SLACK_MS 15000 /* request timeout beyond the wait's own */
+/* A remembered listing is used for this long past RECONCILE_INTERVAL. */
+#define FLY_KNOWN_SLACK_MS 60000
 
 enum fly_phase {
 	PH_IDLE,
@@ -53,6 +69,13 @@ struct provider {
 	int count;
 	int64_t request_timeout_ms;
 	int wait_s;
+	int64_t known_max_age_ms;
+
+	/* The machines as the last successful operation left them: an
+	 * activation may start from here instead of listing first. */
+	struct machine_list known;
+	int64_t known_mono;
+	bool from_known; /* this attempt planned from `known` */
 
 	/* The operation in flight. */
 	bool busy;
@@ -83,6 +106,7 @@ struct provider {
 };
 
 static void fly_next(struct provider *);
+static void fly_replan(struct provider *);
 
 static void
 fly_redact(const struct provider *p, char *s, size_t len)
@@ -112,6 +136,18 @@ fly_redact(const struct provider *p, char *s, size_t len)
 	}
 }
 
+/* Forgets the plan of this attempt (the targets and where we are in it). */
+static void
+fly_plan_clear(struct provider *p)
+{
+	free(p->targets);
+	p->targets = NULL;
+	p->ntargets = p->idx = p->sub = 0;
+	p->shortfall = p->transient = 0;
+	p->after_timeout = false;
+	p->from_known = false;
+}
+
 static void
 fly_reset(struct provider *p)
 {
@@ -125,11 +161,7 @@ fly_reset(struct provider *p)
 	p->url = NULL;
 	free(p->hdr_auth);
 	p->hdr_auth = NULL;
-	free(p->targets);
-	p->targets = NULL;
-	p->ntargets = p->idx = p->sub = 0;
-	p->shortfall = p->transient = 0;
-	p->after_timeout = false;
+	fly_plan_clear(p);
 	p->pending = false;
 	p->phase = PH_IDLE;
 	p->busy = false;
@@ -161,6 +193,13 @@ fly_finish(struct provider *p, enum prov_result res, int64_t retry_after_ms, con
 	p->ml.v = NULL;
 	p->ml.n = 0;
 	st.machines = &ml;
+	/* Only a success says what the machines are now; after a failure the
+	 * next attempt lists. */
+	if (res == PROV_OK && p->phase != PH_IDLE) {
+		machine_list_copy(&p->known, &ml);
+		p->known_mono = util_mono_ms();
+	} else
+		machine_list_free(&p->known);
 	fly_reset(p);
 	if (res == PROV_OK)
 		log_debug("fly: %s: ok", p->app);
@@ -564,6 +603,17 @@ fly_http_done(const struct http_response *r, void *arg)
 		fly_next(p);
 		return;
 	}
+	if (v != FLY_V_OK && p->step == ST_START && p->from_known && r->status == 404) {
+		/* Destroyed since the remembered listing: list and start
+		 * another at once. A 412 (not startable now: stopping,
+		 * replacing, or started behind our back) stays a retry with
+		 * backoff, whose next attempt lists: at once would only meet
+		 * the same passing state. */
+		fly_progress(
+		    p, "machine %s: 404 on start: listing the machines again", fly_target(p)->id);
+		fly_replan(p);
+		return;
+	}
 	if (v != FLY_V_OK) {
 		fly_error_text(r->status, r->body, text, sizeof(text));
 		if (p->step == ST_LIST && r->status == 404)
@@ -638,6 +688,47 @@ fly_http_done(const struct http_response *r, void *arg)
 	fly_next(p);
 }
 
+/* Forgets the plan and lists: a fresh start of this attempt. */
+static void
+fly_replan(struct provider *p)
+{
+	fly_plan_clear(p);
+	machine_list_free(&p->ml);
+	machine_list_free(&p->known);
+	fly_list(p);
+}
+
+/*
+ * An activation planned from the remembered listing, when that plan is
+ * nothing but starting stopped machines; false (nothing changed) otherwise.
+ */
+static bool
+fly_activate_from_known(struct provider *p)
+{
+	int64_t age = util_mono_ms() - p->known_mono;
+	bool clean;
+	int i;
+
+	if (p->known.n == 0 || age < 0 || age > p->known_max_age_ms)
+		return false;
+	machine_list_copy(&p->ml, &p->known);
+	fly_plan_activate(p);
+	clean = p->ntargets > 0 && p->shortfall == 0 && p->transient == 0;
+	for (i = 0; clean && i < p->ntargets; i++)
+		clean = fly_state_is(&p->ml.v[p->targets[i]], "stopped");
+	if (!clean) {
+		fly_plan_clear(p);
+		machine_list_free(&p->ml);
+		return false;
+	}
+	p->from_known = true;
+	log_debug("fly: %s: starting from the listing of %lldms ago", p->app, (long long)age);
+	p->phase = PH_ACT;
+	p->idx = p->sub = 0;
+	fly_next(p);
+	return true;
+}
+
 static void
 fly_ev_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -649,6 +740,8 @@ fly_ev_cb(evutil_socket_t fd, short what, void *arg)
 		fly_finish(p, p->pending_res, -1, "%s", p->pending_error);
 		return;
 	}
+	if (p->op == PROV_OP_ACTIVATE && fly_activate_from_known(p))
+		return;
 	fly_list(p);
 }
 
@@ -676,6 +769,9 @@ fly_configure(struct provider *p, const struct config *cfg)
 	        p->token[n - 1] == '\r'))
 		p->token[--n] = '\0';
 	p->count = cfg->fly_machine_count > 0 ? cfg->fly_machine_count : 1;
+	p->known_max_age_ms = cfg->reconcile_interval_ms + FLY_KNOWN_SLACK_MS;
+	/* Another app or API: what was listed says nothing about it. */
+	machine_list_free(&p->known);
 }
 
 static struct provider *
@@ -702,6 +798,7 @@ fly_destroy(struct provider *p)
 		return;
 	fly_reset(p);
 	machine_list_free(&p->ml);
+	machine_list_free(&p->known);
 	event_free(p->ev);
 	free(p->base_url);
 	free(p->app);

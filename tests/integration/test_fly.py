@@ -9,8 +9,16 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "fakes"))
 from fake_fly import FakeFly  # noqa: E402
+from fodtest import wait_until  # noqa: E402
+from test_failover import FailoverCase  # noqa: E402
+
+try:
+    from fake_primary import FakePrimary  # noqa: E402
+except ImportError:
+    FakePrimary = None
 
 BUILDDIR = os.path.abspath(
     os.environ.get("FOD_BUILDDIR") or os.path.join(HERE, "..", ".."))
@@ -296,6 +304,117 @@ class FlyProviderTest(unittest.TestCase):
         got = {m["id"]: (m["state"], m["region"]) for m in res["machines"]}
         self.assertEqual(got, {a: ("stopped", "iad"), b: ("started", "ord")})
         self.assertEqual(self.fake.requests("POST"), [])
+
+
+class RecordingPrimary(FakePrimary or object):
+    """FakePrimary that keeps the head of every request it reads."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.heads = []
+
+    def _read_request(self, sock):
+        data = super()._read_request(sock)
+        if data is not None:
+            with self._lock:
+                self.heads.append(data)
+        return data
+
+
+class FlyInDaemonTest(FailoverCase):
+    """The fly provider inside the daemon, where a listing is remembered
+    between operations: the start request goes out first."""
+
+    def fly_calls(self):
+        """(method, path, status) of the Fly API requests, in order."""
+        return [(r["method"], r["path"], r["status"]) for r in self.fly.requests()]
+
+    def fail_primary(self, d):
+        ev = self.events(d, ["state", "standby"])
+        self.fly.clear_requests()
+        self.primary.set_mode("down")
+        self.wait_to(d, ev, "standby", 20)
+        self.drain(ev)
+        return ev
+
+    def test_start_goes_out_with_no_list_first(self):
+        d = self.start()
+        # the start-up listing is what the activation starts from
+        wait_until(lambda: self.fly.requests("GET", r"/machines$"), 5, msg="a listing")
+        self.fail_primary(d)
+        calls = self.fly_calls()
+        self.assertEqual(calls[0], ("POST", "/v1/apps/%s/machines/%s/start" % (APP, self.mid),
+                                    200), calls)
+        self.assertEqual(self.starts(), 1)
+        self.assertEqual(self.fly.state(APP, self.mid), "started")
+        # no listing before the machine was started and waited for
+        self.assertNotIn(("GET", "/v1/apps/%s/machines" % APP, 200), calls[:3], calls)
+
+    def test_destroyed_machine_falls_back_to_list_then_start(self):
+        d = self.start()
+        wait_until(lambda: self.fly.requests("GET", r"/machines$"), 5, msg="a listing")
+        # destroyed and replaced behind the daemon's back (e.g. `fly deploy`)
+        with self.fly.lock:
+            del self.fly.apps[APP][self.mid]
+        new = self.fly.add_machine(APP, "stopped", "ord")
+        ev = self.fail_primary(d)
+        calls = self.fly_calls()
+        m = "/v1/apps/%s/machines" % APP
+        self.assertEqual(calls[:3], [("POST", "%s/%s/start" % (m, self.mid), 404),
+                                     ("GET", m, 200),
+                                     ("POST", "%s/%s/start" % (m, new), 200)], calls)
+        self.assertEqual(self.fly.starts(new), 1)
+        self.assertEqual(self.fly.state(APP, new), "started")
+        # one attempt: no retry, no backoff
+        phases = [e["phase"] for e in ev.seen if e["type"] == "standby"]
+        self.assertNotIn("retry", phases, ev.seen)
+        self.assertEqual(d.status()["standby"]["machines"][0]["id"], new)
+
+    def test_machine_started_behind_our_back_is_not_started_twice(self):
+        d = self.start()
+        wait_until(lambda: self.fly.requests("GET", r"/machines$"), 5, msg="a listing")
+        self.fly.set_state(APP, self.mid, "started")
+        ev = self.fail_primary(d)
+        calls = self.fly_calls()
+        m = "/v1/apps/%s/machines" % APP
+        # the remembered listing says stopped: the start gets 412, the retry lists
+        self.assertEqual(calls[0], ("POST", "%s/%s/start" % (m, self.mid), 412), calls)
+        self.assertEqual(calls[1], ("GET", m, 200), calls)
+        self.assertEqual(self.starts(), 0)
+        self.assertEqual(len(self.fly.requests("POST", r"/start$")), 1, calls)
+        retries = [e for e in ev.seen if e["type"] == "standby" and e["phase"] == "retry"]
+        self.assertEqual(len(retries), 1, ev.seen)
+        self.assertIn("412", retries[0]["detail"])
+
+    def test_health_checks_carry_nothing_of_the_api_requests(self):
+        # http.c reuses finished libcurl handles: a check after a POST with a
+        # token, a body and JSON headers must still be a bare GET on a new
+        # connection.
+        if FakePrimary is None:
+            self.skipTest("fakes/fake_primary.py is not there yet")
+        self.primary.stop()
+        self.primary = RecordingPrimary().start()
+        self.addCleanup(self.primary.stop)
+        d = self.start(FAILBACK="manual")
+        self.primary.set_mode("503", keep_alive=True)
+        self.fail_primary_503(d)
+        n = len(self.primary.heads)
+        wait_until(lambda: len(self.primary.heads) >= n + 3, 5, msg="checks while standby")
+        self.assertTrue(self.fly.requests("POST", r"/start$"))
+        with self.primary._lock:
+            heads = list(self.primary.heads)
+            conns = self.primary.connections
+        self.assertEqual(conns, len(heads))  # a new connection every time
+        for h in heads:
+            self.assertTrue(h.startswith(b"GET /"), h)
+            low = h.lower()
+            for bad in (b"authorization", b"content-type", b"content-length",
+                        b"application/json", b"fo1_"):
+                self.assertNotIn(bad, low, h)
+
+    def fail_primary_503(self, d):
+        ev = self.events(d, ["state"])
+        self.wait_to(d, ev, "standby", 20)
 
 
 class NoneProviderTest(unittest.TestCase):
