@@ -15,7 +15,7 @@ build=${FOD_BUILDDIR:-$src}
 out=${FUZZ_OUT:-$build/tests/fuzz/fuzz_out}
 secs=${1:-15}
 [ $# -gt 0 ] && shift
-names=${*:-proto config fly state}
+names=${*:-proto config fly state telegram}
 CC=${CC:-clang}
 
 case $secs in
@@ -47,7 +47,16 @@ sources() {
 	config) echo "$src/daemon/config.c" ;;
 	fly) echo "$src/daemon/fly_api.c" ;;
 	state) echo "$src/daemon/state.c" ;;
+	telegram) echo "$src/daemon/notify.c $src/daemon/config.c $src/daemon/http.c" ;;
 	*) return 1 ;;
+	esac
+}
+
+# Libraries beyond json-c and libbsd (notify.c sits on http.c and libevent).
+extra_libs() {
+	case $1 in
+	telegram) pkg-config --libs libevent libcurl ;;
+	*) echo ;;
 	esac
 }
 
@@ -59,9 +68,10 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN
 fail=0
 for n in $names; do
 	s=$(sources "$n") || { echo "run.sh: no fuzzer '$n'" >&2; exit 2; }
+	xl=$(extra_libs "$n") || exit 2
 	bin=$out/fuzz_$n
 	# shellcheck disable=SC2086 # word splitting of the flag lists is wanted
-	if ! $CC $cflags -o "$bin" "$here/fuzz_$n.c" $s $common $pclibs -lm \
+	if ! $CC $cflags -o "$bin" "$here/fuzz_$n.c" $s $common $pclibs $xl -lm \
 	    >"$out/$n.build.log" 2>&1; then
 		cat "$out/$n.build.log" >&2
 		echo "fuzz_$n: BUILD FAILED"
