@@ -489,19 +489,23 @@ notify_tg_verdict(const struct http_response *resp, int attempt, struct notify_v
 		    d ? d : "Too Many Requests", (long long)((v->delay_ms + 999) / 1000));
 		return;
 	}
-	if (status < 400 || status >= 500) {
+	if (status < 300 || status >= 500) {
 		snprintf(v->error, sizeof(v->error), "Telegram answered HTTP %d%s%s", status,
 		    d ? ": " : (parsed ? "" : " (not a Bot API reply)"), d ? d : "");
 		return;
 	}
-	/* 4xx: the token, the chat or the API URL is wrong; a person must act,
-	 * so try again only slowly (a reload retries at once). */
+	/* 3xx, 4xx: the token, the chat or the API URL is wrong; a person must
+	 * act, so try again only slowly (a reload retries at once). */
 	v->cls = NOTIFY_REJECTED;
 	v->delay_ms =
 	    util_backoff_ms(attempt - 1, 2 * NOTIFY_SLOW_RETRY_MS, NOTIFY_SLOW_RETRY_CAP_MS);
 	if (v->delay_ms < NOTIFY_SLOW_RETRY_MS)
 		v->delay_ms = NOTIFY_SLOW_RETRY_MS;
-	if (!parsed)
+	if (status < 400)
+		snprintf(v->error, sizeof(v->error),
+		    "Telegram answered HTTP %d (a redirect, not followed): check TELEGRAM_API_URL",
+		    status);
+	else if (!parsed)
 		snprintf(v->error, sizeof(v->error),
 		    "Telegram answered HTTP %d, not a Bot API reply: check TELEGRAM_API_URL",
 		    status);

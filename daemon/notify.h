@@ -77,8 +77,10 @@ void notifier_send(struct notifier *, const char *text);
 int notifier_pending(const struct notifier *);
 /* A sendMessage, test message or heartbeat in flight, or a send timer armed. */
 bool notifier_busy(const struct notifier *);
-/* Fills status.notify: telegram (bool), pending, last_error (or null),
- * heartbeat (bool). */
+/* Fills status.notify: telegram (bool: configured), pending, last_error
+ * (the last failed delivery's, null once one succeeds), last_delivered
+ * (time or null), heartbeat (bool: HEARTBEAT_URL set), heartbeat_error
+ * (null while the pings succeed). */
 void notifier_status(const struct notifier *, json_object *notify_obj);
 
 /* After a healthy check cycle: GET HEARTBEAT_URL unless one is in flight.
@@ -147,7 +149,7 @@ int notify_pending_add(
 enum notify_class {
 	NOTIFY_DELIVERED,
 	NOTIFY_RETRY, /* network error, 5xx, 429, garbage: backoff or retry_after */
-	NOTIFY_REJECTED, /* 400/401/403/404 and other 4xx: the config; slow retry */
+	NOTIFY_REJECTED, /* 3xx, 400/401/403/404, other 4xx: the config; slow retry */
 	NOTIFY_BAD_TEXT, /* 400 about the text itself: retrying cannot help */
 };
 struct notify_verdict {

@@ -111,7 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case NOTIFY_REJECTED:
 		if (v.error[0] == '\0' || v.delay_ms < NOTIFY_SLOW_RETRY_MS ||
-		    v.delay_ms > NOTIFY_SLOW_RETRY_CAP_MS || resp.status < 400 || resp.status > 499)
+		    v.delay_ms > NOTIFY_SLOW_RETRY_CAP_MS || resp.status < 300 || resp.status > 499)
 			abort();
 		break;
 	case NOTIFY_BAD_TEXT:

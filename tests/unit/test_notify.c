@@ -548,6 +548,13 @@ test_verdict(void **unused)
 	assert_int_equal(v.cls, NOTIFY_REJECTED);
 	assert_non_null(strstr(v.error, "TELEGRAM_API_URL"));
 
+	/* A redirect (e.g. TELEGRAM_API_URL with http for https) is not followed. */
+	verdict(301, "", -1, 1, &v);
+	assert_int_equal(v.cls, NOTIFY_REJECTED);
+	assert_string_equal(v.error,
+	    "Telegram answered HTTP 301 (a redirect, not followed): check "
+	    "TELEGRAM_API_URL");
+
 	/* The text itself: not retried. */
 	verdict(400,
 	    "{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: message is "
