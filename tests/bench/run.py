@@ -591,7 +591,7 @@ def report(info, r, args, elapsed, loads):
             x = r.get(key)
             if x is None:
                 continue
-            L.append("| %s | first Fly API request (machine list) | %s | %s | %s | |" % (
+            L.append("| %s | first Fly API request | %s | %s | %s | |" % (
                 where, f3(pct(x["first_api_ms"], .5)), f3(pct(x["first_api_ms"], .99)),
                 f3(max(x["first_api_ms"]))))
             L.append("| %s | start request | %s | %s | %s | median < 2 |" % (
