@@ -21,17 +21,21 @@
 #include "failover.h"
 #include "failoverd.h"
 #include "fly_api.h"
+#include "hooks.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "provider.h"
 #include "state.h"
 #include "status.h"
+#include "sync.h"
 #include "util.h"
 
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS (5 * 60 * 1000)
 #define CONFIG_RETRY_MIN_MS (60 * 1000) /* "retried slowly" */
 #define WAITERS_MAX 64
+#define SHUTDOWN_FLUSH_MS 2000
 
 /* A force-* request waiting (with `wait`) for its transition to end. */
 struct waiter {
@@ -40,6 +44,27 @@ struct waiter {
 };
 
 struct selftest;
+
+/* What the one sync in flight is for. */
+enum sync_use {
+	SU_NONE,
+	SU_PERIODIC, /* SYNC_INTERVAL push while primary */
+	SU_PRE, /* pre-push from the first failed check */
+	SU_FINAL, /* the activation's final push */
+	SU_PULL, /* the failback's pull */
+	SU_MANUAL, /* the `sync` command */
+};
+
+/* Where the current action is. */
+enum act_step {
+	STEP_NONE,
+	STEP_FENCE, /* FENCE_CMD */
+	STEP_PUSH, /* waiting for the pre-push, then the final push */
+	STEP_PROVIDER, /* start or stop the machines */
+	STEP_VERIFY, /* FLY_HEALTH_URL */
+	STEP_PULL, /* the standby's marker, the pull, the apply */
+	STEP_FAILBACK, /* FAILBACK_CMD */
+};
 
 struct engine {
 	struct daemon *d;
@@ -77,13 +102,37 @@ struct engine {
 	struct waiter waiters[WAITERS_MAX];
 	int nwaiters;
 
+	/* State sync, notifications, hooks. */
+	struct sync *sync; /* NULL when sync is off */
+	struct notifier *notifier;
+	struct hooks *hooks;
+	enum sync_use sync_use;
+	int64_t push_started; /* mono, of the push in flight */
+	struct request *sync_req; /* the `sync` command waiting */
+	enum act_step step;
+	bool prep_done; /* this transition's fence and final push are done */
+	int64_t trans_start; /* mono, the transition's first attempt */
+	int64_t first_fail; /* mono, the first failed check of the streak */
+	int64_t detect_ms; /* first failed check -> failing-over */
+	bool pull_alerted; /* this failback's pull failure was announced */
+	bool auth_alerted; /* the provider's auth failure was announced */
+	int64_t pause_until_seen; /* wall, the pause expiry last seen */
+	bool was_paused;
+	/* The last `state` event, for hooks. */
+	char *state_json;
+	char state_from[16], state_to[16], state_reason[FO_REASON_LEN];
+
 	struct event *ev_tick; /* fo_tick at fo_next_deadline */
 	struct event *ev_reconcile; /* RECONCILE_INTERVAL listings */
 	struct event *ev_timeout; /* ACTIVATION_TIMEOUT of a transition */
 	struct event *ev_verify; /* next FLY_HEALTH_URL probe */
 	struct event *ev_watch; /* standby watch while standby */
 	struct event *ev_run; /* deferred engine_run */
+	struct event *ev_periodic; /* SYNC_INTERVAL pushes */
+	struct event *ev_budget; /* SYNC_TIMEOUT for pre-push + final push */
 	bool in_run;
+	bool stopping; /* engine_shutdown: no new action */
+	bool flushing;
 };
 
 static void engine_run(struct engine *);
@@ -185,6 +234,131 @@ waiters_finish(struct engine *e, bool only_target, enum fo_state reached, const 
 	}
 }
 
+/* --- notifications ------------------------------------------------------------ */
+
+static void engine_notify(struct engine *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A Telegram message, prefixed with where it comes from. */
+static void
+engine_notify(struct engine *e, const char *fmt, ...)
+{
+	const struct config *cfg = e->d->cfg;
+	char body[2048], host[64];
+	char *text;
+	va_list ap;
+
+	if (!notify_telegram_enabled(cfg))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	if (gethostname(host, sizeof(host)) == -1)
+		strlcpy(host, "?", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	text = xasprintf("failoverd%s%s on %s: %s", cfg->instance != NULL ? " " : "",
+	    cfg->instance != NULL ? cfg->instance : "", host, body);
+	notifier_send(e->notifier, text);
+	free(text);
+}
+
+static const char *
+dur_str(int64_t ms, char *buf, size_t len)
+{
+	if (ms < 0)
+		ms = 0;
+	if (ms < 10000)
+		snprintf(buf, len, "%.1fs", (double)ms / 1000.0);
+	else if (ms < 3600000)
+		snprintf(
+		    buf, len, "%lldm %llds", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
+	else
+		snprintf(buf, len, "%lldh %lldm", (long long)(ms / 3600000),
+		    (long long)(ms / 60000 % 60));
+	return buf;
+}
+
+static const char *
+standby_name(const struct engine *e)
+{
+	const struct config *cfg = e->d->cfg;
+
+	if (cfg->fly_app != NULL)
+		return cfg->fly_app;
+	return cfg->provider == PROVIDER_COMMAND ? "(ACTIVATE_CMD)" : "(dry run)";
+}
+
+/* The hooks' view of the last state change. */
+static void
+hook_ctx(struct engine *e, struct hook_ctx *c)
+{
+	c->event = e->state_json != NULL ? e->state_json : "";
+	c->state = fo_state_str(e->fo.state);
+	c->from = e->state_from;
+	c->to = e->state_to;
+	c->reason = e->state_reason;
+}
+
+/* Keeps the `state` event just emitted, as JSON, for FAILOVER_EVENT. */
+static void
+keep_state_event(struct engine *e, const struct fo_change *ch)
+{
+	struct evfilter f;
+	char types[1][EVENT_TYPE_LEN] = {"state"};
+	struct evrec **v;
+	int n;
+
+	f.types = types;
+	f.n = 1;
+	free(e->state_json);
+	e->state_json = NULL;
+	n = events_backlog(e->d->events, &f, 1, &v);
+	if (n == 1 && v[0]->len > 11 && strncmp(v[0]->line, "{\"event\":", 9) == 0)
+		e->state_json = xasprintf("%.*s", (int)(v[0]->len - 11), v[0]->line + 9);
+	for (int i = 0; i < n; i++)
+		evrec_unref(v[i]);
+	free(v);
+	strlcpy(e->state_from, fo_state_str(ch->from), sizeof(e->state_from));
+	strlcpy(e->state_to, fo_state_str(ch->to), sizeof(e->state_to));
+	strlcpy(e->state_reason, ch->reason, sizeof(e->state_reason));
+}
+
+/* The owner hears about every move (Telegram). */
+static void
+notify_state(struct engine *e, const struct fo_change *ch, int64_t closed_active_ms)
+{
+	const struct config *cfg = e->d->cfg;
+	struct dstate *st = e->d->dstate;
+	char a[32], b[32];
+	int nmach;
+
+	if (ch->from == FO_PRIMARY && ch->to == FO_FAILING_OVER)
+		engine_notify(
+		    e, "FAILOVER BEGUN. %s. Starting the standby %s.", ch->reason, standby_name(e));
+	else if (ch->from == FO_FAILING_OVER && ch->to == FO_STANDBY) {
+		if (e->detect_ms >= 0)
+			engine_notify(e,
+			    "STANDBY SERVING: %s is active. Detection took %s, activation %s.",
+			    standby_name(e), dur_str(e->detect_ms, a, sizeof(a)),
+			    dur_str(util_mono_ms() - e->trans_start, b, sizeof(b)));
+		else
+			engine_notify(e, "STANDBY SERVING: %s is active (%s). Activation took %s.",
+			    standby_name(e), e->fo.forced ? "forced" : "failover",
+			    dur_str(util_mono_ms() - e->trans_start, b, sizeof(b)));
+	} else if (ch->from == FO_FAILING_BACK && ch->to == FO_PRIMARY) {
+		nmach = (int)json_object_array_length(st->machines);
+		if (nmach == 0)
+			nmach = cfg->fly_machine_count;
+		engine_notify(e,
+		    "FAILBACK DONE: the primary serves again. Outage %s; standby active %s, "
+		    "estimated cost $%.4f.",
+		    dur_str(st->last_failover != 0 ? util_now_ms() - st->last_failover : 0, a,
+		        sizeof(a)),
+		    dur_str(closed_active_ms, b, sizeof(b)),
+		    (double)closed_active_ms / 1000.0 * nmach * cfg->cost_per_second);
+	}
+}
+
 /* --- announcing changes ------------------------------------------------------ */
 
 static void
@@ -211,13 +385,24 @@ announce_state(struct engine *e, const struct fo_change *ch)
 	struct dstate *st = d->dstate;
 	json_object *f = json_object_new_object();
 	char status[160];
+	int64_t total_before = st->active_ms_total;
+	struct hook_ctx hc;
 
 	log_info("state %s -> %s: %s", fo_state_str(ch->from), fo_state_str(ch->to), ch->reason);
 	json_object_object_add(f, "from", json_object_new_string(fo_state_str(ch->from)));
 	json_object_object_add(f, "to", json_object_new_string(fo_state_str(ch->to)));
 	json_object_object_add(f, "reason", json_object_new_string(ch->reason));
 	events_emit(d->events, "state", f);
+	keep_state_event(e, ch);
 
+	if (ch->to == FO_FAILING_OVER || ch->to == FO_FAILING_BACK) {
+		e->prep_done = false;
+		e->pull_alerted = false;
+		e->trans_start = util_mono_ms();
+		e->detect_ms = ch->from == FO_PRIMARY && e->first_fail != 0 && !e->fo.forced
+		    ? e->trans_start - e->first_fail
+		    : -1;
+	}
 	if (ch->from == FO_PRIMARY && ch->to == FO_FAILING_OVER) {
 		st->failovers++;
 		st->last_failover = util_now_ms();
@@ -228,7 +413,10 @@ announce_state(struct engine *e, const struct fo_change *ch)
 	if (ch->to != FO_FAILING_OVER && ch->to != FO_FAILING_BACK)
 		evtimer_del(e->ev_timeout);
 	record_side(e);
+	notify_state(e, ch, st->active_ms_total - total_before);
 	daemon_state_save(d);
+	hook_ctx(e, &hc);
+	hooks_notify(e->hooks, &hc);
 
 	snprintf(status, sizeof(status), "STATUS=%s%s", fo_state_str(ch->to),
 	    e->fo.paused ? " (paused)" : "");
@@ -287,6 +475,10 @@ announce(struct engine *e)
 				    "`failoverctl force-deactivate`");
 				standby_event(e, "deactivate", "begin",
 				    "primary healthy again; manual failback awaited");
+				engine_notify(e,
+				    "The primary is healthy again. FAILBACK=manual: the standby "
+				    "%s keeps serving until `failoverctl force-deactivate`.",
+				    standby_name(e));
 				break;
 			}
 		}
@@ -312,6 +504,9 @@ timeout_cb(evutil_socket_t fd, short what, void *arg)
 	daemon_error(e->d, e->fo.state == FO_FAILING_OVER ? "activation" : "deactivation",
 	    "not done after ACTIVATION_TIMEOUT (%s); retries go on", dur);
 	fo_set_degraded(&e->fo, util_mono_ms(), true, "ACTIVATION_TIMEOUT passed");
+	engine_notify(e, "%s DEGRADED: not done after ACTIVATION_TIMEOUT (%s); retries go on.%s%s",
+	    e->fo.state == FO_FAILING_OVER ? "ACTIVATION" : "FAILBACK", dur,
+	    e->standby_error[0] ? " Last error: " : "", e->standby_error);
 	engine_run(e);
 }
 
@@ -335,6 +530,10 @@ verify_done(const struct check_result *r, void *arg)
 	log_info("standby not healthy yet: %s", r->error);
 	timer_in(e->ev_verify, e->d->cfg->fast_interval_ms);
 }
+
+static void step_pull(struct engine *);
+static void step_failback(struct engine *);
+static void deactivate_finish(struct engine *);
 
 static void
 verify_cb(evutil_socket_t fd, short what, void *arg)
@@ -409,18 +608,28 @@ prov_action_done(const struct prov_status *ps, void *arg)
 		return;
 	if (ps->res == PROV_OK) {
 		e->standby_error[0] = '\0';
+		e->auth_alerted = false;
 		if (e->act.kind == FO_ACT_ACTIVATE) {
 			record_machines(e);
 			daemon_state_save(e->d);
 			if (cfg->fly_health_url != NULL) {
 				standby_event(e, act_name(&e->act), "begin",
 				    "machines started; verifying FLY_HEALTH_URL");
+				e->step = STEP_VERIFY;
 				verify_start(e);
 				return;
 			}
 		} else {
 			json_object_put(e->d->dstate->machines);
 			e->d->dstate->machines = json_object_new_array();
+			daemon_state_save(e->d);
+			if (e->act.pull && e->sync != NULL)
+				step_pull(e);
+			else if (e->act.failback_hook)
+				step_failback(e);
+			else
+				deactivate_finish(e);
+			return;
 		}
 		{
 			const char *what = e->act.kind == FO_ACT_ACTIVATE
@@ -438,9 +647,15 @@ prov_action_done(const struct prov_status *ps, void *arg)
 	if (ps->res == PROV_CONFIG) {
 		/* Needs a person: alert, and retry slowly, never in a tight loop. */
 		daemon_error(e->d, "fly-api", "%s", ps->error);
+		if (!e->auth_alerted)
+			engine_notify(e,
+			    "STANDBY %s FAILED and needs a person: %s. Retrying every %llds.",
+			    act_name(&e->act), ps->error, (long long)(CONFIG_RETRY_MIN_MS / 1000));
+		e->auth_alerted = true;
 		if (retry < CONFIG_RETRY_MIN_MS)
 			retry = CONFIG_RETRY_MIN_MS;
-	}
+	} else if (e->act.attempt == 1 && !e->act.drift)
+		engine_notify(e, "Standby %s failed: %s. Retrying.", act_name(&e->act), ps->error);
 	{
 		char detail[320];
 		snprintf(detail, sizeof(detail), "%s (attempt %d, retrying in %llds)", ps->error,
@@ -457,6 +672,7 @@ action_done(struct engine *e, bool ok, const char *detail, int64_t retry_ms)
 	uint64_t id = e->act.id;
 
 	e->act_running = false;
+	e->step = STEP_NONE;
 	evtimer_del(e->ev_verify);
 	if (!ok) {
 		/* A waiting force-* learns that the attempt failed; retries go on. */
@@ -484,7 +700,354 @@ action_cancel(struct engine *e)
 	check_probe_cancel(e->probe);
 	e->probe = NULL;
 	evtimer_del(e->ev_verify);
+	if (e->step == STEP_FENCE)
+		hooks_cancel(e->hooks, HOOK_FENCE);
+	else if (e->step == STEP_FAILBACK)
+		hooks_cancel(e->hooks, HOOK_FAILBACK);
+	if (e->sync_use == SU_FINAL || e->sync_use == SU_PULL) {
+		sync_cancel(e->sync);
+		e->sync_use = SU_NONE;
+	}
+	e->step = STEP_NONE;
 	e->act_running = false;
+}
+
+/* Starts or stops the machines: the action's provider step. */
+static void
+step_provider(struct engine *e)
+{
+	e->step = STEP_PROVIDER;
+	if (e->prov_busy) {
+		/* A listing may be in flight: the action wins. */
+		e->pops->cancel(e->prov);
+		e->prov_busy = false;
+		selftest_listing_lost(e);
+	}
+	e->prov_busy = true;
+	e->prov_is_action = true;
+	if (e->pops->start(e->prov,
+	        e->act.kind == FO_ACT_ACTIVATE ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE,
+	        prov_action_done, prov_progress, e) == -1) {
+		e->prov_busy = false;
+		e->prov_is_action = false;
+		action_done(e, false, "provider busy", RETRY_BASE_MS);
+	}
+}
+
+/* --- activation: fence, final push ------------------------------------------------- */
+
+static void push_start(struct engine *, enum sync_use, int64_t timeout_ms);
+
+static void
+prep_finish(struct engine *e)
+{
+	e->prep_done = true;
+	step_provider(e);
+}
+
+/* The final push: incremental after the pre-push, within what is left of
+ * SYNC_TIMEOUT since the activation began waiting for it. */
+static void
+final_push(struct engine *e)
+{
+	int64_t left = e->d->cfg->sync_timeout_ms - (util_mono_ms() - e->push_started);
+
+	if (left < 1000) {
+		log_warnx("the pre-push used up SYNC_TIMEOUT: starting the standby without a "
+		          "final push");
+		prep_finish(e);
+		return;
+	}
+	push_start(e, SU_FINAL, left);
+	if (e->sync_use != SU_FINAL)
+		prep_finish(e);
+}
+
+static void
+step_push(struct engine *e)
+{
+	struct dstate *st = e->d->dstate;
+
+	e->step = STEP_PUSH;
+	if (e->sync == NULL) {
+		prep_finish(e);
+		return;
+	}
+	if (st->pushes_suspended) {
+		log_warnx("pushes are suspended since a pull failed: the standby starts with the "
+		          "state already on the remote");
+		prep_finish(e);
+		return;
+	}
+	e->push_started = util_mono_ms(); /* the wait begins now */
+	if (sync_busy(e->sync) && sync_running_dir(e->sync) == SYNC_PUSH) {
+		/* The pre-push (or a periodic one): its end starts the final push.
+		 * It was started with SYNC_TIMEOUT, so it ends within the budget. */
+		log_info("waiting for the push in flight, then the final push");
+		return;
+	}
+	if (sync_busy(e->sync)) {
+		log_info("a pull is running: cancelled for the failover");
+		sync_cancel(e->sync);
+		if (e->sync_use == SU_MANUAL && e->sync_req != NULL) {
+			request_error(e->sync_req, PROTO_FAILED, "cancelled: a failover began");
+			e->sync_req = NULL;
+		}
+		e->sync_use = SU_NONE;
+	}
+	final_push(e);
+}
+
+static void
+fence_done(bool ok, const char *detail, void *arg)
+{
+	struct engine *e = arg;
+	const struct config *cfg = e->d->cfg;
+
+	if (!e->act_running || e->step != STEP_FENCE)
+		return;
+	if (!ok && cfg->fence_required) {
+		int64_t retry = util_backoff_ms(e->act.attempt - 1, RETRY_BASE_MS, RETRY_CAP_MS);
+		char msg[320];
+		snprintf(
+		    msg, sizeof(msg), "FENCE_CMD %s; FENCE_REQUIRED=yes: not activating", detail);
+		daemon_error(e->d, "fence", "%s (attempt %d)", msg, e->act.attempt);
+		if (e->act.attempt == 1)
+			engine_notify(e, "ACTIVATION HELD: %s. Retrying.", msg);
+		standby_event(e, act_name(&e->act), "retry", msg);
+		action_done(e, false, msg, retry);
+		return;
+	}
+	if (!ok)
+		log_warnx("FENCE_CMD %s; FENCE_REQUIRED=no: the activation goes on", detail);
+	step_push(e);
+}
+
+static void
+step_fence(struct engine *e)
+{
+	struct hook_ctx hc;
+
+	e->step = STEP_FENCE;
+	hook_ctx(e, &hc);
+	if (!hooks_configured(e->hooks, HOOK_FENCE) ||
+	    hooks_run(e->hooks, HOOK_FENCE, &hc, fence_done, e) == -1)
+		step_push(e);
+}
+
+/* --- failback: pull, FAILBACK_CMD -------------------------------------------------- */
+
+static void
+deactivate_finish(struct engine *e)
+{
+	standby_event(e, act_name(&e->act), "done", "the standby's machines are stopped");
+	action_done(e, true, "the standby's machines are stopped", 0);
+}
+
+static void
+failback_done(bool ok, const char *detail, void *arg)
+{
+	struct engine *e = arg;
+
+	if (!e->act_running || e->step != STEP_FAILBACK)
+		return;
+	if (!ok) {
+		log_warnx("FAILBACK_CMD %s: the failback goes on", detail);
+		engine_notify(e, "FAILBACK_CMD %s; the primary serves anyway.", detail);
+	}
+	deactivate_finish(e);
+}
+
+static void
+step_failback(struct engine *e)
+{
+	struct hook_ctx hc;
+
+	e->step = STEP_FAILBACK;
+	hook_ctx(e, &hc);
+	if (!hooks_configured(e->hooks, HOOK_FAILBACK) ||
+	    hooks_run(e->hooks, HOOK_FAILBACK, &hc, failback_done, e) == -1)
+		deactivate_finish(e);
+}
+
+static void sync_done(const struct sync_result *, void *);
+
+static void
+step_pull(struct engine *e)
+{
+	struct dstate *st = e->d->dstate;
+	/* First attempt: wait for the standby's final push, which it makes
+	 * after the stop request; later attempts pull at once. */
+	int64_t after = e->act.attempt == 1 ? st->last_failback : 0;
+
+	e->step = STEP_PULL;
+	if (sync_busy(e->sync)) {
+		sync_cancel(e->sync);
+		if (e->sync_use == SU_MANUAL && e->sync_req != NULL) {
+			request_error(e->sync_req, PROTO_FAILED, "cancelled: a failback began");
+			e->sync_req = NULL;
+		}
+		e->sync_use = SU_NONE;
+	}
+	if (sync_pull(e->sync, after, sync_done, e) == -1) {
+		action_done(e, false, "the pull could not start", RETRY_BASE_MS);
+		return;
+	}
+	e->sync_use = SU_PULL;
+	daemon_status_changed(e->d);
+}
+
+/* A failback pull ended. */
+static void
+pull_done(struct engine *e, const struct sync_result *r)
+{
+	struct dstate *st = e->d->dstate;
+	const struct config *cfg = e->d->cfg;
+	char dur[32], msg[512];
+
+	if (r->ok) {
+		if (st->pushes_suspended) {
+			st->pushes_suspended = false;
+			daemon_state_save(e->d);
+			log_info("the pull succeeded: pushes resume");
+		}
+		if (e->act.failback_hook)
+			step_failback(e);
+		else
+			deactivate_finish(e);
+		return;
+	}
+	if (util_mono_ms() - e->trans_start < cfg->activation_timeout_ms) {
+		int64_t retry = util_backoff_ms(e->act.attempt - 1, RETRY_BASE_MS, RETRY_CAP_MS);
+		snprintf(msg, sizeof(msg), "the pull failed: %s (attempt %d, retrying in %llds)",
+		    r->error != NULL ? r->error : "?", e->act.attempt,
+		    (long long)((retry + 999) / 1000));
+		log_warnx("%s", msg);
+		if (!e->pull_alerted)
+			engine_notify(e, "PULL FAILED: %s. The standby is stopped; retrying.",
+			    r->error != NULL ? r->error : "?");
+		e->pull_alerted = true;
+		standby_event(e, act_name(&e->act), "retry", msg);
+		action_done(e, false, msg, retry);
+		return;
+	}
+	/* Give up: the primary serves without the standby's state, and pushes
+	 * stop, so the primary's older state never overwrites the newer one. */
+	util_duration_fmt(cfg->activation_timeout_ms, dur, sizeof(dur));
+	snprintf(msg, sizeof(msg),
+	    "the pull has failed for ACTIVATION_TIMEOUT (%s): %s; back to primary without the "
+	    "standby's state, FAILBACK_CMD skipped, pushes suspended until a pull succeeds or "
+	    "`failoverctl sync push -f`",
+	    dur, r->error != NULL ? r->error : "?");
+	st->pushes_suspended = true;
+	daemon_state_save(e->d);
+	daemon_error(e->d, "sync", "%s", msg);
+	engine_notify(e, "PULL FAILED, needs a person: %s.", msg);
+	standby_event(e, act_name(&e->act), "done", msg);
+	action_done(e, true, "the standby is stopped; the pull failed", 0);
+	fo_set_degraded(&e->fo, util_mono_ms(), true, "the pull failed: pushes suspended");
+	engine_run(e);
+}
+
+/* --- pushes and the `sync` command ---------------------------------------------------- */
+
+static void periodic_arm(struct engine *);
+
+static void
+push_start(struct engine *e, enum sync_use use, int64_t timeout_ms)
+{
+	if (e->sync == NULL || sync_busy(e->sync))
+		return;
+	if (sync_push(e->sync, timeout_ms, sync_done, e) == 0) {
+		e->sync_use = use;
+		daemon_status_changed(e->d);
+	}
+}
+
+static void
+sync_reply(struct engine *e, const struct sync_result *r)
+{
+	struct request *req = e->sync_req;
+	json_object *res;
+
+	e->sync_req = NULL;
+	if (req == NULL)
+		return;
+	if (!r->ok) {
+		request_error(req, PROTO_FAILED, "%s", r->error != NULL ? r->error : "failed");
+		return;
+	}
+	res = json_object_new_object();
+	json_object_object_add(
+	    res, "direction", json_object_new_string(r->dir == SYNC_PUSH ? "push" : "pull"));
+	json_object_object_add(res, "ok", json_object_new_boolean(1));
+	json_object_object_add(res, "duration_ms", json_object_new_int64(r->duration_ms));
+	request_reply(req, res);
+}
+
+static void
+sync_done(const struct sync_result *r, void *arg)
+{
+	struct engine *e = arg;
+	struct dstate *st = e->d->dstate;
+	enum sync_use use = e->sync_use;
+
+	e->sync_use = SU_NONE;
+	if (use == SU_MANUAL) {
+		/* A manual pull, or a forced push, ends a suspension. */
+		if (r->ok && st->pushes_suspended) {
+			st->pushes_suspended = false;
+			daemon_state_save(e->d);
+			log_info("sync %s succeeded: automatic pushes resume",
+			    r->dir == SYNC_PUSH ? "push" : "pull");
+		}
+		sync_reply(e, r);
+	}
+	if (use == SU_PULL) {
+		if (e->act_running && e->step == STEP_PULL)
+			pull_done(e, r);
+		return;
+	}
+	if (e->act_running && e->step == STEP_PUSH) {
+		if (use == SU_FINAL) {
+			if (!r->ok)
+				log_warnx(
+				    "the final push failed (%s): the standby starts with what "
+				    "is on the remote",
+				    r->error != NULL ? r->error : "?");
+			prep_finish(e);
+		} else
+			final_push(e); /* the push we waited for ended */
+		return;
+	}
+	periodic_arm(e);
+	daemon_status_changed(e->d);
+}
+
+static bool
+pushes_allowed(struct engine *e)
+{
+	return e->sync != NULL && !e->d->paused && !e->d->dstate->pushes_suspended &&
+	    !sync_busy(e->sync);
+}
+
+static void
+periodic_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct engine *e = arg;
+
+	if (e->fo.state == FO_PRIMARY && !e->act_running && pushes_allowed(e))
+		push_start(e, SU_PERIODIC, 0);
+	if (e->sync_use != SU_PERIODIC)
+		periodic_arm(e);
+}
+
+static void
+periodic_arm(struct engine *e)
+{
+	evtimer_del(e->ev_periodic);
+	if (e->sync != NULL && e->d->cfg->sync_interval_ms > 0)
+		timer_in(e->ev_periodic, e->d->cfg->sync_interval_ms);
 }
 
 static void
@@ -507,24 +1070,31 @@ action_start(struct engine *e, const struct fo_action *a)
 	/* ACTIVATION_TIMEOUT runs from the transition's first attempt. */
 	if (a->attempt == 1 && !a->restart && !a->drift)
 		timer_in(e->ev_timeout, cfg->activation_timeout_ms);
-	snprintf(detail, sizeof(detail), "%s%s%s (attempt %d)",
+	snprintf(detail, sizeof(detail), "%s%s%s%s (attempt %d)",
+	    a->kind == FO_ACT_ACTIVATE && a->push && !e->prep_done &&
+	            (e->sync != NULL || hooks_configured(e->hooks, HOOK_FENCE))
+	        ? "fence and final push, then "
+	        : "",
 	    a->kind == FO_ACT_ACTIVATE ? "starting the standby's machines"
 	                               : "stopping the standby's machines",
-	    a->drift ? ": drift, no pull" : "", a->resumed ? ", resumed after a restart" : "",
-	    a->attempt);
-	if (a->restart)
+	    a->drift                                                         ? ": drift, no pull"
+	        : a->kind == FO_ACT_DEACTIVATE && a->pull && e->sync != NULL ? ", then the pull"
+	                                                                     : "",
+	    a->resumed ? ", resumed after a restart" : "", a->attempt);
+	if (a->restart) {
 		daemon_error(e->d, "standby",
 		    "no standby machine is running while standby: starting one again");
-	standby_event(e, act_name(a), "begin", detail);
-	e->prov_busy = true;
-	e->prov_is_action = true;
-	if (e->pops->start(e->prov,
-	        a->kind == FO_ACT_ACTIVATE ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE,
-	        prov_action_done, prov_progress, e) == -1) {
-		e->prov_busy = false;
-		e->prov_is_action = false;
-		action_done(e, false, "provider busy", RETRY_BASE_MS);
+		if (a->attempt == 1)
+			engine_notify(e,
+			    "THE STANDBY STOPPED: no machine of %s is running while it "
+			    "should serve; starting it again.",
+			    standby_name(e));
 	}
+	standby_event(e, act_name(a), "begin", detail);
+	if (a->kind == FO_ACT_ACTIVATE && a->push && !e->prep_done)
+		step_fence(e);
+	else
+		step_provider(e);
 }
 
 /* --- the loop's one decision point -------------------------------------------- */
@@ -544,7 +1114,7 @@ engine_run(struct engine *e)
 	int64_t now, delay, deadline;
 	struct fo_action a;
 
-	if (e->in_run)
+	if (e->in_run || e->stopping)
 		return; /* the outer run picks the change up */
 	e->in_run = true;
 	for (int guard = 0; guard < 8; guard++) {
@@ -594,7 +1164,20 @@ check_done(const struct check_result *r, void *arg)
 	e->checks_total++;
 	if (!r->healthy)
 		e->checks_failed++;
+	if (r->healthy)
+		e->first_fail = 0;
+	else if (e->first_fail == 0)
+		e->first_fail = e->check_end;
 	fo_check_result(&e->fo, util_mono_ms(), r->healthy, r->healthy ? NULL : r->error);
+	/* The first failed check starts a pushing the state, so most of it is on
+	 * the remote by the time the threshold is reached. */
+	if (!r->healthy && e->fo.state == FO_PRIMARY && e->fo.consecutive_failures == 1 &&
+	    pushes_allowed(e)) {
+		log_info("first failed check: pre-push of STATE_DIR");
+		push_start(e, SU_PRE, 0);
+	}
+	if (r->healthy)
+		notifier_heartbeat(e->notifier);
 
 	if (!r->healthy && e->fo.consecutive_failures > d->cfg->failure_threshold)
 		log_debug("primary %s: still failing (%s)", d->cfg->local_health_url, r->error);
@@ -641,6 +1224,7 @@ list_done(const struct prov_status *ps, void *arg)
 
 	e->prov_busy = false;
 	if (ok) {
+		e->auth_alerted = false;
 		if (ps->machines != NULL) {
 			machines_set(e, ps->machines);
 			running = machine_list_count_running(ps->machines);
@@ -657,9 +1241,12 @@ list_done(const struct prov_status *ps, void *arg)
 		}
 	} else {
 		strlcpy(e->standby_error, ps->error, sizeof(e->standby_error));
-		if (ps->res == PROV_CONFIG)
+		if (ps->res == PROV_CONFIG) {
 			daemon_error(e->d, "fly-api", "%s", ps->error);
-		else
+			if (!e->auth_alerted)
+				engine_notify(e, "THE FLY API REJECTS failoverd: %s", ps->error);
+			e->auth_alerted = true;
+		} else
 			log_warnx("listing the standby's machines failed: %s", ps->error);
 	}
 	fo_machines(&e->fo, util_mono_ms(), ok, running);
@@ -742,10 +1329,15 @@ watch_done(const struct check_result *r, void *arg)
 		e->standby_error[0] = '\0';
 	} else {
 		strlcpy(e->standby_error, r->error, sizeof(e->standby_error));
-		if (++e->watch_failures == e->d->cfg->failure_threshold)
+		if (++e->watch_failures == e->d->cfg->failure_threshold) {
 			daemon_error(e->d, "standby-health",
 			    "FLY_HEALTH_URL failing %d times: %s; restarting the standby",
 			    e->watch_failures, r->error);
+			engine_notify(e,
+			    "THE STANDBY IS UNHEALTHY: FLY_HEALTH_URL failed %d times (%s)%s.",
+			    e->watch_failures, r->error,
+			    e->d->paused ? "; paused, so it is not restarted" : "; restarting it");
+		}
 		/* Every round from the threshold on, in case the provider was busy. */
 		if (e->watch_failures >= e->d->cfg->failure_threshold)
 			standby_restart(e);
@@ -771,6 +1363,13 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- life cycle ------------------------------------------------------------------------ */
 
+static void
+notify_save(void *arg)
+{
+	daemon_state_save(arg);
+	daemon_status_changed(arg);
+}
+
 struct engine *
 engine_new(struct daemon *d)
 {
@@ -794,6 +1393,14 @@ engine_new(struct daemon *d)
 	e->ev_verify = evtimer_new(d->base, verify_cb, e);
 	e->ev_watch = evtimer_new(d->base, watch_cb, e);
 	e->ev_run = evtimer_new(d->base, run_cb, e);
+	e->ev_periodic = evtimer_new(d->base, periodic_cb, e);
+	e->detect_ms = -1;
+	e->hooks = hooks_new(d->base, d->events, d->cfg);
+	if (sync_enabled(d->cfg))
+		e->sync = sync_new(d->base, d->events, d->cfg);
+	e->notifier = notifier_new(d->base, d->http, d->events, d->cfg, d->dstate, notify_save, d);
+	e->was_paused = d->paused;
+	e->pause_until_seen = d->paused_until;
 	return e;
 }
 
@@ -817,7 +1424,42 @@ engine_start(struct engine *e)
 	checker_schedule(e->checker, 0);
 	engine_list(e);
 	timer_in(e->ev_reconcile, d->cfg->reconcile_interval_ms);
+	periodic_arm(e);
 	engine_run(e);
+}
+
+static void
+shutdown_flushed(void *arg)
+{
+	struct engine *e = arg;
+
+	if (!e->flushing)
+		return;
+	e->flushing = false;
+	event_base_loopexit(e->d->base, NULL);
+}
+
+void
+engine_shutdown(struct engine *e)
+{
+	struct event *timers[] = {e->ev_tick, e->ev_reconcile, e->ev_timeout, e->ev_verify,
+	    e->ev_watch, e->ev_run, e->ev_periodic};
+
+	e->stopping = true;
+	checker_stop(e->checker);
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+		evtimer_del(timers[i]);
+	if (!notify_telegram_enabled(e->d->cfg))
+		return;
+	engine_notify(e, "failoverd is stopping (state %s%s). The standby is left as it is.",
+	    fo_state_str(e->fo.state), e->d->paused ? ", paused" : "");
+	/* At most SHUTDOWN_FLUSH_MS for what is pending; the rest waits in
+	 * STATE_FILE for the next start. */
+	e->flushing = true;
+	notifier_flush(e->notifier, SHUTDOWN_FLUSH_MS, shutdown_flushed, e);
+	if (e->flushing)
+		event_base_dispatch(e->d->base);
+	e->flushing = false;
 }
 
 void
@@ -830,6 +1472,13 @@ engine_free(struct engine *e)
 	e->nwaiters = 0;
 	if (e->selftest != NULL)
 		selftest_free(e->selftest, "failoverd is stopping");
+	if (e->sync_req != NULL)
+		request_error(e->sync_req, PROTO_FAILED, "failoverd is stopping");
+	e->sync_req = NULL;
+	sync_free(e->sync);
+	hooks_free(e->hooks);
+	notifier_free(e->notifier);
+	free(e->state_json);
 	if (e->prov_busy)
 		e->pops->cancel(e->prov);
 	e->pops->destroy(e->prov);
@@ -841,6 +1490,7 @@ engine_free(struct engine *e)
 	event_free(e->ev_verify);
 	event_free(e->ev_watch);
 	event_free(e->ev_run);
+	event_free(e->ev_periodic);
 	machine_list_free(&e->machines);
 	free(e);
 }
@@ -854,6 +1504,16 @@ engine_reconfigure(struct engine *e)
 	fo_set_params(&e->fo, util_mono_ms(), &p);
 	checker_set_config(e->checker, e->d->cfg);
 	e->pops->reconfigure(e->prov, e->d->cfg);
+	hooks_reconfigure(e->hooks, e->d->cfg);
+	notifier_reconfigure(e->notifier, e->d->cfg);
+	if (sync_enabled(e->d->cfg) && e->sync == NULL)
+		e->sync = sync_new(e->d->base, e->d->events, e->d->cfg);
+	else if (e->sync != NULL && !sync_enabled(e->d->cfg) && !sync_busy(e->sync)) {
+		sync_free(e->sync);
+		e->sync = NULL;
+	} else if (e->sync != NULL)
+		sync_reconfigure(e->sync, e->d->cfg);
+	periodic_arm(e);
 	engine_run(e);
 }
 
@@ -863,6 +1523,11 @@ engine_pause_changed(struct engine *e)
 	struct daemon *d = e->d;
 	int64_t now = util_mono_ms();
 
+	if (!d->paused && e->was_paused && e->pause_until_seen != 0 &&
+	    util_now_ms() + 100 >= e->pause_until_seen)
+		engine_notify(e, "PAUSE EXPIRED: automatic checks and failover are back on.");
+	e->was_paused = d->paused;
+	e->pause_until_seen = d->paused_until;
 	/* The daemon owns the pause and its expiry; the machine is told. */
 	if (d->paused && !e->fo.paused)
 		fo_pause(&e->fo, now, 0);
@@ -971,15 +1636,21 @@ engine_status(struct engine *e, json_object *st)
 	json_object_object_add(st, "standby", standby);
 
 	sync = json_object_new_object();
-	json_object_object_add(sync, "enabled", json_object_new_boolean(0));
-	json_object_object_add(sync, "last_push", NULL);
-	json_object_object_add(sync, "last_pull", NULL);
+	if (e->sync != NULL)
+		sync_status(e->sync, sync);
+	else {
+		json_object_object_add(sync, "enabled", json_object_new_boolean(0));
+		json_object_object_add(sync, "last_push", NULL);
+		json_object_object_add(sync, "last_pull", NULL);
+	}
+	json_object_object_add(
+	    sync, "pushes_suspended", json_object_new_boolean(ds->pushes_suspended));
 	json_object_object_add(st, "sync", sync);
 
 	notify = json_object_new_object();
-	json_object_object_add(notify, "telegram", json_object_new_boolean(0));
+	notifier_status(e->notifier, notify);
 	json_object_object_add(
-	    notify, "pending", json_object_new_int((int)json_object_array_length(ds->pending)));
+	    notify, "hooks_queued", json_object_new_int(hooks_notify_queued(e->hooks)));
 	json_object_object_add(st, "notify", notify);
 
 	counters = json_object_new_object();
@@ -1054,6 +1725,8 @@ engine_cmd_force_activate(struct engine *e, struct request *r, const char *reaso
 	snprintf(rs, sizeof(rs), "force-activate by uid %ld%s%s", (long)r->uid,
 	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	res = fo_force_activate(&e->fo, util_mono_ms(), rs, &why);
+	if (res == FO_OK)
+		engine_notify(e, "FORCED: %s.", rs);
 	force_reply(e, r, res, why, wait, FO_STANDBY);
 }
 
@@ -1068,6 +1741,8 @@ engine_cmd_force_deactivate(
 	snprintf(rs, sizeof(rs), "force-deactivate by uid %ld%s%s", (long)r->uid,
 	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	res = fo_force_deactivate(&e->fo, util_mono_ms(), rs, force, &why);
+	if (res == FO_OK)
+		engine_notify(e, "FORCED: %s%s.", rs, force ? " (with force: paused)" : "");
 	force_reply(e, r, res, why, wait, FO_PRIMARY);
 }
 
@@ -1241,6 +1916,20 @@ selftest_command(struct selftest *t, const char *name, const char *key, const ch
 		selftest_add(t, name, true, "%s: %s is executable", key, where);
 }
 
+static void
+selftest_rclone_done(bool ok, const char *detail, void *arg)
+{
+	selftest_add(arg, "rclone", ok, "%s", detail);
+	selftest_finish(arg);
+}
+
+static void
+selftest_telegram_done(bool ok, const char *detail, void *arg)
+{
+	selftest_add(arg, "telegram", ok, "%s", detail);
+	selftest_finish(arg);
+}
+
 void
 engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 {
@@ -1291,24 +1980,67 @@ engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 		t->pending--;
 		selftest_add(t, "primary", false, "cannot start a probe of LOCAL_HEALTH_URL");
 	}
-	selftest_command(t, "notify-cmd", "NOTIFY_CMD", cfg->notify_cmd, false);
-	selftest_command(t, "fence-cmd", "FENCE_CMD", cfg->fence_cmd, false);
-	selftest_command(t, "failback-cmd", "FAILBACK_CMD", cfg->failback_cmd, false);
-	if (cfg->state_dir != NULL)
-		selftest_add(t, "rclone", false,
-		    "STATE_DIR is set, but failoverd %s does not sync state yet", PACKAGE_VERSION);
-	if (telegram)
-		selftest_add(t, "telegram", false, "failoverd %s cannot send Telegram messages yet",
-		    PACKAGE_VERSION);
+	selftest_command(t, "notify-cmd", "NOTIFY_CMD", cfg->notify_cmd, true);
+	selftest_command(t, "fence-cmd", "FENCE_CMD", cfg->fence_cmd, true);
+	selftest_command(t, "failback-cmd", "FAILBACK_CMD", cfg->failback_cmd, true);
+	if (e->sync != NULL) {
+		t->pending++;
+		if (sync_check_remote(e->sync, selftest_rclone_done, t) == -1) {
+			t->pending--;
+			selftest_add(t, "rclone", false, "cannot run %s", cfg->rclone);
+		}
+	}
+	if (telegram && !notify_telegram_enabled(cfg))
+		selftest_add(t, "telegram", false,
+		    "TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID are not both set");
+	else if (telegram) {
+		t->pending++;
+		if (notifier_test(e->notifier,
+		        "failoverd selftest: this chat will be told about every failover.",
+		        selftest_telegram_done, t) == -1) {
+			t->pending--;
+			selftest_add(t, "telegram", false, "cannot send a Telegram message");
+		}
+	}
 	selftest_finish(t);
 }
 
 void
 engine_cmd_sync(struct engine *e, struct request *r, bool push, bool force)
 {
-	if (e->d->cfg->state_dir == NULL)
+	struct dstate *st = e->d->dstate;
+
+	if (e->sync == NULL) {
 		request_error(r, PROTO_UNAVAILABLE, "sync is off: STATE_DIR is not set");
-	else
-		request_error(
-		    r, PROTO_UNAVAILABLE, "state sync is not built into this version yet");
+		return;
+	}
+	if (e->sync_req != NULL || sync_busy(e->sync)) {
+		request_error(r, PROTO_CONFLICT, "a %s is running: try again when it ends",
+		    sync_busy(e->sync) && sync_running_dir(e->sync) == SYNC_PULL ? "pull" : "push");
+		return;
+	}
+	if (e->fo.state == FO_FAILING_OVER || e->fo.state == FO_FAILING_BACK ||
+	    e->fo.state == FO_STARTING) {
+		request_error(r, PROTO_CONFLICT, "the state is %s: try again when it is settled",
+		    fo_state_str(e->fo.state));
+		return;
+	}
+	if (push && !force && e->fo.state != FO_PRIMARY) {
+		request_error(r, PROTO_CONFLICT,
+		    "the standby is active: the remote holds its newer state; `force` overwrites it");
+		return;
+	}
+	if (push && !force && st->pushes_suspended) {
+		request_error(r, PROTO_CONFLICT,
+		    "pushes are suspended since a pull failed: pull first, or push with `force` "
+		    "to overwrite the remote");
+		return;
+	}
+	if ((push ? sync_push(e->sync, 0, sync_done, e) : sync_pull(e->sync, 0, sync_done, e)) ==
+	    -1) {
+		request_error(r, PROTO_CONFLICT, "a sync is running: try again when it ends");
+		return;
+	}
+	e->sync_use = SU_MANUAL;
+	e->sync_req = r;
 }

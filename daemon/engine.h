@@ -16,6 +16,9 @@ struct engine;
 
 struct engine *engine_new(struct daemon *);
 void engine_start(struct engine *);
+/* The daemon is stopping: no new action; a Telegram message says so and
+ * what is pending gets up to 2 s to be delivered (runs the loop). */
+void engine_shutdown(struct engine *);
 void engine_free(struct engine *);
 /* After a successful reload (d->cfg is the new config). */
 void engine_reconfigure(struct engine *);

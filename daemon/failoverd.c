@@ -547,6 +547,7 @@ main(int argc, char *argv[])
 	event_base_dispatch(d->base);
 
 	daemon_sd_notify(d, "STOPPING=1");
+	engine_shutdown(d->engine);
 	daemon_event(d, "stop", true, NULL);
 	daemon_state_save(d);
 	status_write(d);

@@ -63,10 +63,11 @@ class SelftestTest(FailoverCase):
         self.assertIn("connection refused", checks["primary"]["detail"])
         self.assertFalse(checks["fence-cmd"]["ok"])
         self.assertIn("/nonexistent/fence", checks["fence-cmd"]["detail"])
-        # Found, but honest that this version does not run hooks yet.
-        self.assertFalse(checks["notify-cmd"]["ok"])
-        self.assertIn("does not run hooks yet", checks["notify-cmd"]["detail"])
+        self.assertTrue(checks["notify-cmd"]["ok"], checks)
+        self.assertIn("/true", checks["notify-cmd"]["detail"])
+        # --telegram without a bot configured: says what is missing
         self.assertFalse(checks["telegram"]["ok"])
+        self.assertIn("TELEGRAM_CHAT_ID", checks["telegram"]["detail"])
 
     def test_command_provider(self):
         d = self.start_daemon({"PROVIDER": "command", "ACTIVATE_CMD": "true --x",

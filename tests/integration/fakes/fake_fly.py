@@ -170,6 +170,10 @@ class FakeFly:
         self.thread = None
 
     # --- set-up -----------------------------------------------------------
+    # on_action(action, machine_id): called for each start/stop request
+    # (before it is answered, outside the lock); None = nothing.
+    on_action = None
+
     def add_app(self, name):
         with self.lock:
             self.apps.setdefault(name, {})
@@ -315,6 +319,12 @@ class FakeFly:
             return 405, {"error": "method not allowed"}, {}
         if self._rate_limited(m.id, action, now):
             return 429, {"error": "rate limit exceeded"}, {}
+        hook = self.on_action
+        if hook is not None and action in ("start", "stop"):
+            # A test's view of the world at the moment the request arrives
+            # (e.g. what is on the sync remote); also how a test plays the
+            # standby's entrypoint (its final push on stop).
+            hook(action, m.id)
         with self.lock:
             m.tick(now)
             if action == "start":

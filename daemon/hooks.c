@@ -1,0 +1,338 @@
+/*
+ * Hooks: FENCE_CMD, FAILBACK_CMD and the NOTIFY_CMD queue, each a job.
+ * A hook sees the state change only through FAILOVER_* variables, never
+ * through its command line, so event data (a force-activate reason, say)
+ * cannot be injected into the shell.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "events.h"
+#include "hooks.h"
+#include "job.h"
+#include "log.h"
+#include "sync.h"
+#include "util.h"
+
+#define NOTIFY_QUEUE_MAX 64
+
+struct hook_env {
+	char *event, *state, *from, *to, *reason;
+};
+
+struct hooks;
+
+/* A FENCE_CMD or FAILBACK_CMD run; `h` first, so the job's arg finds it. */
+struct hook_run {
+	struct hooks *h;
+	enum hook_kind kind;
+	struct job *job;
+	hook_done_cb *cb;
+	void *arg;
+};
+
+struct hooks {
+	struct event_base *base;
+	struct events *events;
+	const struct config *cfg;
+
+	struct hook_run run[2]; /* [0] FENCE_CMD, [1] FAILBACK_CMD */
+
+	/* NOTIFY_CMD: a FIFO of state changes; the head runs. */
+	struct hook_env queue[NOTIFY_QUEUE_MAX];
+	int qhead, qlen;
+	struct job *notify_job;
+};
+const char *
+hook_name(enum hook_kind k)
+{
+	switch (k) {
+	case HOOK_FENCE: return "fence";
+	case HOOK_NOTIFY: return "notify";
+	case HOOK_FAILBACK: return "failback";
+	}
+	return "?";
+}
+
+static const char *
+hook_key(enum hook_kind k)
+{
+	switch (k) {
+	case HOOK_FENCE: return "FENCE_CMD";
+	case HOOK_NOTIFY: return "NOTIFY_CMD";
+	case HOOK_FAILBACK: return "FAILBACK_CMD";
+	}
+	return "?";
+}
+
+static const char *
+hook_cmd(const struct config *cfg, enum hook_kind k)
+{
+	switch (k) {
+	case HOOK_FENCE: return cfg->fence_cmd;
+	case HOOK_NOTIFY: return cfg->notify_cmd;
+	case HOOK_FAILBACK: return cfg->failback_cmd;
+	}
+	return NULL;
+}
+
+static char *
+dup_or_empty(const char *s)
+{
+	return xstrdup(s != NULL ? s : "");
+}
+
+static void
+hook_env_set(struct hook_env *he, const struct hook_ctx *c)
+{
+	he->event = dup_or_empty(c->event);
+	he->state = dup_or_empty(c->state);
+	he->from = dup_or_empty(c->from);
+	he->to = dup_or_empty(c->to);
+	he->reason = dup_or_empty(c->reason);
+}
+
+static void
+hook_env_clear(struct hook_env *he)
+{
+	free(he->event);
+	free(he->state);
+	free(he->from);
+	free(he->to);
+	free(he->reason);
+	memset(he, 0, sizeof(*he));
+}
+
+static char **
+hook_environ(const struct config *cfg, const struct hook_env *he)
+{
+	char **env = job_env_new(NULL);
+
+	env = job_env_set(env, "FAILOVER_EVENT", he->event);
+	env = job_env_set(env, "FAILOVER_STATE", he->state);
+	env = job_env_set(env, "FAILOVER_FROM", he->from);
+	env = job_env_set(env, "FAILOVER_TO", he->to);
+	env = job_env_set(env, "FAILOVER_REASON", he->reason);
+	env = job_env_set(env, "FAILOVER_INSTANCE", cfg->instance != NULL ? cfg->instance : "");
+	return env;
+}
+
+/* A hook's output for an event: valid UTF-8 (sync.c's cleaner), the last
+ * JOB_OUTPUT_MAX bytes, secrets redacted. */
+static char *
+output_clean(const struct config *cfg, const char *s, size_t len)
+{
+	char *clean = sync_output_clean(s, len, JOB_OUTPUT_MAX);
+	char *red = config_redact(cfg, clean);
+
+	free(clean);
+	return red;
+}
+
+/* The `hook` event (contract §6) and one log line. */
+static void
+hook_report(struct hooks *h, enum hook_kind k, const struct job_result *r)
+{
+	json_object *f = json_object_new_object();
+	bool ok = r->exit_code == 0 && !r->timed_out;
+	char what[160], *clean;
+
+	job_result_str(r, what, sizeof(what));
+	if (ok)
+		log_info("%s %s in %lldms", hook_key(k), what, (long long)r->duration_ms);
+	else
+		log_warnx("%s failed: %s", hook_key(k), what);
+	json_object_object_add(f, "hook", json_object_new_string(hook_name(k)));
+	json_object_object_add(f, "ok", json_object_new_boolean(ok));
+	json_object_object_add(
+	    f, "exit_code", r->exit_code >= 0 ? json_object_new_int(r->exit_code) : NULL);
+	json_object_object_add(f, "signal", json_object_new_int(r->signal));
+	json_object_object_add(f, "timed_out", json_object_new_boolean(r->timed_out));
+	json_object_object_add(f, "duration_ms", json_object_new_int64(r->duration_ms));
+	/* Arbitrary bytes: keep valid UTF-8 only, or json-c emits invalid JSON. */
+	clean = output_clean(h->cfg, r->output, r->output_len);
+	json_object_object_add(f, "output", json_object_new_string(clean));
+	free(clean);
+	events_emit(h->events, "hook", f);
+}
+
+static struct job *
+hook_spawn(struct hooks *h, enum hook_kind k, const struct hook_env *he, job_done_cb *cb, void *arg)
+{
+	struct job_opts o;
+	char **env = hook_environ(h->cfg, he);
+	struct job *j;
+
+	memset(&o, 0, sizeof(o));
+	o.command = hook_cmd(h->cfg, k);
+	o.env = env;
+	o.timeout_ms = h->cfg->hook_timeout_ms;
+	o.name = hook_key(k);
+	j = job_start(h->base, &o, cb, arg);
+	job_env_free(env);
+	return j;
+}
+
+/* --- FENCE_CMD / FAILBACK_CMD ----------------------------------------------- */
+
+static void
+run_done(struct job *j, const struct job_result *r, void *arg)
+{
+	struct hook_run *hr = arg;
+	hook_done_cb *cb = hr->cb;
+	void *cbarg = hr->arg;
+	char detail[160];
+
+	(void)j;
+	hook_report(hr->h, hr->kind, r);
+	hr->job = NULL;
+	hr->cb = NULL;
+	job_result_str(r, detail, sizeof(detail));
+	cb(r->exit_code == 0 && !r->timed_out, detail, cbarg);
+}
+
+static struct hook_run *
+run_slot(struct hooks *h, enum hook_kind k)
+{
+	return k == HOOK_FENCE ? &h->run[0] : k == HOOK_FAILBACK ? &h->run[1] : NULL;
+}
+
+int
+hooks_run(struct hooks *h, enum hook_kind k, const struct hook_ctx *c, hook_done_cb *cb, void *arg)
+{
+	struct hook_run *hr = run_slot(h, k);
+	struct hook_env he;
+
+	if (hr == NULL || hr->job != NULL || hook_cmd(h->cfg, k) == NULL)
+		return -1;
+	hook_env_set(&he, c);
+	hr->cb = cb;
+	hr->arg = arg;
+	hr->job = hook_spawn(h, k, &he, run_done, hr);
+	hook_env_clear(&he);
+	if (hr->job == NULL) {
+		hr->cb = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+hooks_cancel(struct hooks *h, enum hook_kind k)
+{
+	struct hook_run *hr = run_slot(h, k);
+
+	if (hr == NULL || hr->job == NULL)
+		return;
+	log_info("%s cancelled", hook_key(k));
+	job_cancel(hr->job);
+	hr->job = NULL;
+	hr->cb = NULL;
+}
+
+bool
+hooks_configured(const struct hooks *h, enum hook_kind k)
+{
+	return hook_cmd(h->cfg, k) != NULL;
+}
+
+/* --- NOTIFY_CMD -------------------------------------------------------------- */
+
+static void notify_next(struct hooks *);
+
+static void
+notify_done(struct job *j, const struct job_result *r, void *arg)
+{
+	struct hooks *h = arg;
+
+	(void)j;
+	h->notify_job = NULL;
+	hook_report(h, HOOK_NOTIFY, r);
+	hook_env_clear(&h->queue[h->qhead]);
+	h->qhead = (h->qhead + 1) % NOTIFY_QUEUE_MAX;
+	h->qlen--;
+	notify_next(h);
+}
+
+static void
+notify_next(struct hooks *h)
+{
+	while (h->qlen > 0 && h->notify_job == NULL) {
+		if (h->cfg->notify_cmd != NULL)
+			h->notify_job =
+			    hook_spawn(h, HOOK_NOTIFY, &h->queue[h->qhead], notify_done, h);
+		if (h->notify_job != NULL)
+			return;
+		/* Unset by a reload, or libevent out of memory: skip it. */
+		hook_env_clear(&h->queue[h->qhead]);
+		h->qhead = (h->qhead + 1) % NOTIFY_QUEUE_MAX;
+		h->qlen--;
+	}
+}
+
+void
+hooks_notify(struct hooks *h, const struct hook_ctx *c)
+{
+	if (h->cfg->notify_cmd == NULL)
+		return;
+	if (h->qlen == NOTIFY_QUEUE_MAX) {
+		/* Runs are bounded by HOOK_TIMEOUT; this needs a hook that hangs
+		 * through 64 state changes. The newest change matters most. */
+		int last = (h->qhead + h->qlen - 1) % NOTIFY_QUEUE_MAX;
+		log_warnx("NOTIFY_CMD is %d state changes behind: one skipped", h->qlen);
+		hook_env_clear(&h->queue[last]);
+		h->qlen--;
+	}
+	hook_env_set(&h->queue[(h->qhead + h->qlen) % NOTIFY_QUEUE_MAX], c);
+	h->qlen++;
+	notify_next(h);
+}
+
+int
+hooks_notify_queued(const struct hooks *h)
+{
+	return h->qlen;
+}
+
+/* --- life cycle ----------------------------------------------------------------- */
+
+struct hooks *
+hooks_new(struct event_base *base, struct events *events, const struct config *cfg)
+{
+	struct hooks *h = xcalloc(1, sizeof(*h));
+
+	h->base = base;
+	h->events = events;
+	h->cfg = cfg;
+	h->run[0].h = h;
+	h->run[0].kind = HOOK_FENCE;
+	h->run[1].h = h;
+	h->run[1].kind = HOOK_FAILBACK;
+	return h;
+}
+
+void
+hooks_reconfigure(struct hooks *h, const struct config *cfg)
+{
+	h->cfg = cfg;
+}
+
+void
+hooks_free(struct hooks *h)
+{
+	if (h == NULL)
+		return;
+	for (int i = 0; i < 2; i++)
+		job_cancel(h->run[i].job);
+	job_cancel(h->notify_job);
+	while (h->qlen > 0) {
+		hook_env_clear(&h->queue[h->qhead]);
+		h->qhead = (h->qhead + 1) % NOTIFY_QUEUE_MAX;
+		h->qlen--;
+	}
+	free(h);
+}
