@@ -23,6 +23,7 @@
 #include "fly_api.h"
 #include "hooks.h"
 #include "http.h"
+#include "leftovers.h"
 #include "log.h"
 #include "notify.h"
 #include "provider.h"
@@ -325,7 +326,8 @@ keep_state_event(struct engine *e, const struct fo_change *ch)
 
 /* The owner hears about every move (Telegram). */
 static void
-notify_state(struct engine *e, const struct fo_change *ch, int64_t closed_active_ms)
+notify_state(struct engine *e, const struct fo_change *ch, int64_t closed_active_ms,
+    const char *recorded)
 {
 	const struct config *cfg = e->d->cfg;
 	struct dstate *st = e->d->dstate;
@@ -335,6 +337,12 @@ notify_state(struct engine *e, const struct fo_change *ch, int64_t closed_active
 	if (ch->from == FO_PRIMARY && ch->to == FO_FAILING_OVER)
 		engine_notify(
 		    e, "FAILOVER BEGUN. %s. Starting the standby %s.", ch->reason, standby_name(e));
+	else if (ch->from == FO_STARTING && ch->to == FO_STANDBY &&
+	    strcmp(recorded, "failing-over") == 0)
+		engine_notify(e,
+		    "STANDBY SERVING: %s is active; failoverd restarted during the activation and "
+		    "found it done.",
+		    standby_name(e));
 	else if (ch->from == FO_FAILING_OVER && ch->to == FO_STANDBY) {
 		if (e->detect_ms >= 0)
 			engine_notify(e,
@@ -387,6 +395,9 @@ announce_state(struct engine *e, const struct fo_change *ch)
 	char status[160];
 	int64_t total_before = st->active_ms_total;
 	struct hook_ctx hc;
+	char recorded[sizeof(st->side)];
+
+	strlcpy(recorded, st->side, sizeof(recorded));
 
 	log_info("state %s -> %s: %s", fo_state_str(ch->from), fo_state_str(ch->to), ch->reason);
 	json_object_object_add(f, "from", json_object_new_string(fo_state_str(ch->from)));
@@ -413,7 +424,7 @@ announce_state(struct engine *e, const struct fo_change *ch)
 	if (ch->to != FO_FAILING_OVER && ch->to != FO_FAILING_BACK)
 		evtimer_del(e->ev_timeout);
 	record_side(e);
-	notify_state(e, ch, st->active_ms_total - total_before);
+	notify_state(e, ch, st->active_ms_total - total_before, recorded);
 	daemon_state_save(d);
 	hook_ctx(e, &hc);
 	hooks_notify(e->hooks, &hc);
@@ -1395,6 +1406,7 @@ engine_new(struct daemon *d)
 	e->ev_run = evtimer_new(d->base, run_cb, e);
 	e->ev_periodic = evtimer_new(d->base, periodic_cb, e);
 	e->detect_ms = -1;
+	leftovers_start(d); /* before anything is spawned */
 	e->hooks = hooks_new(d->base, d->events, d->cfg);
 	if (sync_enabled(d->cfg))
 		e->sync = sync_new(d->base, d->events, d->cfg);

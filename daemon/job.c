@@ -66,6 +66,16 @@ struct reaper {
 static LIST_HEAD(, reaper) reapers = LIST_HEAD_INITIALIZER(reapers);
 static int njobs;
 
+static job_spawn_observer *spawn_observer;
+static void *spawn_observer_arg;
+
+void
+job_set_spawn_observer(job_spawn_observer *cb, void *arg)
+{
+	spawn_observer = cb;
+	spawn_observer_arg = arg;
+}
+
 static void job_check(struct job *);
 static void job_free(struct job *);
 
@@ -536,6 +546,8 @@ job_start(struct event_base *base, const struct job_opts *o, job_done_cb *cb, vo
 		return j;
 	}
 	log_debug("%s: started, pid %d", job_name(j), (int)j->pid);
+	if (spawn_observer != NULL)
+		spawn_observer(j->pid, spawn_observer_arg);
 	if ((j->ev_read = event_new(base, j->fd, EV_READ | EV_PERSIST, job_read_cb, j)) == NULL ||
 	    event_add(j->ev_read, NULL) == -1) {
 		/* Without a reader the output is lost; the EOF wait still ends it. */

@@ -16,6 +16,7 @@ dstate_new(const char *path)
 	st->path = xstrdup(path);
 	st->machines = json_object_new_array();
 	st->pending = json_object_new_array();
+	st->jobs = json_object_new_array();
 	return st;
 }
 
@@ -26,6 +27,7 @@ dstate_free(struct dstate *st)
 		return;
 	json_object_put(st->machines);
 	json_object_put(st->pending);
+	json_object_put(st->jobs);
 	free(st->path);
 	free(st);
 }
@@ -140,6 +142,14 @@ dstate_parse(struct dstate *st, const char *text, size_t len, char *msg, size_t 
 			st->pending = json_object_get(x);
 		}
 	}
+	if (json_object_object_get_ex(o, "jobs", &x)) {
+		if (!json_object_is_type(x, json_type_array))
+			bad = -1;
+		else {
+			json_object_put(st->jobs);
+			st->jobs = json_object_get(x);
+		}
+	}
 	json_object_put(o);
 	if (bad) {
 		snprintf(msg, msglen, "a field has the wrong type or value");
@@ -224,6 +234,7 @@ dstate_save(struct dstate *st)
 	    o, "pushes_suspended", json_object_new_boolean(st->pushes_suspended));
 	json_object_object_add(o, "machines", json_object_get(st->machines));
 	json_object_object_add(o, "pending", json_object_get(st->pending));
+	json_object_object_add(o, "jobs", json_object_get(st->jobs));
 
 	s = json_object_to_json_string_ext(
 	    o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);

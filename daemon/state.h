@@ -35,6 +35,9 @@ struct dstate {
 
 	json_object *machines; /* last activation's machines (array) */
 	json_object *pending; /* notifications not yet delivered (array) */
+	/* Process groups of children that may still run: [{"pgid","start"}]
+	 * (start: /proc starttime), so a restart after a crash kills them. */
+	json_object *jobs;
 
 	/* The last write's outcome, for status and events. */
 	bool save_failed;
