@@ -12,7 +12,7 @@ cd "$top"
 DEPS=(build-essential autoconf automake pkg-config
       libevent-dev libcurl4-openssl-dev libjson-c-dev libbsd-dev libcmocka-dev
       python3 rclone util-linux procps socat valgrind
-      logrotate shellcheck jq systemd clang libclang-rt-14-dev)
+      logrotate shellcheck jq systemd clang libclang-rt-14-dev mandoc)
 
 deps() {
 	local missing=()
@@ -102,7 +102,7 @@ test)
 	if [ "${FOD_SKIP_FUZZ:-}" != 1 ]; then
 		# Every libFuzzer target for a bounded time (about a minute in all);
 		# any crash, leak or UBSan report fails.
-		if sh tests/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then
+		if sh tests/fuzz/run.sh "${FUZZ_SECONDS:-12}"; then
 			passed=$((passed + 1))
 			echo "PASS: fuzz"
 		else
