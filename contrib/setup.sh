@@ -85,7 +85,7 @@ test)
 		# The daemon under valgrind memcheck for a named subset: any error or
 		# definitely lost byte fails the test (fodtest's FOD_VALGRIND_DAEMON).
 		vg=$(mktemp -d "${TMPDIR:-/tmp}/failoverd-vg.XXXXXX")
-		for t in test_failover.py test_control.py; do
+		for t in test_failover.py test_control.py test_failover_sync.py test_failover_notify.py; do
 			if FOD_VALGRIND_DAEMON=$vg FOD_BUILDDIR=$top FOD_SRCDIR=$top \
 			    python3 "tests/integration/$t" >"$vg/$t.log" 2>&1; then
 				passed=$((passed + 1))

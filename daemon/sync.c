@@ -652,6 +652,14 @@ run_job_result(struct sync_run *r, const struct job_result *res, const char *ste
 		run_fail(r, "%s%srclone %s", pre, sep, job_result_str(res, js, sizeof(js)));
 		return false;
 	}
+	if (res->exit_code == 126 || res->exit_code == 127) {
+		/* rclone never exits so; this is the exec failing in the child (a
+		 * posix_spawn without CLONE_VFORK, e.g. under valgrind, reports it
+		 * like a shell would). */
+		run_fail(r, "%s%scould not start %s: %s", pre, sep, r->rclone,
+		    res->exit_code == 127 ? "not found" : "not executable");
+		return false;
+	}
 	if (res->exit_code != 0) {
 		run_fail(r, "%s%srclone exit %d: %s", pre, sep, res->exit_code,
 		    sync_rclone_exit_str(res->exit_code));
