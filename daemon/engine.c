@@ -326,8 +326,8 @@ keep_state_event(struct engine *e, const struct fo_change *ch)
 
 /* The owner hears about every move (Telegram). */
 static void
-notify_state(struct engine *e, const struct fo_change *ch, int64_t closed_active_ms,
-    const char *recorded)
+notify_state(
+    struct engine *e, const struct fo_change *ch, int64_t closed_active_ms, const char *recorded)
 {
 	const struct config *cfg = e->d->cfg;
 	struct dstate *st = e->d->dstate;

@@ -77,7 +77,7 @@ int job_count(void);
  * pid), e.g. to record it durably so a restart after a crash can kill what
  * the crashed run left behind. One observer per process; NULL to unset. */
 typedef void job_spawn_observer(pid_t pgid, void *arg);
-void job_set_spawn_observer(job_spawn_observer *, void *arg);
+void job_set_spawn_observer(job_spawn_observer *cb, void *arg);
 /* For daemon exit: KILLs every job's process group, forgets every job
  * without calling callbacks and releases the SIGCHLD events. Call before
  * event_base_free. */
