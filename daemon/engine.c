@@ -1033,6 +1033,11 @@ sync_done(const struct sync_result *r, void *arg)
 	}
 	periodic_arm(e);
 	daemon_status_changed(e->d);
+	/* A reload turned sync off while this one ran. */
+	if (!sync_enabled(e->d->cfg) && e->sync != NULL && !sync_busy(e->sync)) {
+		sync_free(e->sync);
+		e->sync = NULL;
+	}
 }
 
 static bool
