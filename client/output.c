@@ -395,6 +395,15 @@ status_sync(FILE *fp, json_object *sync, int64_t now_ms)
 	fputs("\n" INDENT, fp);
 	status_sync_one(fp, "pull", jobj(sync, "last_pull"), now_ms);
 	fputc('\n', fp);
+	if (jstr(sync, "running") != NULL) {
+		fputs(INDENT "a ", fp);
+		put_safe(fp, jstr(sync, "running"));
+		fputs(" is running\n", fp);
+	}
+	if (jtrue(sync, "pushes_suspended"))
+		fputs(INDENT "PUSHES SUSPENDED since a pull failed: the remote may hold newer "
+		             "state; `failoverctl sync pull` (or `sync push -f` to overwrite it)\n",
+		    fp);
 }
 
 static void
@@ -460,6 +469,10 @@ output_status(FILE *fp, json_object *st, int64_t now_ms)
 		    jtrue(notify, "telegram") ? "telegram" : "no telegram");
 		if (jint(notify, "pending", &n))
 			fprintf(fp, ", %" PRId64 " pending", n);
+		if (jstr(notify, "last_error") != NULL) {
+			fputs("; last error: ", fp);
+			put_safe(fp, jstr(notify, "last_error"));
+		}
 		fputc('\n', fp);
 	}
 	status_counters(fp, jobj(st, "counters"), now_ms);

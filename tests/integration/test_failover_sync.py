@@ -333,6 +333,8 @@ class SyncFaultTest(SyncCase):
         self.assertIs(s["degraded"], True)
         self.assertIs(s["sync"]["pushes_suspended"], True)
         self.assertIs(s["sync"]["last_pull"]["ok"], False)
+        rc, out, err = d.ctl("status", check=0)
+        self.assertIn("PUSHES SUSPENDED", out)
         self.drain(ev)
         errors = [e for e in ev.seen if e["type"] == "error" and e["what"] == "sync"]
         self.assertTrue(errors, ev.seen)
