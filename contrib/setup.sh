@@ -103,7 +103,7 @@ test)
 	if [ "${FOD_SKIP_FUZZ:-}" != 1 ]; then
 		# Every libFuzzer target for a bounded time (about a minute in all);
 		# any crash, leak or UBSan report fails.
-		if sh tests/fuzz/run.sh "${FUZZ_SECONDS:-12}"; then
+		if sh tests/fuzz/run.sh "${FUZZ_SECONDS:-10}"; then
 			passed=$((passed + 1))
 			echo "PASS: fuzz"
 		else

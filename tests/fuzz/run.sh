@@ -15,7 +15,7 @@ build=${FOD_BUILDDIR:-$src}
 out=${FUZZ_OUT:-$build/tests/fuzz/fuzz_out}
 secs=${1:-15}
 [ $# -gt 0 ] && shift
-names=${*:-proto config fly state telegram}
+names=${*:-proto commands config fly state telegram}
 CC=${CC:-clang}
 
 case $secs in
@@ -44,6 +44,7 @@ common="$src/common/util.c $src/common/log.c"
 sources() {
 	case $1 in
 	proto) echo "$src/common/proto.c" ;;
+	commands) echo "$src/daemon/commands.c $src/common/proto.c" ;;
 	config) echo "$src/daemon/config.c" ;;
 	fly) echo "$src/daemon/fly_api.c" ;;
 	state) echo "$src/daemon/state.c" ;;
@@ -85,7 +86,7 @@ for n in $names; do
 	[ -f "$here/$n.dict" ] && opts="-dict=$here/$n.dict"
 	# Lines up to PROTO_MAX_LINE and just over; config files like the example.
 	case $n in
-	proto) opts="$opts -max_len=66000" ;;
+	proto | commands) opts="$opts -max_len=66000" ;;
 	config) opts="$opts -max_len=8192" ;;
 	*) opts="$opts -max_len=16384" ;;
 	esac
