@@ -761,9 +761,12 @@ prep_finish(struct engine *e)
 static void
 final_push(struct engine *e)
 {
-	int64_t left = e->d->cfg->sync_timeout_ms - (util_mono_ms() - e->push_started);
+	int64_t budget = e->d->cfg->sync_timeout_ms;
+	int64_t left = budget - (util_mono_ms() - e->push_started);
 
-	if (left < 1000) {
+	/* Not worth starting rclone for less than a second (or half a small
+	 * SYNC_TIMEOUT): it would only be killed. */
+	if (left < (budget / 2 < 1000 ? budget / 2 : 1000)) {
 		log_warnx("the pre-push used up SYNC_TIMEOUT: starting the standby without a "
 		          "final push");
 		prep_finish(e);
