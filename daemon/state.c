@@ -234,7 +234,8 @@ dstate_save(struct dstate *st)
 	    o, "pushes_suspended", json_object_new_boolean(st->pushes_suspended));
 	json_object_object_add(o, "machines", json_object_get(st->machines));
 	json_object_object_add(o, "pending", json_object_get(st->pending));
-	json_object_object_add(o, "jobs", json_object_get(st->jobs));
+	json_object_object_add(
+	    o, "jobs", st->jobs != NULL ? json_object_get(st->jobs) : json_object_new_array());
 
 	s = json_object_to_json_string_ext(
 	    o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);

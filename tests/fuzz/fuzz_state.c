@@ -31,6 +31,7 @@ state_new(void)
 	st->path = strdup(path);
 	st->machines = json_object_new_array();
 	st->pending = json_object_new_array();
+	st->jobs = json_object_new_array();
 	return st;
 }
 
