@@ -23,6 +23,12 @@
 
 #define IDLE_TIMEOUT_S 60
 #define OVERFLOW_BYTES (1024 * 1024)
+/* Replies a peer has not read yet: over HIGH, its requests wait (reading
+ * stops) until the kernel took all but LOW. A peer that pipelines and never
+ * reads cannot make the daemon buffer without bound (a 2-byte bad line gets
+ * a ~90-byte reply). */
+#define REPLY_HIGH_BYTES (256 * 1024)
+#define REPLY_LOW_BYTES (64 * 1024)
 #define MAX_GROUPS 256
 
 struct conn {
@@ -39,6 +45,7 @@ struct conn {
 	bool subscribed;
 	bool closing; /* drain output, then close */
 	bool processing; /* inside conn_process: no recursion */
+	bool throttled; /* replies piled up unread: not reading */
 	struct evfilter filter;
 };
 
@@ -266,9 +273,19 @@ static void
 conn_writecb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	size_t out = evbuffer_get_length(bufferevent_get_output(bev));
 
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_free(c);
+	if (c->closing) {
+		if (out == 0)
+			conn_free(c);
+		return;
+	}
+	/* Down to the low watermark: take the requests that waited. */
+	if (!c->subscribed && c->pending == NULL && c->throttled) {
+		c->throttled = false;
+		bufferevent_enable(bev, EV_READ);
+		conn_process(c);
+	}
 }
 
 static void
@@ -354,6 +371,10 @@ conn_process(struct conn *c)
 
 		if (have == 0)
 			break;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > REPLY_HIGH_BYTES) {
+			c->throttled = true;
+			break;
+		}
 		p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if ((p.pos == -1 && have > PROTO_MAX_LINE) ||
 		    (p.pos != -1 && (size_t)p.pos > PROTO_MAX_LINE)) {
@@ -385,7 +406,7 @@ conn_process(struct conn *c)
 	c->processing = false;
 	/* While a request runs, stop reading: replies come in order, and a
 	 * pipelining peer cannot make us buffer without bound. */
-	if (c->pending != NULL)
+	if (c->pending != NULL || c->throttled)
 		bufferevent_disable(c->bev, EV_READ);
 }
 
@@ -432,6 +453,7 @@ control_accept(evutil_socket_t fd, short what, void *arg)
 		conn_peer(c, cfd);
 		bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
 		bufferevent_setwatermark(c->bev, EV_READ, 0, 4 * PROTO_MAX_LINE);
+		bufferevent_setwatermark(c->bev, EV_WRITE, REPLY_LOW_BYTES, 0);
 		bufferevent_set_timeouts(c->bev, &idle, &wr);
 		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 		c->next = ctl->conns;
