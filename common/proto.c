@@ -66,6 +66,192 @@ proto_utf8_valid(const char *str, size_t len)
 	return true;
 }
 
+/* JSON nesting allowed in a line; the tokener gets the same limit. */
+#define PROTO_MAX_DEPTH 64
+
+/*
+ * RFC 8259 syntax, checked before json-c sees the line: json-c lets some
+ * non-JSON through even when strict (`1.`, raw control characters inside
+ * strings) and echoes a number as it was written, so an `id` of `1.` would
+ * come back as invalid JSON. No values are built; the depth is bounded.
+ */
+struct jscan {
+	const unsigned char *p, *end, *start;
+	int depth;
+	const char *why;
+};
+
+static bool
+jscan_fail(struct jscan *s, const char *why)
+{
+	if (s->why == NULL)
+		s->why = why;
+	return false;
+}
+
+static void
+jscan_ws(struct jscan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static bool
+jscan_digits(struct jscan *s)
+{
+	const unsigned char *b = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+		s->p++;
+	return s->p > b;
+}
+
+static bool
+jscan_number(struct jscan *s)
+{
+	if (s->p < s->end && *s->p == '-')
+		s->p++;
+	if (s->p < s->end && *s->p == '0')
+		s->p++;
+	else if (s->p >= s->end || *s->p < '1' || *s->p > '9' || !jscan_digits(s))
+		return jscan_fail(s, "bad number");
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		if (!jscan_digits(s))
+			return jscan_fail(s, "bad number");
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+			s->p++;
+		if (!jscan_digits(s))
+			return jscan_fail(s, "bad number");
+	}
+	return true;
+}
+
+static bool
+jscan_string(struct jscan *s)
+{
+	s->p++; /* the opening quote */
+	while (s->p < s->end) {
+		unsigned char c = *s->p++;
+		if (c == '"')
+			return true;
+		if (c < 0x20)
+			return jscan_fail(s, "control character in a string");
+		if (c != '\\')
+			continue;
+		if (s->p >= s->end)
+			break;
+		c = *s->p++;
+		if (c == 'u') {
+			for (int i = 0; i < 4; i++, s->p++)
+				if (s->p >= s->end ||
+				    strchr("0123456789abcdefABCDEF", *s->p) == NULL ||
+				    *s->p == '\0')
+					return jscan_fail(s, "bad \\u escape");
+		} else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0')
+			return jscan_fail(s, "bad escape");
+	}
+	return jscan_fail(s, "unterminated string");
+}
+
+static bool
+jscan_literal(struct jscan *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+		return jscan_fail(s, "unexpected character");
+	s->p += n;
+	return true;
+}
+
+static bool jscan_value(struct jscan *);
+
+/* An object or an array, from its opening bracket. */
+static bool
+jscan_container(struct jscan *s)
+{
+	bool object = *s->p == '{';
+	unsigned char close = object ? '}' : ']';
+
+	if (++s->depth > PROTO_MAX_DEPTH)
+		return jscan_fail(s, "nesting too deep");
+	s->p++;
+	jscan_ws(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		s->depth--;
+		return true;
+	}
+	for (;;) {
+		if (object) {
+			jscan_ws(s);
+			if (s->p >= s->end || *s->p != '"')
+				return jscan_fail(s, "expected a member name");
+			if (!jscan_string(s))
+				return false;
+			jscan_ws(s);
+			if (s->p >= s->end || *s->p != ':')
+				return jscan_fail(s, "expected ':'");
+			s->p++;
+		}
+		if (!jscan_value(s))
+			return false;
+		jscan_ws(s);
+		if (s->p >= s->end)
+			return jscan_fail(s, "unexpected end");
+		if (*s->p == close) {
+			s->p++;
+			s->depth--;
+			return true;
+		}
+		if (*s->p != ',')
+			return jscan_fail(
+			    s, object ? "expected ',' or '}'" : "expected ',' or ']'");
+		s->p++;
+	}
+}
+
+static bool
+jscan_value(struct jscan *s)
+{
+	jscan_ws(s);
+	if (s->p >= s->end)
+		return jscan_fail(s, "unexpected end");
+	switch (*s->p) {
+	case '{':
+	case '[': return jscan_container(s);
+	case '"': return jscan_string(s);
+	case 't': return jscan_literal(s, "true");
+	case 'f': return jscan_literal(s, "false");
+	case 'n': return jscan_literal(s, "null");
+	default:
+		if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
+			return jscan_number(s);
+		return jscan_fail(s, "unexpected character");
+	}
+}
+
+/* NULL when line is one JSON text (RFC 8259), else what is wrong. */
+static const char *
+json_syntax_error(const char *line, size_t len, size_t *at)
+{
+	struct jscan s = {(const unsigned char *)line, (const unsigned char *)line + len,
+	    (const unsigned char *)line, 0, NULL};
+
+	if (jscan_value(&s)) {
+		jscan_ws(&s);
+		if (s.p == s.end)
+			return NULL;
+		jscan_fail(&s, "trailing data");
+	}
+	*at = (size_t)(s.p - s.start);
+	return s.why != NULL ? s.why : "invalid";
+}
+
 enum proto_frame
 proto_frame_next(const char *buf, size_t len, size_t *linelen, size_t *consumed)
 {
@@ -88,9 +274,12 @@ proto_parse_object(const char *line, size_t len)
 	json_tokener *tok;
 	json_object *obj;
 
-	if (len > PROTO_MAX_LINE || memchr(line, '\0', len) != NULL || !proto_utf8_valid(line, len))
+	size_t at;
+
+	if (len > PROTO_MAX_LINE || memchr(line, '\0', len) != NULL ||
+	    !proto_utf8_valid(line, len) || json_syntax_error(line, len, &at) != NULL)
 		return NULL;
-	if ((tok = json_tokener_new_ex(64)) == NULL)
+	if ((tok = json_tokener_new_ex(PROTO_MAX_DEPTH)) == NULL)
 		return NULL;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, line, (int)len);
@@ -128,6 +317,8 @@ proto_parse_request(const char *line, size_t len, json_object **reqp, const char
 	json_object *obj = NULL, *cmd, *id;
 	enum json_tokener_error jerr;
 	bool finished = false;
+	const char *why;
+	size_t at = 0;
 
 	*reqp = NULL;
 	*cmdp = NULL;
@@ -140,7 +331,11 @@ proto_parse_request(const char *line, size_t len, json_object **reqp, const char
 		snprintf(msg, msglen, "request is not valid UTF-8");
 		return PROTO_PARSE_ERROR;
 	}
-	if ((tok = json_tokener_new_ex(64)) == NULL) {
+	if ((why = json_syntax_error(line, len, &at)) != NULL) {
+		snprintf(msg, msglen, "not valid JSON: %s at byte %zu", why, at);
+		return PROTO_PARSE_ERROR;
+	}
+	if ((tok = json_tokener_new_ex(PROTO_MAX_DEPTH)) == NULL) {
 		snprintf(msg, msglen, "out of memory");
 		return PROTO_INTERNAL;
 	}
