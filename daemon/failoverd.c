@@ -89,15 +89,38 @@ daemon_sd_notify(struct daemon *d, const char *msg)
 		log_debug("sd_notify: %s", strerror(errno));
 }
 
+/* A STATE_FILE or STATUS_FILE that cannot be written (full, read-only) is
+ * tried again this often even when nothing changes. */
+#define STORAGE_RETRY_S 5
+
 static void
 status_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
+	struct timeval tv = {STORAGE_RETRY_S, 0};
+	int save;
 
 	d->status_dirty = false;
 	d->status_written_mono = util_mono_ms();
-	if (status_write(d) == -1)
-		log_warn("cannot write STATUS_FILE %s", d->cfg->status_file);
+	if (status_write(d) == 0) {
+		if (d->status_failed) {
+			d->status_failed = false;
+			daemon_error_cleared(d, "status-file", "STATUS_FILE %s is written again",
+			    d->cfg->status_file);
+		}
+		return;
+	}
+	save = errno;
+	if (!d->status_failed) {
+		/* Once per outage, not once per write. */
+		d->status_failed = true;
+		daemon_error(d, "status-file", "cannot write STATUS_FILE %s: %s",
+		    d->cfg->status_file, strerror(save));
+	}
+	if (d->status_timer != NULL) {
+		d->status_dirty = true;
+		evtimer_add(d->status_timer, &tv);
+	}
 }
 
 void
@@ -131,6 +154,7 @@ daemon_error(struct daemon *d, const char *what, const char *fmt, ...)
 	va_end(ap);
 	log_warnx("%s: %s", what, msg);
 	er->v[er->next].time = util_now_ms();
+	er->v[er->next].cleared = 0;
 	strlcpy(er->v[er->next].what, what, sizeof(er->v[0].what));
 	strlcpy(er->v[er->next].error, msg, sizeof(er->v[0].error));
 	er->next = (er->next + 1) % ERRORS_MAX;
@@ -139,13 +163,47 @@ daemon_error(struct daemon *d, const char *what, const char *fmt, ...)
 	f = json_object_new_object();
 	json_object_object_add(f, "what", json_object_new_string(what));
 	json_object_object_add(f, "error", json_object_new_string(msg));
+	json_object_object_add(f, "cleared", json_object_new_boolean(0));
 	events_emit(d->events, "error", f);
+}
+
+void
+daemon_error_cleared(struct daemon *d, const char *what, const char *fmt, ...)
+{
+	struct error_ring *er = &d->errors;
+	int64_t now = util_now_ms();
+	json_object *f;
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info("%s: %s", what, msg);
+	for (int i = 0; i < ERRORS_MAX; i++)
+		if (er->v[i].time != 0 && er->v[i].cleared == 0 && strcmp(er->v[i].what, what) == 0)
+			er->v[i].cleared = now;
+	f = json_object_new_object();
+	json_object_object_add(f, "what", json_object_new_string(what));
+	json_object_object_add(f, "error", json_object_new_string(msg));
+	json_object_object_add(f, "cleared", json_object_new_boolean(1));
+	events_emit(d->events, "error", f);
+}
+
+static void
+state_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->dstate != NULL && d->dstate->save_failed)
+		daemon_state_save(d);
 }
 
 void
 daemon_state_save(struct daemon *d)
 {
 	struct dstate *st = d->dstate;
+	struct timeval tv = {STORAGE_RETRY_S, 0};
 	bool failed_before;
 
 	if (st == NULL)
@@ -154,11 +212,17 @@ daemon_state_save(struct daemon *d)
 	if (d->events != NULL)
 		st->events_total = d->events_base + events_count(d->events);
 	if (dstate_save(st) == -1) {
-		/* Report once per outage, not once per write. */
+		/* Report once per outage, not once per write; try again later
+		 * even if nothing changes meanwhile. */
 		if (!failed_before)
 			daemon_error(d, "state-file", "%s", st->save_error);
-	} else if (failed_before)
-		log_info("STATE_FILE %s is writable again", st->path);
+		if (d->state_retry != NULL && !evtimer_pending(d->state_retry, NULL))
+			evtimer_add(d->state_retry, &tv);
+	} else if (failed_before) {
+		if (d->state_retry != NULL)
+			evtimer_del(d->state_retry);
+		daemon_error_cleared(d, "state-file", "STATE_FILE %s is written again", st->path);
+	}
 }
 
 static void
@@ -496,10 +560,20 @@ main(int argc, char *argv[])
 		if (d->base == NULL)
 			fatalx("cannot create the event loop");
 	}
+	if (lr == DSTATE_CORRUPT || lr == DSTATE_UNREADABLE) {
+		/* The last run's seq floor is lost with the file: start at the
+		 * wall clock in ms, above any seq a run reaches short of one event
+		 * per millisecond since 1970, so seq still rises across this
+		 * restart. Counters start from nothing. */
+		uint64_t now = (uint64_t)util_now_ms();
+		if (d->dstate->seq_floor < now)
+			d->dstate->seq_floor = now;
+	}
 	d->events_base = d->dstate->events_total;
 	d->events = events_new(d, d->dstate->seq_floor);
 	d->status_timer = evtimer_new(d->base, status_timer_cb, d);
 	d->pause_timer = evtimer_new(d->base, pause_timer_cb, d);
+	d->state_retry = evtimer_new(d->base, state_retry_cb, d);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		d->sigs[i] = evsignal_new(d->base, sigs[i], signal_cb, d);
 		event_add(d->sigs[i], NULL);
@@ -563,6 +637,7 @@ main(int argc, char *argv[])
 		event_free(d->watchdog);
 	event_free(d->status_timer);
 	event_free(d->pause_timer);
+	event_free(d->state_retry);
 	events_free(d->events);
 	dstate_free(d->dstate);
 	log_info("stopped");

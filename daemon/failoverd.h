@@ -23,6 +23,7 @@ struct dstate;
 struct error_ring {
 	struct {
 		int64_t time;
+		int64_t cleared; /* wall ms the condition ended; 0 = not known to */
 		char what[32];
 		char error[256];
 	} v[ERRORS_MAX];
@@ -60,6 +61,9 @@ struct daemon {
 	struct event *status_timer;
 	int64_t status_written_mono;
 	bool status_dirty;
+	bool status_failed; /* the last write failed (reported once) */
+	/* STATE_FILE could not be written: tried again on this timer too. */
+	struct event *state_retry;
 
 	struct event *sigs[5];
 	struct event *watchdog;
@@ -69,6 +73,10 @@ struct daemon {
 void daemon_status_changed(struct daemon *);
 /* Records a problem in status.errors and emits an `error` event. */
 void daemon_error(struct daemon *, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A problem daemon_error reported under `what` has ended: its status.errors
+ * entries get `cleared`, and an `error` event with cleared true says so. */
+void daemon_error_cleared(struct daemon *, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Re-reads the configuration; NULL on success or a malloc'd reason. */
 char *daemon_reload(struct daemon *);

@@ -28,6 +28,7 @@ errors_json(const struct error_ring *er)
 		json_object_object_add(e, "time", json_time_or_null(er->v[slot].time));
 		json_object_object_add(e, "what", json_object_new_string(er->v[slot].what));
 		json_object_object_add(e, "error", json_object_new_string(er->v[slot].error));
+		json_object_object_add(e, "cleared", json_time_or_null(er->v[slot].cleared));
 		json_object_array_add(arr, e);
 	}
 	return arr;
