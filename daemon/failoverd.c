@@ -141,11 +141,21 @@ daemon_status_changed(struct daemon *d)
 	evtimer_add(d->status_timer, &tv);
 }
 
+static void
+error_event(struct daemon *d, const char *what, const char *msg, bool cleared)
+{
+	json_object *f = json_object_new_object();
+
+	json_object_object_add(f, "what", json_object_new_string(what));
+	json_object_object_add(f, "error", json_object_new_string(msg));
+	json_object_object_add(f, "cleared", json_object_new_boolean(cleared));
+	events_emit(d->events, "error", f);
+}
+
 void
 daemon_error(struct daemon *d, const char *what, const char *fmt, ...)
 {
 	struct error_ring *er = &d->errors;
-	json_object *f;
 	char msg[256];
 	va_list ap;
 
@@ -160,11 +170,7 @@ daemon_error(struct daemon *d, const char *what, const char *fmt, ...)
 	er->next = (er->next + 1) % ERRORS_MAX;
 	if (er->n < ERRORS_MAX)
 		er->n++;
-	f = json_object_new_object();
-	json_object_object_add(f, "what", json_object_new_string(what));
-	json_object_object_add(f, "error", json_object_new_string(msg));
-	json_object_object_add(f, "cleared", json_object_new_boolean(0));
-	events_emit(d->events, "error", f);
+	error_event(d, what, msg, false);
 }
 
 void
@@ -172,7 +178,6 @@ daemon_error_cleared(struct daemon *d, const char *what, const char *fmt, ...)
 {
 	struct error_ring *er = &d->errors;
 	int64_t now = util_now_ms();
-	json_object *f;
 	char msg[256];
 	va_list ap;
 
@@ -183,11 +188,7 @@ daemon_error_cleared(struct daemon *d, const char *what, const char *fmt, ...)
 	for (int i = 0; i < ERRORS_MAX; i++)
 		if (er->v[i].time != 0 && er->v[i].cleared == 0 && strcmp(er->v[i].what, what) == 0)
 			er->v[i].cleared = now;
-	f = json_object_new_object();
-	json_object_object_add(f, "what", json_object_new_string(what));
-	json_object_object_add(f, "error", json_object_new_string(msg));
-	json_object_object_add(f, "cleared", json_object_new_boolean(1));
-	events_emit(d->events, "error", f);
+	error_event(d, what, msg, true);
 }
 
 static void
