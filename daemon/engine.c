@@ -465,8 +465,12 @@ announce(struct engine *e)
 			case FO_CH_PAUSE:
 				/* The machine paused or resumed by itself (force-deactivate
 				 * with force): tell the daemon, which owns the pause. */
-				if (ch[i].paused != d->paused) {
-					if (ch[i].paused)
+				/* Compare the machine's pause now, not the queued
+				 * change's: a pause and a resume in quick succession
+				 * leave two changes that the daemon already made,
+				 * and echoing the first would pause again. */
+				if (e->fo.paused != d->paused) {
+					if (e->fo.paused)
 						daemon_pause(d, 0);
 					else
 						daemon_resume(d);
