@@ -701,6 +701,13 @@ http_request_start(struct http *h, const struct http_request_opts *o, http_done_
 	SET(CURLOPT_PRIVATE, r);
 	SET(CURLOPT_ERRORBUFFER, r->errbuf);
 	SET(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* A transfer ended while its name is still being resolved (a check's
+	 * timeout, a cancel) would otherwise join the resolver thread, i.e.
+	 * block the loop until getaddrinfo gives up (seconds with a DNS server
+	 * that never answers). With this the thread is left to finish alone. */
+	SET(CURLOPT_QUICK_EXIT, 1L);
+#endif
 	SET(CURLOPT_NOPROXY, "*");
 #if LIBCURL_VERSION_NUM >= 0x075500
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
