@@ -39,7 +39,8 @@
 #include "provider.h"
 #include "util.h"
 
-#define FLY_REQUEST_TIMEOUT_MS 30000
+#define FLY_REQUEST_TIMEOUT_MS 30000 /* at most; never beyond ACTIVATION_TIMEOUT */
+#define FLY_REQUEST_TIMEOUT_MIN_MS 1000
 #define FLY_WAIT_SLACK_MS 15000 /* request timeout beyond the wait's own */
 /* A remembered listing is used for this long past RECONCILE_INTERVAL. */
 #define FLY_KNOWN_SLACK_MS 60000
@@ -67,8 +68,11 @@ struct provider {
 	char *token; /* trimmed; only to redact it from server texts */
 	char *auth; /* "Authorization: …", or NULL when no token */
 	int count;
-	int64_t request_timeout_ms;
+	int64_t request_timeout_ms; /* effective, from the two below */
 	int wait_s;
+	int64_t activation_timeout_ms; /* ACTIVATION_TIMEOUT */
+	int64_t tune_request_ms; /* provider_fly_tune's, 0 = from the config */
+	int tune_wait_s;
 	int64_t known_max_age_ms;
 
 	/* The machines as the last successful operation left them: an
@@ -372,7 +376,9 @@ fly_wait(struct provider *p, const char *state)
 	fly_progress(p, "waiting for %s to be %s", m->id, state);
 	fly_issue(p, ST_WAIT, "GET",
 	    fly_url_wait(p->base_url, p->app, m->id, state, m->instance_id, p->wait_s), NULL,
-	    (int64_t)p->wait_s * 1000 + FLY_WAIT_SLACK_MS);
+	    (int64_t)p->wait_s * 1000 +
+	        (p->request_timeout_ms < FLY_WAIT_SLACK_MS ? p->request_timeout_ms
+	                                                   : FLY_WAIT_SLACK_MS));
 }
 
 static bool
@@ -650,9 +656,15 @@ fly_http_done(const struct http_response *r, void *arg)
 		p->sub++;
 		break;
 	case ST_START:
-		/* 200 is what counts; previous_state only tells the story. */
-		if (fly_parse_start(r->body, text, 32, err, sizeof(err)) == -1)
-			log_debug("fly: %s: %s", what, err);
+		/* A 200 whose body is not the documented object (a proxy's page,
+		 * a truncated reply) does not confirm a start: fail the attempt.
+		 * The next one lists first, so a start that did happen is seen
+		 * there and never repeated. previous_state only tells the story. */
+		if (fly_parse_start(r->body, text, 32, err, sizeof(err)) == -1) {
+			fly_finish(p, PROV_FAILED, -1, "%s: HTTP 200 but %s: start not confirmed",
+			    what, err);
+			return;
+		}
 		strlcpy(fly_target(p)->state, "starting", sizeof(fly_target(p)->state));
 		p->idx++;
 		p->sub = 0;
@@ -686,6 +698,37 @@ fly_http_done(const struct http_response *r, void *arg)
 		break;
 	}
 	fly_next(p);
+}
+
+/*
+ * The per-request timeouts. No single request outlives ACTIVATION_TIMEOUT
+ * (nor 30 s): a request hung that long is given up and the attempt retried
+ * ("retries go on"), instead of holding the failover for the full 30 s.
+ * The /wait long-poll is bounded the same way; its 408 is re-issued at once.
+ */
+static void
+fly_timeouts(struct provider *p)
+{
+	int64_t t = p->activation_timeout_ms;
+	int w;
+
+	if (t > FLY_REQUEST_TIMEOUT_MS || t <= 0)
+		t = FLY_REQUEST_TIMEOUT_MS;
+	if (t < FLY_REQUEST_TIMEOUT_MIN_MS)
+		t = FLY_REQUEST_TIMEOUT_MIN_MS;
+	p->request_timeout_ms = p->tune_request_ms > 0 ? p->tune_request_ms : t;
+	if (p->tune_wait_s > 0)
+		w = p->tune_wait_s;
+	else if (p->activation_timeout_ms <= 0 ||
+	    p->activation_timeout_ms >= (int64_t)FLY_WAIT_MAX_S * 1000)
+		w = FLY_WAIT_MAX_S;
+	else
+		w = (int)((p->activation_timeout_ms + 999) / 1000);
+	if (w < 1)
+		w = 1;
+	if (w > FLY_WAIT_MAX_S)
+		w = FLY_WAIT_MAX_S;
+	p->wait_s = w;
 }
 
 /* Forgets the plan and lists: a fresh start of this attempt. */
@@ -770,6 +813,8 @@ fly_configure(struct provider *p, const struct config *cfg)
 		p->token[--n] = '\0';
 	p->count = cfg->fly_machine_count > 0 ? cfg->fly_machine_count : 1;
 	p->known_max_age_ms = cfg->reconcile_interval_ms + FLY_KNOWN_SLACK_MS;
+	p->activation_timeout_ms = cfg->activation_timeout_ms;
+	fly_timeouts(p);
 	/* Another app or API: what was listed says nothing about it. */
 	machine_list_free(&p->known);
 }
@@ -781,8 +826,6 @@ fly_create(struct event_base *base, struct http *http, const struct config *cfg)
 
 	p->base = base;
 	p->http = http;
-	p->request_timeout_ms = FLY_REQUEST_TIMEOUT_MS;
-	p->wait_s = FLY_WAIT_MAX_S;
 	if ((p->ev = event_new(base, -1, 0, fly_ev_cb, p)) == NULL) {
 		free(p);
 		return NULL;
@@ -851,11 +894,10 @@ fly_cancel(struct provider *p)
 void
 provider_fly_tune(struct provider *p, int64_t request_timeout_ms, int wait_timeout_s)
 {
-	p->request_timeout_ms =
-	    request_timeout_ms > 0 ? request_timeout_ms : FLY_REQUEST_TIMEOUT_MS;
-	if (wait_timeout_s <= 0 || wait_timeout_s > FLY_WAIT_MAX_S)
-		wait_timeout_s = FLY_WAIT_MAX_S;
-	p->wait_s = wait_timeout_s;
+	p->tune_request_ms = request_timeout_ms > 0 ? request_timeout_ms : 0;
+	p->tune_wait_s =
+	    wait_timeout_s > 0 && wait_timeout_s <= FLY_WAIT_MAX_S ? wait_timeout_s : 0;
+	fly_timeouts(p);
 }
 
 const struct provider_ops provider_fly_ops = {
