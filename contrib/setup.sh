@@ -13,7 +13,7 @@ DEPS=(build-essential autoconf automake pkg-config
       libevent-dev libcurl4-openssl-dev libjson-c-dev libbsd-dev libcmocka-dev
       python3 rclone util-linux procps socat valgrind
       logrotate shellcheck jq systemd clang libclang-rt-14-dev mandoc
-      clang-format cppcheck)
+      clang-format cppcheck faketime)
 
 deps() {
 	local missing=()
