@@ -117,8 +117,6 @@ struct engine {
 	int64_t detect_ms; /* first failed check -> failing-over */
 	bool pull_alerted; /* this failback's pull failure was announced */
 	bool auth_alerted; /* the provider's auth failure was announced */
-	int64_t pause_until_seen; /* wall, the pause expiry last seen */
-	bool was_paused;
 	/* The last `state` event, for hooks. */
 	char *state_json;
 	char state_from[16], state_to[16], state_reason[FO_REASON_LEN];
@@ -1423,8 +1421,6 @@ engine_new(struct daemon *d)
 	if (sync_enabled(d->cfg))
 		e->sync = sync_new(d->base, d->events, d->cfg);
 	e->notifier = notifier_new(d->base, d->http, d->events, d->cfg, d->dstate, notify_save, d);
-	e->was_paused = d->paused;
-	e->pause_until_seen = d->paused_until;
 	return e;
 }
 
@@ -1547,11 +1543,8 @@ engine_pause_changed(struct engine *e)
 	struct daemon *d = e->d;
 	int64_t now = util_mono_ms();
 
-	if (!d->paused && e->was_paused && e->pause_until_seen != 0 &&
-	    util_now_ms() + 100 >= e->pause_until_seen)
+	if (!d->paused && d->pause_expired)
 		engine_notify(e, "PAUSE EXPIRED: automatic checks and failover are back on.");
-	e->was_paused = d->paused;
-	e->pause_until_seen = d->paused_until;
 	/* The daemon owns the pause and its expiry; the machine is told. */
 	if (d->paused && !e->fo.paused)
 		fo_pause(&e->fo, now, 0);

@@ -249,7 +249,7 @@ pause_arm(struct daemon *d)
 	evtimer_del(d->pause_timer);
 	if (!d->paused || d->paused_until == 0)
 		return;
-	left = d->paused_until - util_now_ms();
+	left = d->paused_until_mono - util_mono_ms();
 	if (left < 0)
 		left = 0;
 	tv.tv_sec = left / 1000;
@@ -283,6 +283,7 @@ daemon_pause(struct daemon *d, int64_t until)
 
 	d->paused = true;
 	d->paused_until = until;
+	d->paused_until_mono = until != 0 ? util_mono_ms() + (until - util_now_ms()) : 0;
 	log_info("paused %s%s", until != 0 ? "until " : "until resume",
 	    until != 0 ? util_time_fmt(until, buf, sizeof(buf)) : "");
 	pause_changed(d);
@@ -304,11 +305,15 @@ pause_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
-	if (d->paused && d->paused_until != 0 && util_now_ms() + 5 >= d->paused_until) {
+	/* The expiry runs on the monotonic clock: a wall clock step neither
+	 * ends a pause early nor stretches it. */
+	if (d->paused && d->paused_until != 0 && util_mono_ms() + 5 >= d->paused_until_mono) {
 		log_info("pause expired");
+		d->pause_expired = true;
 		daemon_resume(d);
+		d->pause_expired = false;
 	} else
-		pause_arm(d); /* the wall clock moved: look again */
+		pause_arm(d); /* woken early: look again */
 }
 
 static struct config *
@@ -595,6 +600,8 @@ main(int argc, char *argv[])
 	    (d->dstate->paused_until == 0 || d->dstate->paused_until > util_now_ms())) {
 		d->paused = true;
 		d->paused_until = d->dstate->paused_until;
+		d->paused_until_mono =
+		    d->paused_until != 0 ? util_mono_ms() + (d->paused_until - util_now_ms()) : 0;
 		log_info("still paused from before the restart");
 		pause_arm(d);
 	}

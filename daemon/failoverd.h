@@ -51,6 +51,9 @@ struct daemon {
 	/* Administrative state (apart from what checks say). */
 	bool paused;
 	int64_t paused_until; /* wall ms, 0 = until resume */
+	int64_t paused_until_mono; /* the same on the monotonic clock: the
+	                            * expiry, immune to wall clock steps */
+	bool pause_expired; /* set while the resume of an expiry runs */
 	struct event *pause_timer;
 
 	struct error_ring errors;

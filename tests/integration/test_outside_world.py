@@ -644,14 +644,8 @@ class ClockStepBackPauseTest(ClockStepTest):
         super().setUp()
         self.paused = self.pause_2s_then_step(-3600)
 
-    # KNOWN DEFECT, reported (daemon/failoverd.c is not this suite's to
-    # fix): pause_timer_cb re-arms on the wall clock when its monotonic
-    # timer fires early by the wall's measure, so a step back of an hour
-    # makes `pause 2s` last an hour and 2 s. The fix: keep the expiry as a
-    # monotonic deadline too and end the pause when that passes. Once fixed
-    # this test passes, which unittest reports as an unexpected success
-    # (a failed run): remove this decorator then.
-    @unittest.expectedFailure
+    # The pause's expiry is a monotonic deadline (failoverd.c), so a step
+    # back of an hour does not stretch `pause 2s` by an hour.
     def test_pause_ends_after_2s_when_the_clock_jumps_back(self):
         took = self.pause_took(*self.paused)
         self.assertGreaterEqual(took, 1.9)
