@@ -89,8 +89,9 @@ void machine_list_copy(struct machine_list *dst, const struct machine_list *src)
 int machine_list_count_running(const struct machine_list *); /* started or starting */
 
 /*
- * Fly provider knobs for tests (provtool): the per-request timeout (0 = 30 s)
- * and the /wait timeout in seconds (clamped to [1, 60]; 0 = 60).
+ * Fly provider knobs for tests (provtool): the per-request timeout (0 = from
+ * the config: 30 s, and at most ACTIVATION_TIMEOUT) and the /wait timeout in
+ * seconds (clamped to [1, 60]; 0 = 60, and at most ACTIVATION_TIMEOUT).
  */
 void provider_fly_tune(struct provider *, int64_t request_timeout_ms, int wait_timeout_s);
 
