@@ -91,17 +91,43 @@ log_getverbose(void)
 	return verbose;
 }
 
+/*
+ * One message, one line: control characters (a newline in a force-activate
+ * reason, in a command's output) are shown escaped, so nothing a peer or a
+ * child writes can forge a log line. Trailing newlines are dropped.
+ */
+static void
+log_escape(const char *in, char *out, size_t outlen)
+{
+	size_t len = strlen(in), o = 0;
+
+	while (len > 0 && (in[len - 1] == '\n' || in[len - 1] == '\r'))
+		len--;
+	for (size_t i = 0; i < len && o + 5 < outlen; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '\n' || c == '\r' || c == '\t') {
+			out[o++] = '\\';
+			out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+}
+
 static void
 vlog(int pri, const char *fmt, va_list ap, int err)
 {
-	char msg[2048], stamp[32];
+	char raw[2048], msg[4 * sizeof(raw)], stamp[32];
 	const char *lvl;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	if (err != 0) {
-		size_t n = strlen(msg);
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(err));
+		size_t n = strlen(raw);
+		snprintf(raw + n, sizeof(raw) - n, ": %s", strerror(err));
 	}
+	log_escape(raw, msg, sizeof(msg));
 	if (dest == LOG_DEST_SYSLOG) {
 		syslog(pri, "%s", msg);
 		return;
