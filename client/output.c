@@ -449,6 +449,11 @@ status_errors(FILE *fp, json_object *errors)
 		put_safe(fp, jstr(e, "what") != NULL ? jstr(e, "what") : "error");
 		fputs(": ", fp);
 		put_safe(fp, jstr(e, "error") != NULL ? jstr(e, "error") : "?");
+		if (jstr(e, "cleared") != NULL) {
+			fputs(" (cleared ", fp);
+			put_safe(fp, jstr(e, "cleared"));
+			fputc(')', fp);
+		}
 		fputc('\n', fp);
 	}
 }

@@ -155,6 +155,8 @@ class StorageTest(fodtest.DaemonTestCase):
         self.assertEqual(len(errs), 1)
         self.assertRegex(errs[0]["cleared"], fodtest.RFC3339_MS)
         self.assertIn("written again", d.log_text())
+        rc, out, err = d.ctl("status", check=0)
+        self.assertIn("(cleared %s)" % errs[0]["cleared"], out)
         # And the durable state survives a restart as written.
         d.restart()
         s = d.status()
