@@ -64,9 +64,19 @@ class Peer:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(10)
-        self.sock.connect(path)  # blocks only while the daemon's backlog is full
         self.sock.setblocking(False)
+        # A full listen backlog makes a Unix connect fail with EAGAIN (it
+        # never waits when non-blocking, and Python's timeout mode is
+        # non-blocking): try again until the daemon has accepted enough.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.002)
         self.out = bytearray(out)
         self.want = want  # lines to wait for; "eof" = until the daemon closes
         self.read = read
