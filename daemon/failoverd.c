@@ -442,6 +442,58 @@ print_errors(struct config_errors *errs)
 		fprintf(stderr, "failoverd: %s\n", errs->msgs[i]);
 }
 
+/*
+ * daemon(3) with a handshake: the parent returns only once the child has
+ * written PID_FILE and serves the socket (exit 0), or has died trying (exit
+ * 1), so whoever started failoverd (an init script, a test) can rely on
+ * PID_FILE at once.
+ */
+static int ready_fd = -1;
+
+static int
+daemonize(void)
+{
+	int p[2], fd;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid > 0) {
+		char c = 0;
+		ssize_t n;
+
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n == -1 && errno == EINTR);
+		_exit(n == 1 && c == 'R' ? 0 : 1);
+	}
+	close(p[0]);
+	ready_fd = p[1];
+	if (setsid() == -1 || chdir("/") == -1)
+		return -1;
+	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) != -1) {
+		(void)dup2(fd, STDIN_FILENO);
+		(void)dup2(fd, STDOUT_FILENO);
+		(void)dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	return 0;
+}
+
+static void
+daemonize_done(void)
+{
+	if (ready_fd == -1)
+		return;
+	(void)write(ready_fd, "R", 1);
+	close(ready_fd);
+	ready_fd = -1;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -549,8 +601,8 @@ main(int argc, char *argv[])
 		}
 	} else if (!d->foreground)
 		log_init("failoverd", LOG_DEST_SYSLOG, NULL);
-	if (!d->foreground && daemon(0, 0) == -1) {
-		fprintf(stderr, "failoverd: daemon: %s\n", strerror(errno));
+	if (!d->foreground && daemonize() == -1) {
+		fprintf(stderr, "failoverd: cannot daemonize: %s\n", strerror(errno));
 		return 1;
 	}
 	pidfile_write(pfh);
@@ -625,6 +677,7 @@ main(int argc, char *argv[])
 		unsetenv("WATCHDOG_PID");
 	}
 	daemon_sd_notify(d, "READY=1\nSTATUS=serving");
+	daemonize_done(); /* the starting command may return now */
 
 	event_base_dispatch(d->base);
 

@@ -294,6 +294,23 @@ class DaemonTest(fodtest.DaemonTestCase):
         self.assertEqual(d.stop(), None)
         self.assertFalse(os.path.exists(d.socket_path))
 
+    def test_daemonized_start_returns_only_when_ready(self):
+        # The starting command returns after PID_FILE is written and the
+        # socket serves (init scripts read PID_FILE at once). Many rounds, as
+        # the race it rules out needs a busy machine to show.
+        for _ in range(20):
+            d = self.make_daemon(QUIET)
+            rc, out, err = d.start(foreground=False, wait=False)
+            self.assertEqual(rc, 0, err)
+            with open(d.pid_file) as f:
+                pid = int(f.read().split()[0])
+            self.assertTrue(fodtest.process_alive(pid))
+            with d.connect() as c:
+                self.assertOk(c.request({"cmd": "ping"}))
+            d.stop()
+            self.assertFalse(os.path.exists(d.socket_path))
+            d.cleanup()
+
     def test_daemonized_broken_config_fails_the_start(self):
         d = self.make_daemon(dict(QUIET, CHECK_TIMEOUT="forever"))
         rc, out, err = d.start(foreground=False)
