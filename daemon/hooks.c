@@ -20,10 +20,6 @@
 
 #define NOTIFY_QUEUE_MAX 64
 
-struct hook_env {
-	char *event, *state, *from, *to, *reason;
-};
-
 struct hooks;
 
 /* A FENCE_CMD or FAILBACK_CMD run; `h` first, so the job's arg finds it. */
@@ -42,11 +38,13 @@ struct hooks {
 
 	struct hook_run run[2]; /* [0] FENCE_CMD, [1] FAILBACK_CMD */
 
-	/* NOTIFY_CMD: a FIFO of state changes; the head runs. */
-	struct hook_env queue[NOTIFY_QUEUE_MAX];
+	/* NOTIFY_CMD: a FIFO of state changes, each as the environment its
+	 * run gets; the head runs. */
+	char **queue[NOTIFY_QUEUE_MAX];
 	int qhead, qlen;
 	struct job *notify_job;
 };
+
 const char *
 hook_name(enum hook_kind k)
 {
@@ -80,43 +78,17 @@ hook_cmd(const struct config *cfg, enum hook_kind k)
 	return NULL;
 }
 
-static char *
-dup_or_empty(const char *s)
-{
-	return xstrdup(s != NULL ? s : "");
-}
-
-static void
-hook_env_set(struct hook_env *he, const struct hook_ctx *c)
-{
-	he->event = dup_or_empty(c->event);
-	he->state = dup_or_empty(c->state);
-	he->from = dup_or_empty(c->from);
-	he->to = dup_or_empty(c->to);
-	he->reason = dup_or_empty(c->reason);
-}
-
-static void
-hook_env_clear(struct hook_env *he)
-{
-	free(he->event);
-	free(he->state);
-	free(he->from);
-	free(he->to);
-	free(he->reason);
-	memset(he, 0, sizeof(*he));
-}
-
+/* PATH, HOME, LANG, TZ and the FAILOVER_* variables of the change. */
 static char **
-hook_environ(const struct config *cfg, const struct hook_env *he)
+hook_environ(const struct config *cfg, const struct hook_ctx *c)
 {
 	char **env = job_env_new(NULL);
 
-	env = job_env_set(env, "FAILOVER_EVENT", he->event);
-	env = job_env_set(env, "FAILOVER_STATE", he->state);
-	env = job_env_set(env, "FAILOVER_FROM", he->from);
-	env = job_env_set(env, "FAILOVER_TO", he->to);
-	env = job_env_set(env, "FAILOVER_REASON", he->reason);
+	env = job_env_set(env, "FAILOVER_EVENT", c->event != NULL ? c->event : "");
+	env = job_env_set(env, "FAILOVER_STATE", c->state != NULL ? c->state : "");
+	env = job_env_set(env, "FAILOVER_FROM", c->from != NULL ? c->from : "");
+	env = job_env_set(env, "FAILOVER_TO", c->to != NULL ? c->to : "");
+	env = job_env_set(env, "FAILOVER_REASON", c->reason != NULL ? c->reason : "");
 	env = job_env_set(env, "FAILOVER_INSTANCE", cfg->instance != NULL ? cfg->instance : "");
 	return env;
 }
@@ -133,8 +105,8 @@ output_clean(const struct config *cfg, const char *s, size_t len)
 	return red;
 }
 
-/* The `hook` event (contract §6) and one log line. */
-static void
+/* The `hook` event (contract §6) and one log line; returns ok. */
+static bool
 hook_report(struct hooks *h, enum hook_kind k, const struct job_result *r)
 {
 	json_object *f = json_object_new_object();
@@ -158,23 +130,20 @@ hook_report(struct hooks *h, enum hook_kind k, const struct job_result *r)
 	json_object_object_add(f, "output", json_object_new_string(clean));
 	free(clean);
 	events_emit(h->events, "hook", f);
+	return ok;
 }
 
 static struct job *
-hook_spawn(struct hooks *h, enum hook_kind k, const struct hook_env *he, job_done_cb *cb, void *arg)
+hook_spawn(struct hooks *h, enum hook_kind k, char *const *env, job_done_cb *cb, void *arg)
 {
 	struct job_opts o;
-	char **env = hook_environ(h->cfg, he);
-	struct job *j;
 
 	memset(&o, 0, sizeof(o));
 	o.command = hook_cmd(h->cfg, k);
 	o.env = env;
 	o.timeout_ms = h->cfg->hook_timeout_ms;
 	o.name = hook_key(k);
-	j = job_start(h->base, &o, cb, arg);
-	job_env_free(env);
-	return j;
+	return job_start(h->base, &o, cb, arg);
 }
 
 /* --- FENCE_CMD / FAILBACK_CMD ----------------------------------------------- */
@@ -187,12 +156,14 @@ run_done(struct job *j, const struct job_result *r, void *arg)
 	void *cbarg = hr->arg;
 	char detail[160];
 
+	bool ok;
+
 	(void)j;
-	hook_report(hr->h, hr->kind, r);
+	ok = hook_report(hr->h, hr->kind, r);
 	hr->job = NULL;
 	hr->cb = NULL;
 	job_result_str(r, detail, sizeof(detail));
-	cb(r->exit_code == 0 && !r->timed_out, detail, cbarg);
+	cb(ok, detail, cbarg);
 }
 
 static struct hook_run *
@@ -205,15 +176,15 @@ int
 hooks_run(struct hooks *h, enum hook_kind k, const struct hook_ctx *c, hook_done_cb *cb, void *arg)
 {
 	struct hook_run *hr = run_slot(h, k);
-	struct hook_env he;
+	char **env;
 
 	if (hr == NULL || hr->job != NULL || hook_cmd(h->cfg, k) == NULL)
 		return -1;
-	hook_env_set(&he, c);
+	env = hook_environ(h->cfg, c);
 	hr->cb = cb;
 	hr->arg = arg;
-	hr->job = hook_spawn(h, k, &he, run_done, hr);
-	hook_env_clear(&he);
+	hr->job = hook_spawn(h, k, env, run_done, hr);
+	job_env_free(env);
 	if (hr->job == NULL) {
 		hr->cb = NULL;
 		return -1;
@@ -244,6 +215,16 @@ hooks_configured(const struct hooks *h, enum hook_kind k)
 
 static void notify_next(struct hooks *);
 
+/* Drops the head of the queue (it ran, or cannot run). */
+static void
+queue_pop(struct hooks *h)
+{
+	job_env_free(h->queue[h->qhead]);
+	h->queue[h->qhead] = NULL;
+	h->qhead = (h->qhead + 1) % NOTIFY_QUEUE_MAX;
+	h->qlen--;
+}
+
 static void
 notify_done(struct job *j, const struct job_result *r, void *arg)
 {
@@ -251,10 +232,8 @@ notify_done(struct job *j, const struct job_result *r, void *arg)
 
 	(void)j;
 	h->notify_job = NULL;
-	hook_report(h, HOOK_NOTIFY, r);
-	hook_env_clear(&h->queue[h->qhead]);
-	h->qhead = (h->qhead + 1) % NOTIFY_QUEUE_MAX;
-	h->qlen--;
+	(void)hook_report(h, HOOK_NOTIFY, r);
+	queue_pop(h);
 	notify_next(h);
 }
 
@@ -264,13 +243,11 @@ notify_next(struct hooks *h)
 	while (h->qlen > 0 && h->notify_job == NULL) {
 		if (h->cfg->notify_cmd != NULL)
 			h->notify_job =
-			    hook_spawn(h, HOOK_NOTIFY, &h->queue[h->qhead], notify_done, h);
+			    hook_spawn(h, HOOK_NOTIFY, h->queue[h->qhead], notify_done, h);
 		if (h->notify_job != NULL)
 			return;
 		/* Unset by a reload, or libevent out of memory: skip it. */
-		hook_env_clear(&h->queue[h->qhead]);
-		h->qhead = (h->qhead + 1) % NOTIFY_QUEUE_MAX;
-		h->qlen--;
+		queue_pop(h);
 	}
 }
 
@@ -284,10 +261,11 @@ hooks_notify(struct hooks *h, const struct hook_ctx *c)
 		 * through 64 state changes. The newest change matters most. */
 		int last = (h->qhead + h->qlen - 1) % NOTIFY_QUEUE_MAX;
 		log_warnx("NOTIFY_CMD is %d state changes behind: one skipped", h->qlen);
-		hook_env_clear(&h->queue[last]);
+		job_env_free(h->queue[last]);
+		h->queue[last] = NULL;
 		h->qlen--;
 	}
-	hook_env_set(&h->queue[(h->qhead + h->qlen) % NOTIFY_QUEUE_MAX], c);
+	h->queue[(h->qhead + h->qlen) % NOTIFY_QUEUE_MAX] = hook_environ(h->cfg, c);
 	h->qlen++;
 	notify_next(h);
 }
@@ -329,10 +307,7 @@ hooks_free(struct hooks *h)
 	for (int i = 0; i < 2; i++)
 		job_cancel(h->run[i].job);
 	job_cancel(h->notify_job);
-	while (h->qlen > 0) {
-		hook_env_clear(&h->queue[h->qhead]);
-		h->qhead = (h->qhead + 1) % NOTIFY_QUEUE_MAX;
-		h->qlen--;
-	}
+	while (h->qlen > 0)
+		queue_pop(h);
 	free(h);
 }
