@@ -128,7 +128,6 @@ struct engine {
 	struct event *ev_watch; /* standby watch while standby */
 	struct event *ev_run; /* deferred engine_run */
 	struct event *ev_periodic; /* SYNC_INTERVAL pushes */
-	struct event *ev_budget; /* SYNC_TIMEOUT for pre-push + final push */
 	bool in_run;
 	bool stopping; /* engine_shutdown: no new action */
 	bool flushing;
@@ -322,15 +321,26 @@ keep_state_event(struct engine *e, const struct fo_change *ch)
 	strlcpy(e->state_reason, ch->reason, sizeof(e->state_reason));
 }
 
+/* The standby's estimated cost for active_ms of activity: the machines of
+ * the last activation, or FLY_MACHINE_COUNT when none is recorded. */
+static double
+standby_cost_usd(const struct engine *e, int64_t active_ms)
+{
+	const struct config *cfg = e->d->cfg;
+	int nmach = (int)json_object_array_length(e->d->dstate->machines);
+
+	if (nmach == 0)
+		nmach = cfg->fly_machine_count;
+	return (double)active_ms / 1000.0 * nmach * cfg->cost_per_second;
+}
+
 /* The owner hears about every move (Telegram). */
 static void
 notify_state(
     struct engine *e, const struct fo_change *ch, int64_t closed_active_ms, const char *recorded)
 {
-	const struct config *cfg = e->d->cfg;
 	struct dstate *st = e->d->dstate;
 	char a[32], b[32];
-	int nmach;
 
 	if (ch->from == FO_PRIMARY && ch->to == FO_FAILING_OVER)
 		engine_notify(
@@ -352,16 +362,12 @@ notify_state(
 			    standby_name(e), e->fo.forced ? "forced" : "failover",
 			    dur_str(util_mono_ms() - e->trans_start, b, sizeof(b)));
 	} else if (ch->from == FO_FAILING_BACK && ch->to == FO_PRIMARY) {
-		nmach = (int)json_object_array_length(st->machines);
-		if (nmach == 0)
-			nmach = cfg->fly_machine_count;
 		engine_notify(e,
 		    "FAILBACK DONE: the primary serves again. Outage %s; standby active %s, "
 		    "estimated cost $%.4f.",
 		    dur_str(st->last_failover != 0 ? util_now_ms() - st->last_failover : 0, a,
 		        sizeof(a)),
-		    dur_str(closed_active_ms, b, sizeof(b)),
-		    (double)closed_active_ms / 1000.0 * nmach * cfg->cost_per_second);
+		    dur_str(closed_active_ms, b, sizeof(b)), standby_cost_usd(e, closed_active_ms));
 	}
 }
 
@@ -729,13 +735,9 @@ action_cancel(struct engine *e)
 static void
 step_provider(struct engine *e)
 {
+	/* action_start cancelled any listing, and none starts while an action
+	 * runs: the provider is free. */
 	e->step = STEP_PROVIDER;
-	if (e->prov_busy) {
-		/* A listing may be in flight: the action wins. */
-		e->pops->cancel(e->prov);
-		e->prov_busy = false;
-		selftest_listing_lost(e);
-	}
 	e->prov_busy = true;
 	e->prov_is_action = true;
 	if (e->pops->start(e->prov,
@@ -750,6 +752,35 @@ step_provider(struct engine *e)
 /* --- activation: fence, final push ------------------------------------------------- */
 
 static void push_start(struct engine *, enum sync_use, int64_t timeout_ms);
+
+/* A transition needs the sync module: what runs is cancelled (a `sync`
+ * command waiting for it is told why). */
+static void
+sync_preempt(struct engine *e, const char *why)
+{
+	if (!sync_busy(e->sync))
+		return;
+	log_info("the running sync is cancelled: %s", why);
+	sync_cancel(e->sync);
+	if (e->sync_use == SU_MANUAL && e->sync_req != NULL) {
+		request_error(e->sync_req, PROTO_FAILED, "cancelled: %s", why);
+		e->sync_req = NULL;
+	}
+	e->sync_use = SU_NONE;
+}
+
+/* A pull succeeded, or a push was forced: pushes are allowed again. */
+static void
+pushes_resume(struct engine *e)
+{
+	struct dstate *st = e->d->dstate;
+
+	if (!st->pushes_suspended)
+		return;
+	st->pushes_suspended = false;
+	daemon_state_save(e->d);
+	log_info("the remote is in step again: automatic pushes resume");
+}
 
 static void
 prep_finish(struct engine *e)
@@ -802,15 +833,7 @@ step_push(struct engine *e)
 		log_info("waiting for the push in flight, then the final push");
 		return;
 	}
-	if (sync_busy(e->sync)) {
-		log_info("a pull is running: cancelled for the failover");
-		sync_cancel(e->sync);
-		if (e->sync_use == SU_MANUAL && e->sync_req != NULL) {
-			request_error(e->sync_req, PROTO_FAILED, "cancelled: a failover began");
-			e->sync_req = NULL;
-		}
-		e->sync_use = SU_NONE;
-	}
+	sync_preempt(e, "a failover began");
 	final_push(e);
 }
 
@@ -897,14 +920,7 @@ step_pull(struct engine *e)
 	int64_t after = e->act.attempt == 1 ? st->last_failback : 0;
 
 	e->step = STEP_PULL;
-	if (sync_busy(e->sync)) {
-		sync_cancel(e->sync);
-		if (e->sync_use == SU_MANUAL && e->sync_req != NULL) {
-			request_error(e->sync_req, PROTO_FAILED, "cancelled: a failback began");
-			e->sync_req = NULL;
-		}
-		e->sync_use = SU_NONE;
-	}
+	sync_preempt(e, "a failback began");
 	if (sync_pull(e->sync, after, sync_done, e) == -1) {
 		action_done(e, false, "the pull could not start", RETRY_BASE_MS);
 		return;
@@ -922,11 +938,7 @@ pull_done(struct engine *e, const struct sync_result *r)
 	char dur[32], msg[512];
 
 	if (r->ok) {
-		if (st->pushes_suspended) {
-			st->pushes_suspended = false;
-			daemon_state_save(e->d);
-			log_info("the pull succeeded: pushes resume");
-		}
+		pushes_resume(e);
 		if (e->act.failback_hook)
 			step_failback(e);
 		else
@@ -1005,18 +1017,13 @@ static void
 sync_done(const struct sync_result *r, void *arg)
 {
 	struct engine *e = arg;
-	struct dstate *st = e->d->dstate;
 	enum sync_use use = e->sync_use;
 
 	e->sync_use = SU_NONE;
 	if (use == SU_MANUAL) {
 		/* A manual pull, or a forced push, ends a suspension. */
-		if (r->ok && st->pushes_suspended) {
-			st->pushes_suspended = false;
-			daemon_state_save(e->d);
-			log_info("sync %s succeeded: automatic pushes resume",
-			    r->dir == SYNC_PUSH ? "push" : "pull");
-		}
+		if (r->ok)
+			pushes_resume(e);
 		sync_reply(e, r);
 	}
 	if (use == SU_PULL) {
@@ -1598,7 +1605,6 @@ engine_status(struct engine *e, json_object *st)
 	struct dstate *ds = d->dstate;
 	json_object *local, *standby, *sync, *notify, *counters;
 	int64_t active_ms = ds->active_ms_total;
-	int nmach;
 
 	json_object_object_add(st, "state", json_object_new_string(fo_state_str(e->fo.state)));
 	json_object_object_add(st, "state_since", json_time_or_null(state_since_wall(e)));
@@ -1630,9 +1636,6 @@ engine_status(struct engine *e, json_object *st)
 
 	if (ds->active_since != 0)
 		active_ms += util_now_ms() - ds->active_since;
-	nmach = (int)json_object_array_length(ds->machines);
-	if (nmach == 0)
-		nmach = cfg->fly_machine_count;
 	standby = json_object_new_object();
 	json_object_object_add(
 	    standby, "provider", json_object_new_string(config_provider_str(cfg->provider)));
@@ -1648,8 +1651,8 @@ engine_status(struct engine *e, json_object *st)
 	    e->standby_error[0] ? json_object_new_string(e->standby_error) : NULL);
 	json_object_object_add(
 	    standby, "active_seconds_total", json_object_new_int64(active_ms / 1000));
-	json_object_object_add(standby, "estimated_cost_usd",
-	    json_object_new_double((double)active_ms / 1000.0 * nmach * cfg->cost_per_second));
+	json_object_object_add(
+	    standby, "estimated_cost_usd", json_object_new_double(standby_cost_usd(e, active_ms)));
 	json_object_object_add(st, "standby", standby);
 
 	sync = json_object_new_object();
