@@ -43,37 +43,13 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "events_stub.h"
 #include "events.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "state.h"
 #include "util.h"
-
-/* events.c belongs to the daemon; this stands in for it. */
-struct events {
-	json_object *list;
-	int64_t t0;
-	uint64_t seq;
-};
-
-uint64_t
-events_emit(struct events *ev, const char *type, json_object *fields)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "type", json_object_new_string(type));
-	json_object_object_add(o, "t_ms", json_object_new_int64(util_mono_ms() - ev->t0));
-	if (fields != NULL) {
-		json_object_object_foreach(fields, k, v)
-		{
-			json_object_object_add(o, k, json_object_get(v));
-		}
-		json_object_put(fields);
-	}
-	json_object_array_add(ev->list, o);
-	return ++ev->seq;
-}
 
 struct later {
 	struct event *ev;

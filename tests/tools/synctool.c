@@ -33,34 +33,12 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "events_stub.h"
 #include "events.h"
 #include "job.h"
 #include "log.h"
 #include "sync.h"
 #include "util.h"
-
-/* events.c belongs to the daemon; this stands in for it. */
-struct events {
-	json_object *list;
-	uint64_t seq;
-};
-
-uint64_t
-events_emit(struct events *ev, const char *type, json_object *fields)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "type", json_object_new_string(type));
-	if (fields != NULL) {
-		json_object_object_foreach(fields, k, v)
-		{
-			json_object_object_add(o, k, json_object_get(v));
-		}
-		json_object_put(fields);
-	}
-	json_object_array_add(ev->list, o);
-	return ++ev->seq;
-}
 
 struct run {
 	struct event_base *base;
@@ -150,7 +128,7 @@ main(int argc, char *argv[])
 	struct config_source src;
 	struct config_errors errs = {NULL, 0};
 	struct config *cfg;
-	struct events ev = {NULL, 0};
+	struct events ev = {NULL, 0, 0};
 	struct sync *s;
 	struct run r;
 	struct event *tick, *cancel_ev = NULL, *stop_ev;
@@ -213,6 +191,7 @@ main(int argc, char *argv[])
 	r.base = event_base_new();
 	r.out = json_object_new_object();
 	ev.list = json_object_new_array();
+	ev.t0 = util_mono_ms();
 	if (r.base == NULL || (s = sync_new(r.base, &ev, cfg)) == NULL) {
 		fprintf(stderr, "synctool: set-up failed\n");
 		return 2;
