@@ -32,6 +32,18 @@ util_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t
+util_mono_to_wall(int64_t mono)
+{
+	return util_now_ms() - (util_mono_ms() - mono);
+}
+
+int64_t
+util_wall_to_mono(int64_t wall)
+{
+	return util_mono_ms() - (util_now_ms() - wall);
+}
+
 char *
 util_time_fmt(int64_t ms, char *buf, size_t len)
 {

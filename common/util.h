@@ -11,6 +11,9 @@
 
 int64_t util_now_ms(void); /* wall clock, ms since the epoch */
 int64_t util_mono_ms(void); /* monotonic clock, ms */
+/* A time on one clock as the same moment on the other (ms). */
+int64_t util_mono_to_wall(int64_t mono);
+int64_t util_wall_to_mono(int64_t wall);
 
 /* "2026-11-28T04:00:00.000Z"; buf of at least UTIL_TIME_LEN. Returns buf. */
 char *util_time_fmt(int64_t ms, char *buf, size_t len);

@@ -136,18 +136,6 @@ struct engine {
 static void engine_run(struct engine *);
 static void engine_list(struct engine *);
 
-static int64_t
-mono_to_wall(int64_t mono)
-{
-	return util_now_ms() - (util_mono_ms() - mono);
-}
-
-static int64_t
-wall_to_mono(int64_t wall)
-{
-	return util_mono_ms() - (util_now_ms() - wall);
-}
-
 static void
 timer_in(struct event *ev, int64_t ms)
 {
@@ -383,7 +371,7 @@ record_side(struct engine *e)
 		strlcpy(st->side, side, sizeof(st->side));
 	st->forced = e->fo.forced;
 	if (e->fo.active && st->active_since == 0)
-		st->active_since = mono_to_wall(e->fo.active_since);
+		st->active_since = util_mono_to_wall(e->fo.active_since);
 	else if (!e->fo.active && st->active_since != 0) {
 		st->active_ms_total += util_now_ms() - st->active_since;
 		st->active_since = 0;
@@ -1443,7 +1431,7 @@ engine_start(struct engine *e)
 	su.recorded = fo_recorded_from_str(st->side, !d->state_unusable);
 	su.forced = st->forced;
 	su.active_known = st->active_since != 0;
-	su.active_since = su.active_known ? wall_to_mono(st->active_since) : 0;
+	su.active_since = su.active_known ? util_wall_to_mono(st->active_since) : 0;
 	if (d->paused)
 		fo_pause(&e->fo, now, 0);
 	fo_start(&e->fo, now, &su);
@@ -1592,7 +1580,7 @@ state_since_wall(struct engine *e)
 {
 	if (e->since_wall == 0 || e->since_mono != e->fo.state_since) {
 		e->since_mono = e->fo.state_since;
-		e->since_wall = mono_to_wall(e->fo.state_since);
+		e->since_wall = util_mono_to_wall(e->fo.state_since);
 	}
 	return e->since_wall;
 }

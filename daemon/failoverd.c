@@ -283,7 +283,7 @@ daemon_pause(struct daemon *d, int64_t until)
 
 	d->paused = true;
 	d->paused_until = until;
-	d->paused_until_mono = until != 0 ? util_mono_ms() + (until - util_now_ms()) : 0;
+	d->paused_until_mono = until != 0 ? util_wall_to_mono(until) : 0;
 	log_info("paused %s%s", until != 0 ? "until " : "until resume",
 	    until != 0 ? util_time_fmt(until, buf, sizeof(buf)) : "");
 	pause_changed(d);
@@ -653,7 +653,7 @@ main(int argc, char *argv[])
 		d->paused = true;
 		d->paused_until = d->dstate->paused_until;
 		d->paused_until_mono =
-		    d->paused_until != 0 ? util_mono_ms() + (d->paused_until - util_now_ms()) : 0;
+		    d->paused_until != 0 ? util_wall_to_mono(d->paused_until) : 0;
 		log_info("still paused from before the restart");
 		pause_arm(d);
 	}
