@@ -128,6 +128,7 @@ static const struct keydef keys[] = {
 	K("PID_FILE", K_PATH, NULL, pid_file),
 	K("LOG_FILE", K_PATH, NULL, log_file),
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
+	K("STARTUP_GRACE", K_DUR0, "120", startup_grace_ms),
 };
 #undef K
 #undef KI

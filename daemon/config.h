@@ -36,6 +36,7 @@ struct config {
 	int64_t min_standby_time_ms;
 	enum failback_mode failback;
 	int64_t auto_stop_ms;
+	int64_t startup_grace_ms; /* 0 = off */
 	int64_t reconcile_interval_ms;
 
 	enum provider_kind provider;

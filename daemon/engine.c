@@ -159,6 +159,7 @@ fo_params_from(struct fo_params *p, const struct config *cfg)
 	p->check_interval_ms = cfg->check_interval_ms;
 	p->fast_interval_ms = cfg->fast_interval_ms;
 	p->failback_manual = cfg->failback == FAILBACK_MANUAL;
+	p->startup_grace_ms = cfg->startup_grace_ms;
 }
 
 /* Deferred run, for inputs that arrive inside another module's callback. */
@@ -476,6 +477,23 @@ announce(struct engine *e)
 				events_emit(d->events, "drift", f);
 				break;
 			}
+			case FO_CH_GRACE_HOLD: {
+				char t[32];
+				int64_t until = fo_grace_until(&e->fo, util_mono_ms());
+
+				log_warnx("failover held back: %s", ch[i].reason);
+				daemon_error(d, "startup-grace", "%s", ch[i].reason);
+				util_time_fmt(util_mono_to_wall(until), t, sizeof(t));
+				engine_notify(e,
+				    "PRIMARY NOT HEALTHY SINCE START: %s. No automatic failover before "
+				    "%s (STARTUP_GRACE); check LOCAL_HEALTH_URL and the primary.",
+				    e->fo.last_error, t);
+				break;
+			}
+			case FO_CH_GRACE_END:
+				log_warnx("STARTUP_GRACE hold over: %s", ch[i].reason);
+				daemon_error_cleared(d, "startup-grace", "%s", ch[i].reason);
+				break;
 			case FO_CH_FAILBACK_AWAITED:
 				log_info(
 				    "the primary is healthy again; FAILBACK=manual: waiting for "
@@ -1187,8 +1205,10 @@ check_done(const struct check_result *r, void *arg)
 	fo_check_result(&e->fo, util_mono_ms(), r->healthy, r->healthy ? NULL : r->error);
 	/* The first failed check starts a pushing the state, so most of it is on
 	 * the remote by the time the threshold is reached. */
+	/* Not within STARTUP_GRACE before the primary was ever healthy: no
+	 * failover may follow yet, and its STATE_DIR may still be restoring. */
 	if (!r->healthy && e->fo.state == FO_PRIMARY && e->fo.consecutive_failures == 1 &&
-	    pushes_allowed(e)) {
+	    fo_grace_until(&e->fo, util_mono_ms()) == 0 && pushes_allowed(e)) {
 		log_info("first failed check: pre-push of STATE_DIR");
 		push_start(e, SU_PRE, 0);
 	}
@@ -1197,6 +1217,11 @@ check_done(const struct check_result *r, void *arg)
 
 	if (!r->healthy && e->fo.consecutive_failures > d->cfg->failure_threshold)
 		log_debug("primary %s: still failing (%s)", d->cfg->local_health_url, r->error);
+	else if (!r->healthy && fo_grace_until(&e->fo, util_mono_ms()) != 0)
+		log_warnx("primary %s: check failed (%s, %.0fms), %d/%d, not yet healthy since "
+		          "start (STARTUP_GRACE)",
+		    d->cfg->local_health_url, r->error, r->latency_ms, e->fo.consecutive_failures,
+		    d->cfg->failure_threshold);
 	else if (!r->healthy)
 		log_info("primary %s: check failed (%s, %.0fms), %d/%d", d->cfg->local_health_url,
 		    r->error, r->latency_ms, e->fo.consecutive_failures, d->cfg->failure_threshold);
@@ -1592,13 +1617,16 @@ engine_status(struct engine *e, json_object *st)
 	const struct config *cfg = d->cfg;
 	struct dstate *ds = d->dstate;
 	json_object *local, *standby, *sync, *notify, *counters;
-	int64_t active_ms = ds->active_ms_total;
+	int64_t active_ms = ds->active_ms_total, grace;
 
 	json_object_object_add(st, "state", json_object_new_string(fo_state_str(e->fo.state)));
 	json_object_object_add(st, "state_since", json_time_or_null(state_since_wall(e)));
 	json_object_object_add(st, "reason", json_object_new_string(e->fo.reason));
 	json_object_object_add(st, "forced", json_object_new_boolean(e->fo.forced));
 	json_object_object_add(st, "degraded", json_object_new_boolean(e->fo.degraded));
+	grace = fo_grace_until(&e->fo, util_mono_ms());
+	json_object_object_add(st, "startup_grace_until",
+	    grace != 0 ? json_time_or_null(util_mono_to_wall(grace)) : NULL);
 
 	local = json_object_new_object();
 	json_object_object_add(local, "url", json_object_new_string(cfg->local_health_url));

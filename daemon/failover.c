@@ -189,9 +189,32 @@ fo_start(struct fo *fo, int64_t now, const struct fo_startup *st)
 	fo->check_now = true;
 }
 
+int64_t
+fo_grace_until(const struct fo *fo, int64_t now)
+{
+	int64_t end = fo->start_at + fo->p.startup_grace_ms;
+
+	if (!fo->started || fo->seen_healthy || fo->p.startup_grace_ms <= 0 || now >= end)
+		return 0;
+	return end;
+}
+
+static void
+fo_grace_end(struct fo *fo, const char *why)
+{
+	if (!fo->grace_held)
+		return;
+	fo->grace_held = false;
+	fo_emit(fo, FO_CH_GRACE_END, fo->state, "%s", why);
+}
+
 void
 fo_check_result(struct fo *fo, int64_t now, bool healthy, const char *error)
 {
+	if (healthy && fo->started) {
+		fo->seen_healthy = true;
+		fo_grace_end(fo, "the primary is healthy: no failover");
+	}
 	fo->last_healthy_known = true;
 	fo->last_healthy = healthy;
 	fo->check_now = false;
@@ -505,14 +528,28 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 	if (fo->want == FO_STANDBY) {
 		fo->want = FO_STARTING;
 		fo->drift = false;
+		fo_grace_end(fo, "force-activate");
 		fo_set_flags(fo, true, fo->degraded, fo->want_reason);
 		fo_act_activate(fo, false);
 		fo_set_state(fo, now, FO_FAILING_OVER, fo->want_reason);
 		return;
 	}
-	if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold) {
+	if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold &&
+	    fo_grace_until(fo, now) != 0) {
+		if (!fo->grace_held) {
+			char buf[32];
+
+			fo->grace_held = true;
+			fo_emit(fo, FO_CH_GRACE_HOLD, fo->state,
+			    "primary not healthy since start (%d consecutive failed checks: %s); "
+			    "no automatic failover for %s (STARTUP_GRACE) unless it recovers",
+			    fo->consecutive_failures, fo->last_error,
+			    util_duration_fmt(fo_grace_until(fo, now) - now, buf, sizeof(buf)));
+		}
+	} else if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold) {
 		char why[FO_REASON_LEN];
 
+		fo_grace_end(fo, "STARTUP_GRACE passed and the primary was never healthy");
 		fo->drift = false;
 		snprintf(why, sizeof(why), "primary failed %d consecutive checks: %s",
 		    fo->consecutive_failures, fo->last_error);
@@ -684,6 +721,8 @@ fo_next_deadline(const struct fo *fo, int64_t now)
 		fo_deadline_min(&best, fo->paused_until, now);
 	if (fo->state == FO_STARTING && !fo->listed)
 		fo_deadline_min(&best, fo->start_at + FO_START_LIST_TIMEOUT_MS, now);
+	if (fo->grace_held)
+		fo_deadline_min(&best, fo_grace_until(fo, now), now);
 	if (fo->act.kind != FO_ACT_NONE && !fo->act_running)
 		fo_deadline_min(&best, fo->act_retry_at, now);
 	if (fo->state == FO_STANDBY && !fo->paused) {

@@ -27,7 +27,12 @@
  * Operational state (counts, last check, machines seen) is kept apart from
  * administrative state (paused, forced, failback mode). Decisions:
  *
- * - primary: FAILURE_THRESHOLD consecutive failures -> failing-over.
+ * - primary: FAILURE_THRESHOLD consecutive failures -> failing-over,
+ *   except within STARTUP_GRACE of fo_start while no check has yet been
+ *   healthy: then the failover is held back (FO_CH_GRACE_HOLD once) until
+ *   a healthy check (FO_CH_GRACE_END, no failover) or the grace's end
+ *   (FO_CH_GRACE_END, then failing-over if the count is still met). A
+ *   transition resumed from STATE_FILE at start-up is never held back.
  * - standby, not forced, FAILBACK=auto: RECOVERY_THRESHOLD consecutive
  *   successes and MIN_STANDBY_TIME since active_since -> failing-back
  *   (fo_tick at the end of MIN_STANDBY_TIME if the count is already met).
@@ -108,6 +113,9 @@ struct fo_params {
 	int64_t check_interval_ms;
 	int64_t fast_interval_ms;
 	bool failback_manual;
+	/* STARTUP_GRACE: no automatic failover after fo_start until the
+	 * primary was healthy once or this long has passed (0 = off). */
+	int64_t startup_grace_ms;
 };
 
 struct fo_startup {
@@ -144,6 +152,8 @@ enum fo_change_kind {
 	FO_CH_PAUSE, /* paused / paused_until changed */
 	FO_CH_DRIFT, /* reason is the drift event's detail */
 	FO_CH_FAILBACK_AWAITED, /* FAILBACK=manual and the primary is back */
+	FO_CH_GRACE_HOLD, /* the failure threshold is met within STARTUP_GRACE */
+	FO_CH_GRACE_END, /* that hold is over: primary healthy, or grace passed */
 };
 
 struct fo_change {
@@ -197,6 +207,8 @@ struct fo {
 	struct fo_startup start;
 	bool started; /* fo_start was called */
 	int64_t start_at;
+	bool seen_healthy; /* a healthy check since fo_start */
+	bool grace_held; /* a failover is being held back by STARTUP_GRACE */
 
 	/* Pending admin intent, consumed by fo_recompute. */
 	enum fo_state want; /* FO_STANDBY, FO_PRIMARY or FO_STARTING (none) */
@@ -248,6 +260,10 @@ bool fo_action_current(const struct fo *, uint64_t id);
  * the action is offered again after retry_ms. 0, or -1 for a stale id. */
 int fo_action_done(
     struct fo *, int64_t now, uint64_t id, bool ok, const char *detail, int64_t retry_ms);
+
+/* The end of STARTUP_GRACE (monotonic ms) while it still applies: started,
+ * the primary not yet seen healthy, and not yet passed; else 0. */
+int64_t fo_grace_until(const struct fo *, int64_t now);
 
 /* ms until the next automatic check: 0 = now, -1 = none (paused). */
 int64_t fo_next_check_delay(const struct fo *);

@@ -169,13 +169,16 @@ class SyncTest(unittest.TestCase):
         return over
 
     def dumps(self, kind=None):
-        """[(argv, env)] of the fake's runs, of one kind if given."""
+        """[(argv, env)] of the fake's runs, of one kind if given. A run is
+        counted once its kind file, written last, is there: a run killed
+        while it wrote its dump (a timed-out marker poll) never got going."""
         out = []
-        for name in sorted(os.listdir(self.dump)):
-            if not name.startswith("argv."):
+        for kname in sorted(os.listdir(self.dump)):
+            if not kname.startswith("kind."):
                 continue
-            pid = name.split(".", 1)[1]
-            k = read(os.path.join(self.dump, "kind." + pid)).decode().strip()
+            pid = kname.split(".", 1)[1]
+            name = "argv." + pid
+            k = read(os.path.join(self.dump, kname)).decode().strip()
             if kind is not None and k != kind:
                 continue
             argv = read(os.path.join(self.dump, name)).split(b"\0")[:-1]

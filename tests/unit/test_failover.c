@@ -1501,6 +1501,194 @@ test_standby_watch_restart(void **s)
 	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
 }
 
+/* ---- STARTUP_GRACE (contract §13) ---- */
+
+static struct fo_params
+grace_params(void)
+{
+	struct fo_params p = params();
+
+	p.startup_grace_ms = 120 * SEC;
+	return p;
+}
+
+/* Never healthy since start: the threshold is held back, once, until the
+ * grace's end; then the failover starts if the count is still met. */
+static void
+test_grace_holds_failover(void **s)
+{
+	struct fo fo;
+	struct fo_params p = grace_params();
+	struct fo_change c;
+	int64_t now = T0;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_NONE, false, false);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_grace_until(&fo, now), T0 + 120 * SEC);
+	drain(&fo, FO_CH_STATE, NULL);
+	checks(&fo, &now, 10, false);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_true(fo.grace_held);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	assert_int_equal(drain(&fo, FO_CH_GRACE_HOLD, &c), 1);
+	assert_non_null(strstr(c.reason, "STARTUP_GRACE"));
+	assert_non_null(strstr(c.reason, "HTTP 503"));
+	/* More failures: no second hold. */
+	checks(&fo, &now, 5, false);
+	assert_int_equal(drain(&fo, FO_CH_GRACE_HOLD, NULL), 0);
+	assert_int_equal(fo_next_deadline(&fo, now), T0 + 120 * SEC);
+	/* One ms before the end: still held. */
+	fo_tick(&fo, T0 + 120 * SEC - 1);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	fo_tick(&fo, T0 + 120 * SEC);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_false(fo.grace_held);
+	assert_int_equal(fo_grace_until(&fo, T0 + 120 * SEC), 0);
+	{
+		struct fo_change ch[FO_MAX_CHANGES];
+		int n = fo_changes_take(&fo, ch, FO_MAX_CHANGES);
+
+		/* The hold's end is announced before the failover. */
+		assert_int_equal(n, 2);
+		assert_int_equal(ch[0].kind, FO_CH_GRACE_END);
+		assert_int_equal(ch[1].kind, FO_CH_STATE);
+		assert_int_equal(ch[1].to, FO_FAILING_OVER);
+	}
+	assert_int_equal(fo_pending_action(&fo, T0 + 120 * SEC).kind, FO_ACT_ACTIVATE);
+}
+
+/* A healthy check ends the grace for good: no failover, and the next
+ * streak fails over at the threshold as usual. */
+static void
+test_grace_ends_on_healthy(void **s)
+{
+	struct fo fo;
+	struct fo_params p = grace_params();
+	int64_t now = T0;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_NONE, false, false);
+	drain(&fo, FO_CH_STATE, NULL);
+	checks(&fo, &now, 3, false);
+	assert_true(fo.grace_held);
+	drain(&fo, FO_CH_GRACE_HOLD, NULL);
+	checks(&fo, &now, 1, true);
+	assert_false(fo.grace_held);
+	assert_int_equal(drain(&fo, FO_CH_GRACE_END, NULL), 1);
+	assert_int_equal(fo_grace_until(&fo, now), 0);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_next_deadline(&fo, now), -1);
+	/* Still well within 120 s of the start. */
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_int_equal(drain(&fo, FO_CH_GRACE_HOLD, NULL), 0);
+}
+
+/* Healthy at the first check: the grace never holds anything. */
+static void
+test_grace_healthy_first(void **s)
+{
+	struct fo fo;
+	struct fo_params p = grace_params();
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	assert_int_equal(fo_grace_until(&fo, now), 0);
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_int_equal(drain(&fo, FO_CH_GRACE_HOLD, NULL), 0);
+}
+
+/* The grace passed before the threshold was met: a plain failover. */
+static void
+test_grace_passed_before_threshold(void **s)
+{
+	struct fo fo;
+	struct fo_params p = grace_params();
+	int64_t now = T0;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_NONE, false, false);
+	drain(&fo, FO_CH_STATE, NULL);
+	now = T0 + 200 * SEC;
+	assert_int_equal(fo_grace_until(&fo, now), 0);
+	checks(&fo, &now, 2, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_int_equal(drain(&fo, FO_CH_GRACE_HOLD, NULL), 0);
+}
+
+/* STARTUP_GRACE=0 is off. */
+static void
+test_grace_zero_off(void **s)
+{
+	struct fo fo;
+	struct fo_params p = params();
+	int64_t now = T0;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_NONE, false, false);
+	assert_int_equal(fo_grace_until(&fo, now), 0);
+	checks(&fo, &now, 2, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+}
+
+/* An activation interrupted by a restart still finishes, grace or not;
+ * and a standby found serving stays the standby. */
+static void
+test_grace_resumed_transition_finishes(void **s)
+{
+	struct fo fo;
+	struct fo_params p = grace_params();
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_FAILING_OVER, false, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_true(fo_pending_action(&fo, T0).resumed);
+	start_with(&fo, &p, FO_REC_STANDBY, true, false);
+	assert_int_equal(fo.state, FO_STANDBY);
+}
+
+/* The operator can still act within the grace; the hold is dropped. */
+static void
+test_grace_force_activate(void **s)
+{
+	struct fo fo;
+	struct fo_params p = grace_params();
+	int64_t now = T0;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_NONE, false, false);
+	checks(&fo, &now, 3, false);
+	assert_true(fo.grace_held);
+	assert_int_equal(fo_force_activate(&fo, now, "by hand", NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_false(fo.grace_held);
+}
+
+/* A pause over the grace's end: nothing starts until resume and a new
+ * streak, which is then a plain failover. */
+static void
+test_grace_paused(void **s)
+{
+	struct fo fo;
+	struct fo_params p = grace_params();
+	int64_t now = T0;
+
+	(void)s;
+	start_with(&fo, &p, FO_REC_NONE, false, false);
+	checks(&fo, &now, 3, false);
+	fo_pause(&fo, now, 0);
+	fo_tick(&fo, T0 + 130 * SEC);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	now = T0 + 130 * SEC;
+	assert_int_equal(fo_resume(&fo, now), FO_OK);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+}
+
 int
 main(void)
 {
@@ -1567,6 +1755,14 @@ main(void)
 	    cmocka_unit_test(test_runtime_drift_primary),
 	    cmocka_unit_test(test_drift_superseded_by_failover),
 	    cmocka_unit_test(test_standby_watch_restart),
+	    cmocka_unit_test(test_grace_holds_failover),
+	    cmocka_unit_test(test_grace_ends_on_healthy),
+	    cmocka_unit_test(test_grace_healthy_first),
+	    cmocka_unit_test(test_grace_passed_before_threshold),
+	    cmocka_unit_test(test_grace_zero_off),
+	    cmocka_unit_test(test_grace_resumed_transition_finishes),
+	    cmocka_unit_test(test_grace_force_activate),
+	    cmocka_unit_test(test_grace_paused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

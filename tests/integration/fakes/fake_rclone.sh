@@ -45,7 +45,8 @@ esac
 if [ -n "${RCLONE_FAKE_DUMP:-}" ]; then
 	printf '%s\0' "$@" >"$RCLONE_FAKE_DUMP/argv.$$"
 	cat /proc/$$/environ >"$RCLONE_FAKE_DUMP/env.$$"
-	echo "$kind" >"$RCLONE_FAKE_DUMP/kind.$$"
+	# Last and whole (a rename): a reader counts a run by its kind file.
+	echo "$kind" >"$RCLONE_FAKE_DUMP/.kind.$$" && mv "$RCLONE_FAKE_DUMP/.kind.$$" "$RCLONE_FAKE_DUMP/kind.$$"
 fi
 [ -n "${RCLONE_FAKE_PIDFILE:-}" ] && echo $$ >"$RCLONE_FAKE_PIDFILE"
 
