@@ -551,7 +551,7 @@ test_print_order(void **state)
 	    "BACKUP_KEEP", "TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_TOKEN_FILE", "TELEGRAM_CHAT_ID",
 	    "TELEGRAM_API_URL", "HEARTBEAT_URL", "NOTIFY_CMD", "FENCE_CMD", "FENCE_REQUIRED",
 	    "FAILBACK_CMD", "HOOK_TIMEOUT", "SOCKET", "SOCKET_GROUP", "ADMIN_GROUP", "STATE_FILE",
-	    "STATUS_FILE", "PID_FILE", "LOG_FILE", "COST_PER_SECOND"};
+	    "STATUS_FILE", "PID_FILE", "LOG_FILE", "COST_PER_SECOND", "STARTUP_GRACE"};
 	struct config *cfg = load_ok("");
 	char *out = print_cfg(cfg), *line, *save = NULL;
 	size_t i = 0;
