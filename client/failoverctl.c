@@ -50,7 +50,7 @@ struct command {
 static const char short_usage[] =
     "usage: failoverctl [-s SOCKET | -i NAME] [-j] [-t SECONDS] [-h] [-V] COMMAND [ARGS]\n"
     "  status | check | selftest [--telegram]\n"
-    "  force-activate [-w] [-r REASON] | force-deactivate [-w] [-f] [-r REASON]\n"
+    "  force-activate [-w] [-r REASON] | force-deactivate [-w] [-f [-p DURATION]] [-r REASON]\n"
     "  pause [DURATION] | resume\n"
     "  events [-n BACKLOG] [-T TYPE[,TYPE]] [--no-follow]\n"
     "  sync push|pull [-f] | reload | ping | help\n";
@@ -77,8 +77,9 @@ usage_full(void)
 	       "                               exit 1 when any check fails\n"
 	       "  force-activate [-w] [-r REASON]\n"
 	       "                               start the standby; -w waits until it is done\n"
-	       "  force-deactivate [-w] [-f] [-r REASON]\n"
-	       "                               fail back; -f even while the primary is unhealthy\n"
+	       "  force-deactivate [-w] [-f [-p DURATION]] [-r REASON]\n"
+	       "                               fail back; -f even while the primary is unhealthy,\n"
+	       "                               then paused for DURATION (default 10m)\n"
 	       "  pause [DURATION]             no automatic checks or actions (until resume)\n"
 	       "  resume                       automatic checks and actions again\n"
 	       "  events [-n BACKLOG] [-T TYPE[,TYPE]] [--no-follow]\n"
@@ -183,13 +184,22 @@ parse_force(int argc, char **argv, json_object *req, bool *unbounded)
 	int ch;
 
 	getopt_reset();
-	while ((ch = getopt(argc, argv, deactivate ? "-:wfr:" : "-:wr:")) != -1) {
+	while ((ch = getopt(argc, argv, deactivate ? "-:wfr:p:" : "-:wr:")) != -1) {
+		int64_t ms = -1;
+		const char *why = "";
+
 		switch (ch) {
 		case 'w':
 			json_object_object_add(req, "wait", json_object_new_boolean(1));
 			*unbounded = true;
 			break;
 		case 'f': json_object_object_add(req, "force", json_object_new_boolean(1)); break;
+		case 'p':
+			if (util_duration_parse(optarg, &ms, &why) == -1 || ms == 0)
+				usage_error("%s: bad -p DURATION \"%s\": %s", argv[0], optarg,
+				    ms == 0 ? "must be more than 0" : why);
+			json_object_object_add(req, "pause", json_object_new_string(optarg));
+			break;
 		case 'r':
 			json_object_object_add(req, "reason", json_object_new_string(optarg));
 			break;

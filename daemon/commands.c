@@ -30,7 +30,7 @@ static const char *const no_args[] = {NULL};
 static const char *const events_args[] = {"backlog", "types", "follow", NULL};
 static const char *const selftest_args[] = {"telegram", NULL};
 static const char *const activate_args[] = {"reason", "wait", NULL};
-static const char *const deactivate_args[] = {"reason", "force", "wait", NULL};
+static const char *const deactivate_args[] = {"reason", "force", "wait", "pause", NULL};
 static const char *const pause_args[] = {"duration", NULL};
 static const char *const sync_args[] = {"direction", "force", NULL};
 
@@ -45,7 +45,8 @@ static const struct command commands[] = {
     {"force-activate", LEVEL_ADMIN, activate_args, cmd_force_activate,
         "force-activate [reason: string] [wait: bool]"},
     {"force-deactivate", LEVEL_ADMIN, deactivate_args, cmd_force_deactivate,
-        "force-deactivate [reason: string] [force: bool] [wait: bool]"},
+        "force-deactivate [reason: string] [force: bool] [wait: bool] [pause: duration, with "
+        "force]"},
     {"pause", LEVEL_ADMIN, pause_args, cmd_pause, "pause [duration: seconds or duration string]"},
     {"resume", LEVEL_ADMIN, no_args, cmd_resume, "resume"},
     {"sync", LEVEL_ADMIN, sync_args, cmd_sync, "sync direction: push|pull [force: bool]"},
@@ -116,10 +117,38 @@ arg_string(struct request *r, const char *name, const char **out)
 	return 0;
 }
 
+/* Optional duration argument: seconds as a number, or a duration string;
+ * positive. *ms stays 0 when absent or null. 0 ok, -1 bad. */
+static int
+arg_duration(struct request *r, const char *name, int64_t *ms)
+{
+	json_object *v;
+	const char *err;
+
+	*ms = 0;
+	if (!json_object_object_get_ex(r->req, name, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
+		double sec = json_object_get_double(v);
+
+		if (!isfinite(sec) || sec <= 0 || sec > 1e9)
+			return -1;
+		*ms = (int64_t)llround(sec * 1000.0);
+		if (*ms < 1)
+			*ms = 1;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string) ||
+	    util_duration_parse(json_object_get_string(v), ms, &err) == -1 || *ms == 0)
+		return -1;
+	return 0;
+}
+
 static int
 validate(struct daemon *d, struct request *r, char *msg, size_t msglen)
 {
 	const char *name = r->cmd->name, *s;
+	int64_t ms;
 	bool b;
 
 	if (!args_known(r, msg, msglen))
@@ -170,29 +199,16 @@ validate(struct daemon *d, struct request *r, char *msg, size_t msglen)
 			return -1;
 		}
 	}
-	if (strcmp(name, "pause") == 0) {
-		json_object *v;
-		if (json_object_object_get_ex(r->req, "duration", &v) &&
-		    !json_object_is_type(v, json_type_null)) {
-			int64_t ms;
-			const char *err;
-			if (json_object_is_type(v, json_type_int) ||
-			    json_object_is_type(v, json_type_double)) {
-				double sec = json_object_get_double(v);
-				if (!isfinite(sec) || sec <= 0 || sec > 1e9) {
-					snprintf(msg, msglen,
-					    "duration must be a positive number of seconds");
-					return -1;
-				}
-			} else if (!json_object_is_type(v, json_type_string) ||
-			    util_duration_parse(json_object_get_string(v), &ms, &err) == -1 ||
-			    ms == 0) {
-				snprintf(msg, msglen,
-				    "duration must be a positive number of seconds or a duration "
-				    "like 250ms, 5s, 1.5m, 1h");
-				return -1;
-			}
-		}
+	if (strcmp(name, "pause") == 0 && arg_duration(r, "duration", &ms) == -1) {
+		snprintf(msg, msglen,
+		    "duration must be a positive number of seconds or a duration like 250ms, 5s, "
+		    "1.5m, 1h");
+		return -1;
+	}
+	if (strcmp(name, "force-deactivate") == 0 && arg_duration(r, "pause", &ms) == -1) {
+		snprintf(msg, msglen,
+		    "pause must be a positive number of seconds or a duration like 10m, 1h");
+		return -1;
 	}
 	(void)d;
 	return 0;
@@ -319,11 +335,14 @@ cmd_force_deactivate(struct daemon *d, struct request *r)
 {
 	const char *reason;
 	bool wait, force;
+	int64_t pause_ms;
 
 	arg_string(r, "reason", &reason);
 	arg_bool(r, "wait", false, &wait);
 	arg_bool(r, "force", false, &force);
-	engine_cmd_force_deactivate(d->engine, r, reason, force, wait);
+	arg_duration(r, "pause", &pause_ms);
+	engine_cmd_force_deactivate(
+	    d->engine, r, reason, force, wait, pause_ms > 0 ? pause_ms : FORCE_PAUSE_DEFAULT_MS);
 }
 
 static json_object *
@@ -344,21 +363,10 @@ pause_result(struct daemon *d)
 static void
 cmd_pause(struct daemon *d, struct request *r)
 {
-	json_object *v;
-	int64_t until = 0, ms = 0;
-	const char *err;
+	int64_t ms;
 
-	if (json_object_object_get_ex(r->req, "duration", &v) &&
-	    !json_object_is_type(v, json_type_null)) {
-		if (json_object_is_type(v, json_type_string))
-			util_duration_parse(json_object_get_string(v), &ms, &err);
-		else
-			ms = (int64_t)llround(json_object_get_double(v) * 1000.0);
-		if (ms < 1)
-			ms = 1;
-		until = util_now_ms() + ms;
-	}
-	daemon_pause(d, until);
+	arg_duration(r, "duration", &ms);
+	daemon_pause(d, ms > 0 ? util_now_ms() + ms : 0);
 	request_reply(r, pause_result(d));
 }
 

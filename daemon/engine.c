@@ -128,6 +128,7 @@ struct engine {
 	struct event *ev_watch; /* standby watch while standby */
 	struct event *ev_run; /* deferred engine_run */
 	struct event *ev_periodic; /* SYNC_INTERVAL pushes */
+	int64_t force_pause_ms; /* the pause force-deactivate with force sets */
 	bool in_run;
 	bool stopping; /* engine_shutdown: no new action */
 	bool flushing;
@@ -196,6 +197,19 @@ act_name(const struct fo_action *a)
 
 /* --- waiters (force-* with wait) ------------------------------------------ */
 
+/* A force-* result: the state, and the pause when there is one. */
+static json_object *
+force_result(struct engine *e)
+{
+	json_object *res = json_object_new_object();
+
+	json_object_object_add(res, "state", json_object_new_string(fo_state_str(e->fo.state)));
+	json_object_object_add(res, "paused", json_object_new_boolean(e->d->paused));
+	json_object_object_add(
+	    res, "paused_until", e->d->paused ? json_time_or_null(e->d->paused_until) : NULL);
+	return res;
+}
+
 static void
 waiters_finish(struct engine *e, bool only_target, enum fo_state reached, const char *fail)
 {
@@ -211,12 +225,8 @@ waiters_finish(struct engine *e, bool only_target, enum fo_state reached, const 
 				continue;
 			}
 			request_error(w->req, PROTO_FAILED, "%s", fail);
-		} else {
-			json_object *res = json_object_new_object();
-			json_object_object_add(
-			    res, "state", json_object_new_string(fo_state_str(e->fo.state)));
-			request_reply(w->req, res);
-		}
+		} else
+			request_reply(w->req, force_result(e));
 		e->waiters[i] = e->waiters[--e->nwaiters];
 	}
 }
@@ -462,9 +472,11 @@ announce(struct engine *e)
 				 * change's: a pause and a resume in quick succession
 				 * leave two changes that the daemon already made,
 				 * and echoing the first would pause again. */
+				/* The machine pauses by itself only for force-deactivate
+				 * with force, for a bounded time (the daemon's expiry). */
 				if (e->fo.paused != d->paused) {
 					if (e->fo.paused)
-						daemon_pause(d, 0);
+						daemon_pause(d, util_now_ms() + e->force_pause_ms);
 					else
 						daemon_resume(d);
 				}
@@ -1419,6 +1431,7 @@ engine_new(struct daemon *d)
 
 	e->d = d;
 	e->standby_healthy = -1;
+	e->force_pause_ms = FORCE_PAUSE_DEFAULT_MS;
 	fo_params_from(&p, d->cfg);
 	fo_init(&e->fo, &p);
 	e->pops = provider_ops_for(d->cfg->provider);
@@ -1728,8 +1741,6 @@ static void
 force_reply(struct engine *e, struct request *r, enum fo_result res, const char *why, bool wait,
     enum fo_state target)
 {
-	json_object *o;
-
 	if (res == FO_CONFLICT) {
 		request_error(r, PROTO_CONFLICT, "%s", why != NULL ? why : "conflict");
 		engine_run(e);
@@ -1746,9 +1757,7 @@ force_reply(struct engine *e, struct request *r, enum fo_result res, const char 
 		e->nwaiters++;
 		return;
 	}
-	o = json_object_new_object();
-	json_object_object_add(o, "state", json_object_new_string(fo_state_str(e->fo.state)));
-	request_reply(r, o);
+	request_reply(r, force_result(e));
 }
 
 void
@@ -1767,18 +1776,24 @@ engine_cmd_force_activate(struct engine *e, struct request *r, const char *reaso
 }
 
 void
-engine_cmd_force_deactivate(
-    struct engine *e, struct request *r, const char *reason, bool force, bool wait)
+engine_cmd_force_deactivate(struct engine *e, struct request *r, const char *reason, bool force,
+    bool wait, int64_t pause_ms)
 {
 	const char *why = NULL;
-	char rs[256];
+	char rs[256], dur[32];
 	enum fo_result res;
+	bool was_paused = e->fo.paused;
 
 	snprintf(rs, sizeof(rs), "force-deactivate by uid %ld%s%s", (long)r->uid,
 	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	e->force_pause_ms = pause_ms;
 	res = fo_force_deactivate(&e->fo, util_mono_ms(), rs, force, &why);
-	if (res == FO_OK)
-		engine_notify(e, "FORCED: %s%s.", rs, force ? " (with force: paused)" : "");
+	if (res == FO_OK && e->fo.paused && !was_paused)
+		engine_notify(e,
+		    "FORCED: %s (with force onto a primary that is not healthy: paused for %s).",
+		    rs, util_duration_fmt(pause_ms, dur, sizeof(dur)));
+	else if (res == FO_OK)
+		engine_notify(e, "FORCED: %s.", rs);
 	force_reply(e, r, res, why, wait, FO_PRIMARY);
 }
 

@@ -33,8 +33,11 @@ const char *engine_state_str(const struct engine *);
 /* Commands; each replies to the request exactly once. */
 void engine_cmd_check(struct engine *, struct request *);
 void engine_cmd_force_activate(struct engine *, struct request *, const char *reason, bool wait);
+/* With force onto a primary that is not healthy, the daemon pauses for
+ * pause_ms (like `pause`), so it does not fail straight over again. */
+#define FORCE_PAUSE_DEFAULT_MS (10 * 60 * 1000)
 void engine_cmd_force_deactivate(
-    struct engine *, struct request *, const char *reason, bool force, bool wait);
+    struct engine *, struct request *, const char *reason, bool force, bool wait, int64_t pause_ms);
 void engine_cmd_selftest(struct engine *, struct request *, bool telegram);
 void engine_cmd_sync(struct engine *, struct request *, bool push, bool force);
 

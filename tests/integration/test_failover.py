@@ -415,18 +415,65 @@ class ForceTest(FailoverCase):
         self.assertEqual(d.status()["state"], "standby")
         self.assertEqual(self.stops(), 0)
 
+        t0 = time.time()
         r = d.request({"cmd": "force-deactivate", "force": True, "reason": "maintenance",
                        "wait": True}, timeout=15)
-        self.assertEqual(self.assertOk(r)["state"], "primary")
+        res = self.assertOk(r)
+        self.assertEqual(res["state"], "primary")
+        # A bounded pause (10 minutes by default), said in the reply.
+        self.assertIs(res["paused"], True)
+        until = ev_time({"time": res["paused_until"]})
+        self.assertAlmostEqual(until - t0, 600, delta=20)
         s = d.status()
         self.assertIs(s["paused"], True)
-        self.assertIsNone(s["paused_until"])
+        self.assertEqual(s["paused_until"], res["paused_until"])
         p = self.wait_event(d, ev, lambda e: e["type"] == "pause", 2, "a pause event")
         self.assertIs(p["paused"], True)
+        self.assertEqual(p["paused_until"], res["paused_until"])
         self.assertEqual(self.stops(), 1)
         time.sleep(1.0)  # paused on a sick primary: no failover again
         self.assertEqual(d.status()["state"], "primary")
         self.assertEqual(self.starts(), 1)
+
+    def test_force_deactivate_force_pause_expires(self):
+        """`pause` sets the bound; when it expires, the still-sick primary
+        is failed over again as usual."""
+        d = self.start()
+        ev = self.events(d, ["state", "pause"])
+        self.primary.set_mode("down")
+        self.wait_to(d, ev, "standby")
+        r = d.request({"cmd": "force-deactivate", "force": True, "pause": "1.5s",
+                       "wait": True}, timeout=15)
+        res = self.assertOk(r)
+        self.assertEqual(res["state"], "primary")
+        self.assertIsNotNone(res["paused_until"])
+        end = self.wait_event(d, ev, lambda e: e["type"] == "pause" and not e["paused"], 10,
+                              "the pause's end")
+        self.wait_event(d, ev, lambda e: e["seq"] > end["seq"] and e["type"] == "state"
+                        and e["to"] == "standby", 10, "a failover after the pause")
+        self.assertEqual(self.starts(), 2)
+        for bad in (0, -1, "0", "soon", True):
+            self.assertError(d.request({"cmd": "force-deactivate", "force": True,
+                                        "pause": bad}), "invalid-argument")
+
+    def test_force_deactivate_cli_pause(self):
+        """failoverctl force-deactivate -f -p DURATION, and the reply says
+        until when."""
+        d = self.start()
+        self.primary.set_mode("down")
+        self.wait_state(d, "standby")
+        for bad in ("0", "soon", "-5s"):
+            rc, out, err = d.ctl("force-deactivate", "-f", "-p", bad)
+            self.assertEqual(rc, 2, (bad, out, err))
+        self.assertEqual(d.status()["state"], "standby")
+        t0 = time.time()
+        rc, out, err = d.ctl("force-deactivate", "-w", "-f", "-p", "45m", "-r", "drill")
+        self.assertEqual(rc, 0, (out, err))
+        self.assertIn("state: primary", out)
+        self.assertIn("paused: true", out)
+        until = d.status()["paused_until"]
+        self.assertIn("paused_until: " + until, out)
+        self.assertAlmostEqual(ev_time({"time": until}) - t0, 45 * 60, delta=20)
 
 
 class PauseTest(FailoverCase):
