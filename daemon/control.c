@@ -474,6 +474,26 @@ control_start(struct control *ctl)
 }
 
 void
+control_flush(struct control *ctl)
+{
+	if (ctl == NULL)
+		return;
+	/* What the socket takes now, without waiting: a subscriber that reads
+	 * has room for the last lines; one that does not loses them. The
+	 * bufferevent keeps its output's front frozen for itself; it is not
+	 * used again after this. */
+	for (struct conn *c = ctl->conns; c != NULL; c = c->next) {
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+		evbuffer_unfreeze(out, 1);
+		while (fd != -1 && evbuffer_get_length(out) > 0)
+			if (evbuffer_write(out, fd) <= 0)
+				break;
+	}
+}
+
+void
 control_free(struct control *ctl)
 {
 	struct stat st;

@@ -40,6 +40,9 @@ struct control *control_new(struct daemon *, char *err, size_t errlen);
 /* Starts serving on d->base. */
 void control_start(struct control *);
 /* Closes every connection, the socket, and removes the socket file. */
+/* Writes what is queued for every connection, as far as each socket takes
+ * it without blocking (the last events before a stop). */
+void control_flush(struct control *);
 void control_free(struct control *);
 /* ADMIN_GROUP and SOCKET_GROUP after a reload. */
 void control_reconfigure(struct control *);

@@ -685,7 +685,10 @@ main(int argc, char *argv[])
 	engine_shutdown(d->engine);
 	daemon_event(d, "stop", true, NULL);
 	daemon_state_save(d);
+	d->stopped_at = util_now_ms();
 	status_write(d);
+	/* Subscribers see the stop before the socket closes. */
+	control_flush(d->control);
 	engine_free(d->engine);
 	d->engine = NULL;
 	job_kill_all();

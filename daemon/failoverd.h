@@ -45,6 +45,7 @@ struct daemon {
 
 	int64_t started_wall;
 	int64_t started_mono;
+	int64_t stopped_at; /* wall ms of a clean stop, for STATUS_FILE */
 	bool foreground;
 	bool sd_notify;
 

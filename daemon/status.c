@@ -63,6 +63,8 @@ status_write(struct daemon *d)
 	int rc;
 
 	json_object_object_add(st, "written_at", json_time_or_null(util_now_ms()));
+	if (d->stopped_at != 0)
+		json_object_object_add(st, "stopped", json_time_or_null(d->stopped_at));
 	s = json_object_to_json_string_ext(
 	    st, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = util_write_atomic(d->cfg->status_file, s, strlen(s), 0644);

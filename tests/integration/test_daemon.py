@@ -257,6 +257,24 @@ class DaemonTest(fodtest.DaemonTestCase):
             self.assertEqual(d.stop(sig), 0, d.log_tail())
             self.assertFalse(os.path.exists(d.socket_path), "socket left after %s" % sig)
 
+    def test_stop_event_reaches_subscribers_and_status_file_says_stopped(self):
+        """A clean stop: every subscriber reads the `daemon stop` event
+        before the stream closes, and STATUS_FILE says when it stopped."""
+        d = self.start_daemon(QUIET)
+        wait_until(lambda: d.status_file_json(), 5, msg="STATUS_FILE")
+        self.assertNotIn("stopped", d.status_file_json())
+        subs = [d.events(types=["daemon"]) for _ in range(3)]
+        t0 = time.time()
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.log_tail())
+        for ev in subs:
+            got = ev.read_until_closed(5)
+            self.assertEqual([(e["type"], e["what"]) for e in got], [("daemon", "stop")])
+            ev.close()
+        sf = d.status_file_json()
+        self.assertRegex(sf["stopped"], RFC3339_MS)
+        stopped = time.mktime(time.strptime(sf["stopped"][:19], "%Y-%m-%dT%H:%M:%S"))
+        self.assertLess(abs(stopped - time.timezone - t0), 5)
+
     def test_sigusr1_reopens_log_file(self):
         d = self.make_daemon(QUIET, args=["-v"])
         log = d.path("failoverd.log")
