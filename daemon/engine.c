@@ -129,6 +129,13 @@ struct engine {
 	struct event *ev_run; /* deferred engine_run */
 	struct event *ev_periodic; /* SYNC_INTERVAL pushes */
 	int64_t force_pause_ms; /* the pause force-deactivate with force sets */
+	/* status.cause: what started the current or last transition; the
+	 * operator's reason and uid of the force-* command in progress. */
+	json_object *cause;
+	char sd_status[320]; /* the last STATUS= told to systemd */
+	char op_reason[256];
+	bool op_has_reason;
+	long op_uid;
 	bool in_run;
 	bool stopping; /* engine_shutdown: no new action */
 	bool flushing;
@@ -389,13 +396,41 @@ record_side(struct engine *e)
 	}
 }
 
+/* status.cause for a transition that begins (contract §13). */
+static void
+record_cause(struct engine *e, const struct fo_change *ch)
+{
+	json_object *c = json_object_new_object();
+
+	json_object_object_add(c, "what", json_object_new_string(fo_cause_str(ch->cause)));
+	json_object_object_add(c, "time", json_time_or_null(util_now_ms()));
+	json_object_object_add(c, "detail", json_object_new_string(ch->reason));
+	switch (ch->cause) {
+	case FO_CAUSE_THRESHOLD:
+		json_object_object_add(c, "error", json_object_new_string(ch->error));
+		json_object_object_add(c, "failures", json_object_new_int(ch->failures));
+		break;
+	case FO_CAUSE_RECOVERY:
+		json_object_object_add(c, "successes", json_object_new_int(ch->successes));
+		break;
+	case FO_CAUSE_FORCE_ACTIVATE:
+	case FO_CAUSE_FORCE_DEACTIVATE:
+		json_object_object_add(
+		    c, "reason", e->op_has_reason ? json_object_new_string(e->op_reason) : NULL);
+		json_object_object_add(c, "uid", json_object_new_int64(e->op_uid));
+		break;
+	default: break;
+	}
+	json_object_put(e->cause);
+	e->cause = c;
+}
+
 static void
 announce_state(struct engine *e, const struct fo_change *ch)
 {
 	struct daemon *d = e->d;
 	struct dstate *st = d->dstate;
 	json_object *f = json_object_new_object();
-	char status[160];
 	int64_t total_before = st->active_ms_total;
 	struct hook_ctx hc;
 	char recorded[sizeof(st->side)];
@@ -409,6 +444,8 @@ announce_state(struct engine *e, const struct fo_change *ch)
 	events_emit(d->events, "state", f);
 	keep_state_event(e, ch);
 
+	if ((ch->to == FO_FAILING_OVER || ch->to == FO_FAILING_BACK) && ch->cause != FO_CAUSE_NONE)
+		record_cause(e, ch);
 	if (ch->to == FO_FAILING_OVER || ch->to == FO_FAILING_BACK) {
 		e->prep_done = false;
 		e->pull_alerted = false;
@@ -432,10 +469,6 @@ announce_state(struct engine *e, const struct fo_change *ch)
 	hook_ctx(e, &hc);
 	hooks_notify(e->hooks, &hc);
 
-	snprintf(status, sizeof(status), "STATUS=%s%s", fo_state_str(ch->to),
-	    e->fo.paused ? " (paused)" : "");
-	daemon_sd_notify(d, status);
-
 	/* Waiters: reaching their side succeeds; leaving a transition toward
 	 * something else fails them. */
 	if (ch->to == FO_STANDBY || ch->to == FO_PRIMARY) {
@@ -446,6 +479,26 @@ announce_state(struct engine *e, const struct fo_change *ch)
 		timer_in(e->ev_watch, d->cfg->check_interval_ms);
 	else
 		evtimer_del(e->ev_watch);
+}
+
+/* systemd's STATUS=: the state, the pause and degraded, when they change. */
+static void
+sd_status(struct engine *e)
+{
+	struct daemon *d = e->d;
+	char buf[sizeof(e->sd_status)], t[UTIL_TIME_LEN];
+
+	snprintf(buf, sizeof(buf), "STATUS=%s%s%s%s%s%s", fo_state_str(e->fo.state),
+	    d->paused ? ", paused until " : "",
+	    d->paused
+	        ? (d->paused_until != 0 ? util_time_fmt(d->paused_until, t, sizeof(t)) : "resume")
+	        : "",
+	    e->fo.degraded ? ", degraded" : "", e->fo.degraded ? ": " : "",
+	    e->fo.degraded ? e->fo.degraded_reason : "");
+	if (strcmp(buf, e->sd_status) == 0)
+		return;
+	strlcpy(e->sd_status, buf, sizeof(e->sd_status));
+	daemon_sd_notify(d, buf);
 }
 
 static void
@@ -520,6 +573,7 @@ announce(struct engine *e)
 			}
 		}
 	}
+	sd_status(e);
 	daemon_status_changed(d);
 }
 
@@ -1532,6 +1586,7 @@ engine_free(struct engine *e)
 	hooks_free(e->hooks);
 	notifier_free(e->notifier);
 	free(e->state_json);
+	json_object_put(e->cause);
 	if (e->prov_busy)
 		e->pops->cancel(e->prov);
 	e->pops->destroy(e->prov);
@@ -1637,6 +1692,7 @@ engine_status(struct engine *e, json_object *st)
 	json_object_object_add(st, "reason", json_object_new_string(e->fo.reason));
 	json_object_object_add(st, "forced", json_object_new_boolean(e->fo.forced));
 	json_object_object_add(st, "degraded", json_object_new_boolean(e->fo.degraded));
+	json_object_object_add(st, "cause", e->cause != NULL ? json_object_get(e->cause) : NULL);
 	grace = fo_grace_until(&e->fo, util_mono_ms());
 	json_object_object_add(st, "startup_grace_until",
 	    grace != 0 ? json_time_or_null(util_mono_to_wall(grace)) : NULL);
@@ -1769,6 +1825,9 @@ engine_cmd_force_activate(struct engine *e, struct request *r, const char *reaso
 
 	snprintf(rs, sizeof(rs), "force-activate by uid %ld%s%s", (long)r->uid,
 	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
+	e->op_has_reason = reason != NULL;
+	strlcpy(e->op_reason, reason != NULL ? reason : "", sizeof(e->op_reason));
+	e->op_uid = (long)r->uid;
 	res = fo_force_activate(&e->fo, util_mono_ms(), rs, &why);
 	if (res == FO_OK)
 		engine_notify(e, "FORCED: %s.", rs);
@@ -1787,6 +1846,9 @@ engine_cmd_force_deactivate(struct engine *e, struct request *r, const char *rea
 	snprintf(rs, sizeof(rs), "force-deactivate by uid %ld%s%s", (long)r->uid,
 	    reason != NULL ? ": " : "", reason != NULL ? reason : "");
 	e->force_pause_ms = pause_ms;
+	e->op_has_reason = reason != NULL;
+	strlcpy(e->op_reason, reason != NULL ? reason : "", sizeof(e->op_reason));
+	e->op_uid = (long)r->uid;
 	res = fo_force_deactivate(&e->fo, util_mono_ms(), rs, force, &why);
 	if (res == FO_OK && e->fo.paused && !was_paused)
 		engine_notify(e,

@@ -35,6 +35,21 @@ fo_act_str(enum fo_act a)
 	return "unknown";
 }
 
+const char *
+fo_cause_str(enum fo_cause c)
+{
+	switch (c) {
+	case FO_CAUSE_NONE: return NULL;
+	case FO_CAUSE_THRESHOLD: return "threshold";
+	case FO_CAUSE_RECOVERY: return "recovery";
+	case FO_CAUSE_FORCE_ACTIVATE: return "force-activate";
+	case FO_CAUSE_FORCE_DEACTIVATE: return "force-deactivate";
+	case FO_CAUSE_AUTO_STOP: return "auto-stop";
+	case FO_CAUSE_RESTART: return "restart";
+	}
+	return NULL;
+}
+
 enum fo_recorded
 fo_recorded_from_str(const char *side, bool usable)
 {
@@ -102,6 +117,22 @@ fo_set_state(struct fo *fo, int64_t now, enum fo_state to, const char *reason)
 	fo->state_since = now;
 	snprintf(fo->reason, sizeof(fo->reason), "%s", reason);
 	fo_emit(fo, FO_CH_STATE, from, "%s", reason);
+	if (fo->nchanges > 0 && (to == FO_FAILING_OVER || to == FO_FAILING_BACK)) {
+		struct fo_change *c = &fo->changes[fo->nchanges - 1];
+
+		c->cause = fo->cause;
+		snprintf(c->error, sizeof(c->error), "%s", fo->last_error);
+		c->failures = fo->consecutive_failures;
+		c->successes = fo->consecutive_successes;
+	}
+}
+
+/* A transition begins: records what started it, then the state. */
+static void
+fo_begin(struct fo *fo, int64_t now, enum fo_state to, enum fo_cause cause, const char *reason)
+{
+	fo->cause = cause;
+	fo_set_state(fo, now, to, reason);
 }
 
 static void
@@ -478,7 +509,7 @@ fo_recompute_start(struct fo *fo, int64_t now)
 			fo->active = st->active_known;
 			fo->active_since = st->active_since;
 			fo_act_deactivate(fo, true);
-			fo_set_state(fo, now, FO_FAILING_BACK,
+			fo_begin(fo, now, FO_FAILING_BACK, FO_CAUSE_RESTART,
 			    "STATE_FILE says standby and nothing runs: finishing the failback");
 			break;
 		}
@@ -488,7 +519,7 @@ fo_recompute_start(struct fo *fo, int64_t now)
 			fo_act_activate(fo, true);
 			snprintf(why, sizeof(why),
 			    "%sresuming the activation interrupted by a restart", word);
-			fo_set_state(fo, now, FO_FAILING_OVER, why);
+			fo_begin(fo, now, FO_FAILING_OVER, FO_CAUSE_RESTART, why);
 			break;
 		}
 		snprintf(why, sizeof(why), "%s%s", word,
@@ -504,7 +535,7 @@ fo_recompute_start(struct fo *fo, int64_t now)
 		fo_act_deactivate(fo, true);
 		snprintf(
 		    why, sizeof(why), "%sfinishing the failback interrupted by a restart", word);
-		fo_set_state(fo, now, FO_FAILING_BACK, why);
+		fo_begin(fo, now, FO_FAILING_BACK, FO_CAUSE_RESTART, why);
 		break;
 	case FO_REC_NONE:
 	case FO_REC_PRIMARY:
@@ -531,7 +562,7 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 		fo_grace_end(fo, "force-activate");
 		fo_set_flags(fo, true, fo->degraded, fo->want_reason);
 		fo_act_activate(fo, false);
-		fo_set_state(fo, now, FO_FAILING_OVER, fo->want_reason);
+		fo_begin(fo, now, FO_FAILING_OVER, FO_CAUSE_FORCE_ACTIVATE, fo->want_reason);
 		return;
 	}
 	if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold &&
@@ -554,7 +585,7 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 		snprintf(why, sizeof(why), "primary failed %d consecutive checks: %s",
 		    fo->consecutive_failures, fo->last_error);
 		fo_act_activate(fo, false);
-		fo_set_state(fo, now, FO_FAILING_OVER, why);
+		fo_begin(fo, now, FO_FAILING_OVER, FO_CAUSE_THRESHOLD, why);
 		return;
 	}
 
@@ -595,7 +626,7 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 		fo->want_pause = false;
 		fo->restart = false;
 		fo_act_deactivate(fo, false);
-		fo_set_state(fo, now, FO_FAILING_BACK, fo->want_reason);
+		fo_begin(fo, now, FO_FAILING_BACK, FO_CAUSE_FORCE_DEACTIVATE, fo->want_reason);
 		return;
 	}
 
@@ -623,7 +654,7 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 			    fo->consecutive_successes);
 			fo->restart = false;
 			fo_act_deactivate(fo, false);
-			fo_set_state(fo, now, FO_FAILING_BACK, why);
+			fo_begin(fo, now, FO_FAILING_BACK, FO_CAUSE_RECOVERY, why);
 			return;
 		}
 		if (fo->forced && p->auto_stop_ms > 0 &&
@@ -634,7 +665,7 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 			    util_duration_fmt(p->auto_stop_ms, buf, sizeof(buf)));
 			fo->restart = false;
 			fo_act_deactivate(fo, false);
-			fo_set_state(fo, now, FO_FAILING_BACK, why);
+			fo_begin(fo, now, FO_FAILING_BACK, FO_CAUSE_AUTO_STOP, why);
 			return;
 		}
 	}

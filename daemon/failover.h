@@ -146,6 +146,21 @@ struct fo_action {
 	bool forced; /* activation asked for by force-activate */
 };
 
+/* What started a transition (failing-over or failing-back). */
+enum fo_cause {
+	FO_CAUSE_NONE,
+	FO_CAUSE_THRESHOLD, /* FAILURE_THRESHOLD failed checks */
+	FO_CAUSE_RECOVERY, /* RECOVERY_THRESHOLD good checks */
+	FO_CAUSE_FORCE_ACTIVATE,
+	FO_CAUSE_FORCE_DEACTIVATE,
+	FO_CAUSE_AUTO_STOP,
+	FO_CAUSE_RESTART, /* a transition interrupted by a restart, resumed */
+};
+
+/* "threshold", "recovery", "force-activate", "force-deactivate",
+ * "auto-stop", "restart"; NULL for FO_CAUSE_NONE. */
+const char *fo_cause_str(enum fo_cause);
+
 enum fo_change_kind {
 	FO_CH_STATE, /* from -> to, reason */
 	FO_CH_FLAGS, /* forced and/or degraded changed; reason */
@@ -163,6 +178,11 @@ struct fo_change {
 	bool forced, degraded, paused;
 	int64_t paused_until;
 	char reason[FO_REASON_LEN];
+	/* FO_CH_STATE into failing-over/-back: what started it, and the
+	 * last check's error and the counts at that moment. */
+	enum fo_cause cause;
+	char error[FO_ERROR_LEN];
+	int failures, successes;
 };
 
 /* Results of the administrative inputs. */
@@ -178,6 +198,7 @@ struct fo {
 	enum fo_state state;
 	int64_t state_since;
 	char reason[FO_REASON_LEN]; /* of the last state change */
+	enum fo_cause cause; /* of the current or last transition */
 
 	/* Administrative state. */
 	bool paused;

@@ -456,6 +456,36 @@ class ForceTest(FailoverCase):
             self.assertError(d.request({"cmd": "force-deactivate", "force": True,
                                         "pause": bad}), "invalid-argument")
 
+    def test_status_cause(self):
+        """status.cause says what started the current or last transition:
+        the threshold with the last check error, or the operator's
+        command with its reason and uid."""
+        d = self.start()
+        self.assertIsNone(d.status()["cause"])
+        self.primary.set_mode("down")
+        self.wait_state(d, "standby")
+        c = d.status()["cause"]
+        self.assertEqual(c["what"], "threshold")
+        self.assertEqual(c["failures"], 3)
+        self.assertIn("connection refused", c["error"])
+        self.assertIn("primary failed 3 consecutive checks", c["detail"])
+        self.assertRegex(c["time"], fodtest.RFC3339_MS)
+        self.primary.set_mode("up")
+        self.wait_state(d, "primary")
+        c = d.status()["cause"]
+        self.assertEqual((c["what"], c["successes"]), ("recovery", 3))
+        r = d.request({"cmd": "force-activate", "reason": "disk swap", "wait": True},
+                      timeout=15)
+        self.assertOk(r)
+        c = d.status()["cause"]
+        self.assertEqual((c["what"], c["reason"], c["uid"]),
+                         ("force-activate", "disk swap", os.getuid()))
+        r = d.request({"cmd": "force-deactivate", "wait": True}, timeout=15)
+        self.assertOk(r)
+        c = d.status()["cause"]
+        self.assertEqual((c["what"], c["reason"], c["uid"]),
+                         ("force-deactivate", None, os.getuid()))
+
     def test_force_deactivate_cli_pause(self):
         """failoverctl force-deactivate -f -p DURATION, and the reply says
         until when."""

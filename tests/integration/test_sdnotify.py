@@ -66,6 +66,32 @@ class SdNotifyTest(fodtest.DaemonTestCase):
         self.assertEqual(d.stop(), 0)
         wait_until(lambda: n.seen("STOPPING=1"), 5, msg="STOPPING=1")
 
+    def test_status_says_paused_and_degraded(self):
+        """STATUS= follows the pause and degraded, not only the state."""
+        n = Notify()
+        self.addCleanup(n.close)
+        d = self.start_daemon({"PROVIDER": "command", "ACTIVATE_CMD": "exit 3",
+                               "DEACTIVATE_CMD": "true", "CHECK_INTERVAL": "1h",
+                               "FAST_INTERVAL": "1h", "STARTUP_GRACE": "0"},
+                              env={"NOTIFY_SOCKET": n.env})
+        wait_until(lambda: n.seen("READY=1"), 5, msg="READY=1")
+
+        def status_has(text):
+            return any(line.startswith("STATUS=") and text in line
+                       for m in n.poll() for line in m.split("\n"))
+        wait_until(lambda: status_has("STATUS=primary"), 5, msg="STATUS=primary")
+        d.result("pause", duration="1h")
+        until = d.status()["paused_until"]
+        wait_until(lambda: status_has("primary, paused until " + until), 5,
+                   msg="STATUS= with the pause")
+        n.messages.clear()
+        d.result("resume")
+        wait_until(lambda: any(line == "STATUS=primary" for m in n.poll()
+                               for line in m.split("\n")), 5, msg="STATUS= without the pause")
+        d.result("force-activate", reason="drill")
+        wait_until(lambda: status_has("failing-over, degraded: activate failed"), 10,
+                   msg="STATUS= with degraded")
+
     def test_abstract_socket_and_watchdog(self):
         n = Notify(abstract=True)
         self.addCleanup(n.close)
