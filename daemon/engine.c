@@ -37,6 +37,9 @@
 #define CONFIG_RETRY_MIN_MS (60 * 1000) /* "retried slowly" */
 #define WAITERS_MAX 64
 #define SHUTDOWN_FLUSH_MS 2000
+/* PROVIDER=command: failed FLY_HEALTH_URL probes (FAST_INTERVAL apart) after
+ * which ACTIVATE_CMD has failed and is run again, with backoff. */
+#define VERIFY_PROBES_MAX 10
 
 /* A force-* request waiting (with `wait`) for its transition to end. */
 struct waiter {
@@ -99,6 +102,8 @@ struct engine {
 	struct fo_action act;
 	bool act_running;
 	int watch_failures;
+	int verify_failures; /* of this attempt's verification */
+	bool aborting; /* a force-deactivate aborted the activation */
 
 	struct waiter waiters[WAITERS_MAX];
 	int nwaiters;
@@ -351,6 +356,14 @@ notify_state(
 	if (ch->from == FO_PRIMARY && ch->to == FO_FAILING_OVER)
 		engine_notify(
 		    e, "FAILOVER BEGUN. %s. Starting the standby %s.", ch->reason, standby_name(e));
+	else if (ch->from == FO_FAILING_OVER && ch->to == FO_FAILING_BACK)
+		engine_notify(e, "ACTIVATION ABORTED: %s. Stopping the standby %s.", ch->reason,
+		    standby_name(e));
+	else if (ch->from == FO_FAILING_BACK && ch->to == FO_PRIMARY && e->aborting)
+		engine_notify(e,
+		    "ACTIVATION ABORTED: the standby %s is stopped; the primary is the "
+		    "active side.",
+		    standby_name(e));
 	else if (ch->from == FO_STARTING && ch->to == FO_STANDBY &&
 	    strcmp(recorded, "failing-over") == 0)
 		engine_notify(e,
@@ -444,6 +457,8 @@ announce_state(struct engine *e, const struct fo_change *ch)
 	events_emit(d->events, "state", f);
 	keep_state_event(e, ch);
 
+	if (ch->from == FO_FAILING_OVER && ch->to == FO_FAILING_BACK)
+		e->aborting = true;
 	if ((ch->to == FO_FAILING_OVER || ch->to == FO_FAILING_BACK) && ch->cause != FO_CAUSE_NONE)
 		record_cause(e, ch);
 	if (ch->to == FO_FAILING_OVER || ch->to == FO_FAILING_BACK) {
@@ -465,6 +480,8 @@ announce_state(struct engine *e, const struct fo_change *ch)
 		evtimer_del(e->ev_timeout);
 	record_side(e);
 	notify_state(e, ch, st->active_ms_total - total_before, recorded);
+	if (ch->to == FO_PRIMARY || ch->to == FO_STANDBY)
+		e->aborting = false;
 	daemon_state_save(d);
 	hook_ctx(e, &hc);
 	hooks_notify(e->hooks, &hc);
@@ -618,7 +635,24 @@ verify_done(const struct check_result *r, void *arg)
 		action_done(e, true, "the standby is started and healthy at FLY_HEALTH_URL", 0);
 		return;
 	}
-	log_info("standby not healthy yet: %s", r->error);
+	e->verify_failures++;
+	if (e->pops == &provider_command_ops && e->verify_failures >= VERIFY_PROBES_MAX) {
+		/* ACTIVATE_CMD returned but nothing serves (a server it left in
+		 * the background dies with its process group): run it again. */
+		int64_t retry = util_backoff_ms(e->act.attempt - 1, RETRY_BASE_MS, RETRY_CAP_MS);
+		char detail[512];
+
+		snprintf(detail, sizeof(detail),
+		    "standby not healthy at %s after %d probes (%s): running ACTIVATE_CMD again "
+		    "in %llds (attempt %d)",
+		    e->d->cfg->fly_health_url, e->verify_failures, r->error,
+		    (long long)((retry + 999) / 1000), e->act.attempt + 1);
+		log_warnx("%s", detail);
+		standby_event(e, act_name(&e->act), "retry", detail);
+		action_done(e, false, detail, retry);
+		return;
+	}
+	log_info("standby not healthy yet at %s: %s", e->d->cfg->fly_health_url, r->error);
 	timer_in(e->ev_verify, e->d->cfg->fast_interval_ms);
 }
 
@@ -707,6 +741,7 @@ prov_action_done(const struct prov_status *ps, void *arg)
 				standby_event(e, act_name(&e->act), "begin",
 				    "machines started; verifying FLY_HEALTH_URL");
 				e->step = STEP_VERIFY;
+				e->verify_failures = 0;
 				verify_start(e);
 				return;
 			}

@@ -304,6 +304,32 @@ fo_force_activate(struct fo *fo, int64_t now, const char *reason, const char **w
 	return r;
 }
 
+/* force-deactivate with force during failing-over: the activation is
+ * superseded by a deactivation that stops whatever it started. No pull:
+ * the standby was never verified serving, so the remote holds what this
+ * side pushed. FAILBACK_CMD runs (it undoes the fence). Paused like any
+ * forced failback onto a primary that is not healthy. */
+static void
+fo_abort_activation(struct fo *fo, int64_t now, const char *reason)
+{
+	char why[FO_REASON_LEN];
+
+	if (!fo_primary_healthy(fo) && !fo->paused) {
+		fo->paused = true;
+		fo->paused_until = 0;
+		fo_emit(fo, FO_CH_PAUSE, fo->state, "paused by force-deactivate");
+	}
+	fo_set_flags(fo, false, fo->degraded, "activation aborted");
+	fo_act_deactivate(fo, false);
+	fo->act.pull = false;
+	fo->act.aborted = true;
+	fo->restart = false;
+	snprintf(why, sizeof(why), "activation aborted%s%s",
+	    reason != NULL && *reason ? ": " : " by force-deactivate",
+	    reason != NULL ? reason : "");
+	fo_begin(fo, now, FO_FAILING_BACK, FO_CAUSE_FORCE_DEACTIVATE, why);
+}
+
 enum fo_result
 fo_force_deactivate(struct fo *fo, int64_t now, const char *reason, bool force, const char **why)
 {
@@ -316,8 +342,12 @@ fo_force_deactivate(struct fo *fo, int64_t now, const char *reason, bool force, 
 		r = FO_CONFLICT;
 		break;
 	case FO_FAILING_OVER:
-		w = "a failover is running";
-		r = FO_CONFLICT;
+		if (!force) {
+			w = "a failover is running (force aborts it)";
+			r = FO_CONFLICT;
+			break;
+		}
+		fo_abort_activation(fo, now, reason);
 		break;
 	case FO_PRIMARY:
 	case FO_FAILING_BACK:

@@ -144,6 +144,7 @@ struct fo_action {
 	bool restart; /* activate outside a transition: standby watch */
 	bool resumed; /* continues a transition interrupted by a restart */
 	bool forced; /* activation asked for by force-activate */
+	bool aborted; /* deactivate: stops an activation force-deactivate aborted */
 };
 
 /* What started a transition (failing-over or failing-back). */
@@ -259,7 +260,9 @@ void fo_check_result(struct fo *, int64_t now, bool healthy, const char *error);
 void fo_machines(struct fo *, int64_t now, bool ok, int running);
 
 enum fo_result fo_force_activate(struct fo *, int64_t now, const char *reason, const char **why);
-/* force: go ahead while the primary is not healthy, and pause (no expiry). */
+/* force: go ahead while the primary is not healthy, and pause (no expiry
+ * here: the daemon bounds it); during failing-over, abort the activation
+ * (a deactivation without pull, act.aborted). */
 enum fo_result fo_force_deactivate(
     struct fo *, int64_t now, const char *reason, bool force, const char **why);
 /* until: monotonic ms, 0 = until resume. A new pause replaces the expiry. */

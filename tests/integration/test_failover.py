@@ -368,7 +368,6 @@ class ForceTest(FailoverCase):
         r = d.request({"cmd": "force-activate"})
         self.assertEqual(self.assertOk(r)["state"], "failing-over")
         self.assertError(d.request({"cmd": "force-deactivate"}), "conflict")
-        self.assertError(d.request({"cmd": "force-deactivate", "force": True}), "conflict")
         self.assertOk(d.request({"cmd": "force-activate"}))  # same way: a no-op
         self.wait_state(d, "standby")
         self.fly.fault(method="POST", path=r"/stop$", delay=1.0)
@@ -455,6 +454,39 @@ class ForceTest(FailoverCase):
         for bad in (0, -1, "0", "soon", True):
             self.assertError(d.request({"cmd": "force-deactivate", "force": True,
                                         "pause": bad}), "invalid-argument")
+
+    def test_force_deactivate_force_aborts_an_activation(self):
+        """force-deactivate with force during failing-over: the activation
+        is abandoned, whatever it started is stopped, the primary is the
+        active side again (no pull), and the cause says who did it."""
+        d = self.start()
+        ev = self.events(d, ["state", "standby"])
+        self.fly.fault(method="POST", path=r"/start$", delay=1.0)
+        r = d.request({"cmd": "force-activate", "reason": "drill"})
+        self.assertEqual(self.assertOk(r)["state"], "failing-over")
+        wait_until(lambda: self.fly.requests("POST", r"/start$"), 5, msg="the start request")
+        r = d.request({"cmd": "force-deactivate", "force": True, "reason": "abort",
+                       "wait": True}, timeout=15)
+        self.assertEqual(self.assertOk(r)["state"], "primary")
+        self.assertIs(r["result"]["paused"], False)  # the primary is healthy
+        e = self.wait_event(d, ev, lambda e: e["type"] == "state" and e["to"] == "failing-back",
+                            5, "failing-back")
+        self.assertEqual(e["from"], "failing-over")
+        self.assertRegex(e["reason"],
+                         r"^activation aborted: force-deactivate by uid \d+: abort$")
+        # The delayed start went through on the API's side: it is stopped.
+        wait_until(lambda: self.fly.state(APP, self.mid) == "stopped", 10,
+                   msg="the machine stopped")
+        s = d.status()
+        self.assertEqual(s["state"], "primary")
+        self.assertIs(s["standby"]["active"], False)
+        self.assertIs(s["forced"], False)
+        self.assertEqual(s["cause"]["what"], "force-deactivate")
+        self.assertEqual(s["counters"]["failbacks"], 0)
+        time.sleep(0.5)
+        self.assertEqual(d.status()["state"], "primary")
+        # One start request (abandoned by the daemon mid-flight), no other.
+        self.assertEqual(len(self.fly.requests("POST", r"/start$")), 1)
 
     def test_status_cause(self):
         """status.cause says what started the current or last transition:

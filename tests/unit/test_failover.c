@@ -750,7 +750,9 @@ test_force_deactivate_noop_and_conflict(void **s)
 	assert_int_equal(fo.state, FO_PRIMARY);
 	checks(&fo, &now, 3, false);
 	why = NULL;
-	assert_int_equal(fo_force_deactivate(&fo, now, NULL, true, &why), FO_CONFLICT);
+	/* During failing-over only force may abort it (see
+	 * test_force_deactivate_aborts_activation). */
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, false, &why), FO_CONFLICT);
 	assert_non_null(why);
 	assert_int_equal(fo.state, FO_FAILING_OVER);
 	assert_false(fo.paused);
@@ -1501,6 +1503,73 @@ test_standby_watch_restart(void **s)
 	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
 }
 
+/* force-deactivate with force during failing-over aborts the activation:
+ * a deactivation that stops what was started, no pull, FAILBACK_CMD, and a
+ * pause since the primary is not healthy. Without force: conflict. */
+static void
+test_force_deactivate_aborts_activation(void **s)
+{
+	struct fo fo;
+	struct fo_params p = params();
+	struct fo_change c;
+	struct fo_action a, d;
+	int64_t now = T0;
+	const char *why = NULL;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	drain(&fo, FO_CH_STATE, NULL);
+	assert_int_equal(fo_force_deactivate(&fo, now, "wrong call", false, &why), FO_CONFLICT);
+	assert_non_null(strstr(why, "force"));
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_true(fo_action_current(&fo, a.id));
+
+	assert_int_equal(fo_force_deactivate(&fo, now, "wrong call", true, &why), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_int_equal(fo.cause, FO_CAUSE_FORCE_DEACTIVATE);
+	assert_false(fo_action_current(&fo, a.id)); /* superseded: the engine cancels it */
+	assert_true(fo.paused);
+	d = fo_pending_action(&fo, now);
+	assert_int_equal(d.kind, FO_ACT_DEACTIVATE);
+	assert_false(d.pull);
+	assert_true(d.failback_hook);
+	assert_true(d.aborted);
+	/* The late outcome of the superseded activation is ignored. */
+	assert_int_equal(fo_action_done(&fo, now, a.id, true, NULL, 0), -1);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_int_equal(c.from, FO_FAILING_OVER);
+	assert_string_equal(c.reason, "activation aborted: wrong call");
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_false(fo.active);
+	assert_false(fo.degraded);
+	/* Paused on a sick primary: no failover straight away. */
+	checks(&fo, &now, 5, false);
+	assert_int_equal(fo.state, FO_PRIMARY);
+}
+
+/* With a healthy primary the abort does not pause. */
+static void
+test_force_deactivate_abort_healthy_no_pause(void **s)
+{
+	struct fo fo;
+	struct fo_params p = params();
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	assert_int_equal(fo_force_activate(&fo, now, "drill", NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_int_equal(fo_force_deactivate(&fo, now, NULL, true, NULL), FO_OK);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_false(fo.paused);
+	assert_false(fo.forced);
+}
+
 /* ---- STARTUP_GRACE (contract §13) ---- */
 
 static struct fo_params
@@ -1755,6 +1824,8 @@ main(void)
 	    cmocka_unit_test(test_runtime_drift_primary),
 	    cmocka_unit_test(test_drift_superseded_by_failover),
 	    cmocka_unit_test(test_standby_watch_restart),
+	    cmocka_unit_test(test_force_deactivate_aborts_activation),
+	    cmocka_unit_test(test_force_deactivate_abort_healthy_no_pause),
 	    cmocka_unit_test(test_grace_holds_failover),
 	    cmocka_unit_test(test_grace_ends_on_healthy),
 	    cmocka_unit_test(test_grace_healthy_first),
