@@ -480,8 +480,15 @@ announce_state(struct engine *e, const struct fo_change *ch)
 		evtimer_del(e->ev_timeout);
 	record_side(e);
 	notify_state(e, ch, st->active_ms_total - total_before, recorded);
-	if (ch->to == FO_PRIMARY || ch->to == FO_STANDBY)
+	if (ch->to == FO_PRIMARY || ch->to == FO_STANDBY) {
+		/* A transition's problems end with it. */
 		e->aborting = false;
+		daemon_error_cleared(d, "activation", "%s", ch->reason);
+		daemon_error_cleared(d, "deactivation", "%s", ch->reason);
+		daemon_error_cleared(d, "fence", "%s", ch->reason);
+	}
+	if (ch->to == FO_PRIMARY)
+		daemon_error_cleared(d, "standby", "the standby is stopped");
 	daemon_state_save(d);
 	hook_ctx(e, &hc);
 	hooks_notify(e->hooks, &hc);
@@ -734,6 +741,7 @@ prov_action_done(const struct prov_status *ps, void *arg)
 	if (ps->res == PROV_OK) {
 		e->standby_error[0] = '\0';
 		e->auth_alerted = false;
+		daemon_error_cleared(e->d, "fly-api", "the Fly Machines API answers again");
 		if (e->act.kind == FO_ACT_ACTIVATE) {
 			record_machines(e);
 			daemon_state_save(e->d);
@@ -807,6 +815,8 @@ action_done(struct engine *e, bool ok, const char *detail, int64_t retry_ms)
 		waiters_finish(e, false, FO_STARTING, msg);
 	}
 	fo_action_done(&e->fo, util_mono_ms(), id, ok, detail, retry_ms);
+	if (ok && e->act.restart)
+		daemon_error_cleared(e->d, "standby", "the standby runs again");
 	if (ok && e->act.kind == FO_ACT_DEACTIVATE)
 		e->standby_healthy = -1;
 	engine_run(e);
@@ -887,6 +897,7 @@ pushes_resume(struct engine *e)
 	st->pushes_suspended = false;
 	daemon_state_save(e->d);
 	log_info("the remote is in step again: automatic pushes resume");
+	daemon_error_cleared(e->d, "sync", "the remote is in step again: pushes resume");
 }
 
 static void
@@ -1367,6 +1378,7 @@ list_done(const struct prov_status *ps, void *arg)
 	e->prov_busy = false;
 	if (ok) {
 		e->auth_alerted = false;
+		daemon_error_cleared(e->d, "fly-api", "the Fly Machines API answers again");
 		if (ps->machines != NULL) {
 			machines_set(e, ps->machines);
 			running = machine_list_count_running(ps->machines);
@@ -1469,6 +1481,7 @@ watch_done(const struct check_result *r, void *arg)
 	if (r->healthy) {
 		e->watch_failures = 0;
 		e->standby_error[0] = '\0';
+		daemon_error_cleared(e->d, "standby-health", "FLY_HEALTH_URL is healthy again");
 	} else {
 		strlcpy(e->standby_error, r->error, sizeof(e->standby_error));
 		if (++e->watch_failures == e->d->cfg->failure_threshold) {

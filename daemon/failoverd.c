@@ -181,13 +181,21 @@ daemon_error_cleared(struct daemon *d, const char *what, const char *fmt, ...)
 	char msg[256];
 	va_list ap;
 
+	bool open = false;
+
+	/* Only a problem that is still open ends: no event otherwise. */
+	for (int i = 0; i < ERRORS_MAX; i++)
+		if (er->v[i].time != 0 && er->v[i].cleared == 0 &&
+		    strcmp(er->v[i].what, what) == 0) {
+			er->v[i].cleared = now;
+			open = true;
+		}
+	if (!open)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_info("%s: %s", what, msg);
-	for (int i = 0; i < ERRORS_MAX; i++)
-		if (er->v[i].time != 0 && er->v[i].cleared == 0 && strcmp(er->v[i].what, what) == 0)
-			er->v[i].cleared = now;
 	error_event(d, what, msg, true);
 }
 

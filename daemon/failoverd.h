@@ -79,7 +79,8 @@ void daemon_status_changed(struct daemon *);
 void daemon_error(struct daemon *, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* A problem daemon_error reported under `what` has ended: its status.errors
- * entries get `cleared`, and an `error` event with cleared true says so. */
+ * entries get `cleared`, and an `error` event with cleared true says so.
+ * Nothing happens when no entry of `what` is open. */
 void daemon_error_cleared(struct daemon *, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Re-reads the configuration; NULL on success or a malloc'd reason. */

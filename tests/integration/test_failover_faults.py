@@ -99,6 +99,16 @@ class FlyErrorTest(FailoverCase):
         self.assertIs(s["degraded"], True)
         self.assertTrue(any("401" in x["error"] for x in s["errors"]), s["errors"])
         self.assertNotIn(TOKEN, json.dumps(s) + d.log_text())
+        # A new token in place: the activation ends, and its problems are
+        # marked cleared in status.errors (audit #11).
+        self.fly.tokens = [TOKEN]
+        self.wait_state(d, "standby", timeout=90)
+        self.wait_event(d, ev, lambda e: e["type"] == "error" and e["what"] == "fly-api"
+                        and e["cleared"], 5, "fly-api cleared")
+        errs = [x for x in d.status()["errors"] if x["what"] == "fly-api"]
+        self.assertTrue(errs)
+        for x in errs:
+            self.assertRegex(x["cleared"], fodtest.RFC3339_MS)
 
 
 class HangTest(FailoverCase):
@@ -204,6 +214,8 @@ class StandbyWatchTest(FailoverCase):
                         and e["phase"] == "done", 10, "standby restart done")
         self.assertEqual(d.status()["state"], "standby")
         self.assertEqual(self.fly.state(APP, self.mid), "started")
+        self.wait_event(d, ev, lambda e: e["type"] == "error" and e["what"] == "standby"
+                        and e["cleared"], 5, "the standby error cleared")
 
     def test_failing_standby_health_restarts_the_machine(self):
         d = self.go_standby()
@@ -219,6 +231,11 @@ class StandbyWatchTest(FailoverCase):
         wait_until(lambda: d.status()["standby"]["healthy"] is True, 5, msg="healthy again")
         self.assertEqual(d.status()["state"], "standby")
         self.assertIn("standby-health", [e["what"] for e in d.status()["errors"]])
+        self.wait_event(d, ev, lambda e: e["type"] == "error" and e["what"] == "standby-health"
+                        and e["cleared"], 10, "standby-health cleared")
+        for x in d.status()["errors"]:
+            if x["what"] == "standby-health":
+                self.assertIsNotNone(x["cleared"])
 
     def test_paused_standby_is_not_restarted(self):
         d = self.go_standby()
