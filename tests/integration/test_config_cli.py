@@ -388,6 +388,15 @@ class ConfigFileTest(fodtest.DaemonTestCase):
                    msg="the log file in its new directory")
         self.assertEqual(os.stat(d.path("logs/deeper")).st_mode & 0o777, 0o750)
 
+    def test_one_check_is_singular(self):
+        # Audit #16: "1 checks".
+        d = self.start_daemon(QUIET)
+        wait_until(lambda: d.status()["local"]["checks_total"] == 1, 10,
+                   msg="the first check")
+        rc, out, err = d.ctl("status", check=0)
+        self.assertRegex(out, r"; 1 check, 1 failed\n")
+        self.assertNotIn("1 checks", out)
+
     # --- reload -----------------------------------------------------------------
     def test_reload_lists_the_keys_that_need_a_restart(self):
         d = self.start_daemon(QUIET)
