@@ -42,17 +42,18 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: failoverd [-f] [-n] [-v] [-h] [-V] [-i NAME] [-c FILE] [-D KEY=VALUE]...\n"
 	    "  -f            stay in the foreground and log to stderr (unless LOG_FILE)\n"
-	    "  -n            check the configuration, print the effective settings, exit\n"
+	    "  -n            check the configuration (and LOG_FILE's directory, STATE_DIR,\n"
+	    "                RCLONE and the commands), print the effective settings, exit\n"
 	    "  -v            more log detail (repeatable)\n"
 	    "  -i NAME       run instance NAME: every default path is derived from it\n"
-	    "  -c FILE       configuration file (default %s/failoverd.conf,\n"
-	    "                or %s/failoverd/NAME.conf with -i)\n"
+	    "  -c FILE       configuration file (default %s/failoverd.conf, which may\n"
+	    "                be missing, or %s/failoverd/NAME.conf with -i, which may not)\n"
 	    "  -D KEY=VALUE  set a configuration key (wins over file and environment;\n"
 	    "                secrets are refused: use the file, the environment or *_FILE)\n"
 	    "  -h            this help\n"
 	    "  -V            print the version\n"
-	    "Signals: HUP reloads the configuration, TERM/INT stop cleanly, USR1 reopens "
-	    "LOG_FILE.\n"
+	    "Signals: HUP reloads the configuration (SOCKET, PID_FILE, STATE_FILE and\n"
+	    "PROVIDER wait for a restart), TERM/INT stop cleanly, USR1 reopens LOG_FILE.\n"
 	    "See failoverd(8), failoverd.conf(5) and failoverctl(8).\n",
 	    SYSCONFDIR, SYSCONFDIR);
 }
