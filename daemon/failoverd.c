@@ -236,6 +236,8 @@ daemon_event(struct daemon *d, const char *what, bool ok, const char *err)
 	json_object_object_add(f, "ok", json_object_new_boolean(ok));
 	json_object_object_add(f, "error", err != NULL ? json_object_new_string(err) : NULL);
 	json_object_object_add(f, "version", json_object_new_string(PACKAGE_VERSION));
+	if (strcmp(what, "reload") == 0 && ok)
+		json_object_object_add(f, "restart_needed", daemon_restart_needed_json(d));
 	events_emit(d->events, "daemon", f);
 }
 

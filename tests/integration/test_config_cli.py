@@ -432,7 +432,9 @@ class ConfigFileTest(fodtest.DaemonTestCase):
         write(["PROVIDER", "ACTIVATE_CMD", "DEACTIVATE_CMD", "STATE_FILE"])
         with d.events(types=["daemon"]) as ev:
             d.send_signal(signal.SIGHUP)
-            ev.wait_for(lambda e: e.get("what") == "reload")
+            e = ev.wait_for(lambda e: e.get("what") == "reload")
+        self.assertTrue(e["ok"], e)
+        self.assertEqual(sorted(e["restart_needed"]), ["PROVIDER", "STATE_FILE"])
         self.assertEqual(sorted(d.status()["restart_needed"]), ["PROVIDER", "STATE_FILE"])
         # All set back: nothing pending.
         write(["FAILURE_THRESHOLD"])
