@@ -401,5 +401,6 @@ cmd_reload(struct daemon *d, struct request *r)
 	}
 	res = json_object_new_object();
 	json_object_object_add(res, "reloaded", json_object_new_boolean(1));
+	json_object_object_add(res, "restart_needed", daemon_restart_needed_json(d));
 	request_reply(r, res);
 }

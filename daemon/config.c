@@ -67,12 +67,16 @@ static const char *check_chat_id(const char *);
 static const char *check_remote(const char *);
 static const char *check_rclone_path(const char *);
 static const char *check_readable(const char *);
+static const char *check_command(const char *);
+static const char *check_abs(const char *);
 
 /* clang-format off */
 #define K(n, t, d, f) {.name = n, .type = t, .def = d, .off = offsetof(struct config, f)}
 #define KI(n, d, f, lo, hi) {.name = n, .type = K_INT, .def = d, \
 	.off = offsetof(struct config, f), .min = lo, .max = hi}
 #define KC(n, f, chk) {.name = n, .type = K_STR, .def = NULL, \
+	.off = offsetof(struct config, f), .check = chk}
+#define KCD(n, d, f, chk) {.name = n, .type = K_STR, .def = d, \
 	.off = offsetof(struct config, f), .check = chk}
 /* The contract's table order: config_print follows it. */
 static const struct keydef keys[] = {
@@ -98,13 +102,13 @@ static const struct keydef keys[] = {
 	KI("FLY_MACHINE_COUNT", "1", fly_machine_count, 1, 100),
 	K("FLY_HEALTH_URL", K_URL, NULL, fly_health_url),
 	K("ACTIVATION_TIMEOUT", K_DUR, "300", activation_timeout_ms),
-	K("ACTIVATE_CMD", K_STR, NULL, activate_cmd),
-	K("DEACTIVATE_CMD", K_STR, NULL, deactivate_cmd),
+	KC("ACTIVATE_CMD", activate_cmd, check_command),
+	KC("DEACTIVATE_CMD", deactivate_cmd, check_command),
 	K("STATE_DIR", K_DIR, NULL, state_dir),
 	KC("RCLONE_REMOTE", rclone_remote, check_remote),
 	KC("RCLONE_PATH", rclone_path, check_rclone_path),
-	K("RCLONE", K_STR, "rclone", rclone),
-	K("RCLONE_CONFIG", K_STR, NULL, rclone_config),
+	KCD("RCLONE", "rclone", rclone, check_command),
+	KC("RCLONE_CONFIG", rclone_config, check_abs),
 	K("RCLONE_FLAGS", K_STR, NULL, rclone_flags),
 	K("SYNC_INTERVAL", K_DUR0, "300", sync_interval_ms),
 	K("SYNC_TIMEOUT", K_DUR, "120", sync_timeout_ms),
@@ -115,10 +119,10 @@ static const struct keydef keys[] = {
 	KC("TELEGRAM_CHAT_ID", telegram_chat_id, check_chat_id),
 	K("TELEGRAM_API_URL", K_BASEURL, "https://api.telegram.org", telegram_api_url),
 	K("HEARTBEAT_URL", K_URL, NULL, heartbeat_url),
-	K("NOTIFY_CMD", K_STR, NULL, notify_cmd),
-	K("FENCE_CMD", K_STR, NULL, fence_cmd),
+	KC("NOTIFY_CMD", notify_cmd, check_command),
+	KC("FENCE_CMD", fence_cmd, check_command),
 	K("FENCE_REQUIRED", K_BOOL, "no", fence_required),
-	K("FAILBACK_CMD", K_STR, NULL, failback_cmd),
+	KC("FAILBACK_CMD", failback_cmd, check_command),
 	K("HOOK_TIMEOUT", K_DUR, "30", hook_timeout_ms),
 	K("SOCKET", K_SOCKET, NULL, socket_path),
 	K("SOCKET_GROUP", K_STR, NULL, socket_group),
@@ -133,6 +137,7 @@ static const struct keydef keys[] = {
 #undef K
 #undef KI
 #undef KC
+#undef KCD
 /* clang-format on */
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -142,6 +147,7 @@ struct loader {
 	struct config_errors *errs;
 	char *origin[NKEYS]; /* "FILE:LINE: ", "-D " or "" */
 	bool set[NKEYS]; /* given by some source (not the default) */
+	bool bad[NKEYS]; /* a source gave a value that was refused */
 };
 
 static void __attribute__((format(printf, 2, 3)))
@@ -325,9 +331,88 @@ check_rclone_path(const char *v)
 static const char *
 check_readable(const char *v)
 {
+	if (v[0] != '/')
+		return "must be an absolute path (the daemon runs from /)";
 	if (access(v, R_OK) == -1)
 		return strerror(errno);
 	return NULL;
+}
+
+static const char *
+check_abs(const char *v)
+{
+	if (v[0] != '/')
+		return "must be an absolute path (the daemon runs from /)";
+	return NULL;
+}
+
+/* A command run with /bin/sh -c from the daemon's directory, /: its first
+ * word is a name looked up in PATH or an absolute path, never relative. */
+static const char *
+check_command(const char *v)
+{
+	size_t n;
+
+	v += strspn(v, " \t");
+	n = strcspn(v, " \t;|&<>()");
+	if (n > 0 && v[0] != '/' && memchr(v, '/', n) != NULL)
+		return "the command is a relative path, and the daemon runs from /: give an "
+		       "absolute path";
+	return NULL;
+}
+
+/* Words the shell runs itself: there is no file to look for. */
+static bool
+shell_builtin(const char *w, size_t n)
+{
+	static const char *const b[] = {"exec", "cd", ":", ".", "eval", "set", "export", "if",
+	    "for", "while", "until", "case", "{", "!", "command", "trap", "umask", "exit", "true",
+	    "false", "test", "[", "echo", "printf", "read", "wait", "ulimit"};
+	/* (A word also found in PATH is reported as that file.) */
+
+	if (memchr(w, '=', n) != NULL) /* VAR=value cmd */
+		return true;
+	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
+		if (strlen(b[i]) == n && strncmp(w, b[i], n) == 0)
+			return true;
+	return false;
+}
+
+bool
+config_command_found(const char *cmd, char *where, size_t len)
+{
+	char word[256], *path, *dir, *save = NULL;
+	size_t n;
+	bool found = false;
+
+	cmd += strspn(cmd, " \t");
+	n = strcspn(cmd, " \t;|&<>()");
+	if (n == 0 || n >= sizeof(word)) {
+		snprintf(where, len, "%.*s", (int)(n < 64 ? n : 64), cmd);
+		return false;
+	}
+	memcpy(word, cmd, n);
+	word[n] = '\0';
+	if (strchr(word, '/') != NULL) {
+		struct stat st;
+		snprintf(where, len, "%s", word);
+		return access(word, X_OK) == 0 && stat(word, &st) == 0 && S_ISREG(st.st_mode);
+	}
+	path = xstrdup(getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
+	for (dir = strtok_r(path, ":", &save); dir != NULL && !found;
+	     dir = strtok_r(NULL, ":", &save)) {
+		struct stat st;
+		snprintf(where, len, "%s/%s", dir, word);
+		found = access(where, X_OK) == 0 && stat(where, &st) == 0 && S_ISREG(st.st_mode);
+	}
+	free(path);
+	if (!found && shell_builtin(word, n)) {
+		snprintf(where, len, "%s (run by the shell)", word);
+		return true;
+	}
+	if (!found)
+		snprintf(where, len, "%s", word);
+	return found;
 }
 
 static bool
@@ -692,6 +777,7 @@ assign(struct loader *ld, const char *prefix, const char *key, size_t klen, cons
 	if ((why = key_apply(ld->cfg, k, v, &isset)) != NULL) {
 		errors_add(ld->errs, "%s%s: %s", prefix, k->name, why);
 		free(why);
+		ld->bad[i] = true; /* no follow-on "needs KEY" error */
 		return;
 	}
 	ld->set[i] = isset;
@@ -756,6 +842,9 @@ file_parse(struct loader *ld, const char *path, char *text, size_t len)
 		errors_add(ld->errs, "%s: contains a NUL byte; not a configuration file", path);
 		return;
 	}
+	/* A UTF-8 byte order mark, as some Windows editors write. */
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+		line += 3;
 	for (; line != NULL && *line != '\0'; line = next) {
 		char *p, *end, *eq, *key, *val, *prefix;
 		const char *why = NULL;
@@ -815,8 +904,13 @@ file_load(struct loader *ld, const struct config_source *src)
 	else
 		path = config_default_path("CONFIG", src->instance);
 	if ((text = util_read_file(path, CONFIG_MAX_FILE, &len)) == NULL) {
-		/* Only the default file may be missing. */
-		if (src->file != NULL || errno != ENOENT)
+		/* Only the default file may be missing; -i NAME names a file
+		 * that must exist (a typo in NAME is no dry run). */
+		if (src->file == NULL && src->instance != NULL && errno == ENOENT)
+			errors_add(ld->errs,
+			    "%s: no such configuration file for instance %s (is the name right?)",
+			    path, src->instance);
+		else if (src->file != NULL || errno != ENOENT)
 			errors_add(ld->errs, "%s: cannot read the configuration file: %s", path,
 			    strerror(errno));
 		free(path);
@@ -896,8 +990,8 @@ secret_file_read(struct loader *ld, const char *key, const char *path, char **ds
 		text = NULL;
 		if (stat(path, &st) == 0 && (st.st_mode & 044) != 0)
 			strlist_add(&ld->cfg->warnings, &ld->cfg->n_warnings,
-			    xasprintf(
-			        "%s: %s is readable by other users; chmod 600 it", key, path));
+			    xasprintf("%s%s: %s is readable by other users; chmod 600 it", pre, key,
+			        path));
 	}
 	free(text);
 }
@@ -919,6 +1013,7 @@ origin_of(const struct loader *ld, const char *name)
 	return o != NULL ? o : "";
 }
 #define ORIGIN(name) origin_of(ld, name)
+#define BAD(name) (ld->bad[key_find(name, strlen(name)) - keys])
 
 static void
 cross_check(struct loader *ld)
@@ -945,7 +1040,7 @@ cross_check(struct loader *ld)
 	if (c->provider == PROVIDER_FLY) {
 		const char *pre = ld->set[provider_i] ? ORIGIN("PROVIDER") : ORIGIN("FLY_APP");
 		const char *key = ld->set[provider_i] ? "PROVIDER" : "FLY_APP";
-		if (c->fly_app == NULL)
+		if (c->fly_app == NULL && !BAD("FLY_APP"))
 			errors_add(ld->errs, "%s%s: PROVIDER=fly needs FLY_APP", pre, key);
 		if (c->fly_api_token == NULL && c->fly_api_token_file == NULL)
 			errors_add(ld->errs,
@@ -953,19 +1048,19 @@ cross_check(struct loader *ld)
 			    key);
 	}
 	if (c->provider == PROVIDER_COMMAND) {
-		if (c->activate_cmd == NULL)
+		if (c->activate_cmd == NULL && !BAD("ACTIVATE_CMD"))
 			errors_add(ld->errs, "%sPROVIDER: PROVIDER=command needs ACTIVATE_CMD",
 			    ORIGIN("PROVIDER"));
-		if (c->deactivate_cmd == NULL)
+		if (c->deactivate_cmd == NULL && !BAD("DEACTIVATE_CMD"))
 			errors_add(ld->errs, "%sPROVIDER: PROVIDER=command needs DEACTIVATE_CMD",
 			    ORIGIN("PROVIDER"));
 	}
 
 	if (c->state_dir != NULL) {
-		if (c->rclone_remote == NULL)
+		if (c->rclone_remote == NULL && !BAD("RCLONE_REMOTE"))
 			errors_add(ld->errs, "%sSTATE_DIR: sync needs RCLONE_REMOTE too",
 			    ORIGIN("STATE_DIR"));
-		if (c->rclone_path == NULL)
+		if (c->rclone_path == NULL && !BAD("RCLONE_PATH"))
 			errors_add(ld->errs,
 			    "%sSTATE_DIR: sync needs RCLONE_PATH too (not empty or /)",
 			    ORIGIN("STATE_DIR"));
@@ -977,7 +1072,7 @@ cross_check(struct loader *ld)
 	}
 
 	if ((c->telegram_bot_token != NULL || c->telegram_bot_token_file != NULL) &&
-	    c->telegram_chat_id == NULL)
+	    c->telegram_chat_id == NULL && !BAD("TELEGRAM_CHAT_ID"))
 		errors_add(ld->errs, "%s%s: Telegram needs TELEGRAM_CHAT_ID too",
 		    c->telegram_bot_token_file ? ORIGIN("TELEGRAM_BOT_TOKEN_FILE")
 		                               : ORIGIN("TELEGRAM_BOT_TOKEN"),
@@ -989,7 +1084,104 @@ cross_check(struct loader *ld)
 		    "TELEGRAM_BOT_TOKEN_FILE too",
 		    ORIGIN("TELEGRAM_CHAT_ID"));
 }
+
+/* 0 when dir exists as a writable directory, or could be created (its
+ * nearest existing ancestor is a writable directory); else -1 and *why. */
+static int
+dir_creatable(const char *dir, const char **why, char *at, size_t atlen)
+{
+	char *p = xstrdup(dir), *slash;
+	struct stat st;
+	int rc = -1;
+
+	for (;;) {
+		if (stat(p, &st) == 0) {
+			snprintf(at, atlen, "%s", p);
+			if (!S_ISDIR(st.st_mode))
+				*why = "is not a directory";
+			else if (access(p, W_OK | X_OK) == -1)
+				*why = strerror(errno);
+			else
+				rc = 0;
+			break;
+		}
+		if (errno != ENOENT) {
+			snprintf(at, atlen, "%s", p);
+			*why = strerror(errno);
+			break;
+		}
+		if ((slash = strrchr(p, '/')) == NULL || slash == p) {
+			snprintf(at, atlen, "/");
+			*why = "no existing parent";
+			break;
+		}
+		*slash = '\0';
+	}
+	free(p);
+	return rc;
+}
+
+static void
+command_check(struct loader *ld, const char *key, const char *cmd)
+{
+	char where[512];
+
+	if (cmd != NULL && !config_command_found(cmd, where, sizeof(where)))
+		errors_add(ld->errs, "%s%s: %s is not an executable file or not found in PATH",
+		    ORIGIN(key), key, where);
+}
+
+/*
+ * `failoverd -n` only: what the daemon will need from this machine, so that
+ * it fails now and not at start-up or in the middle of a failover.
+ */
+static void
+files_check(struct loader *ld)
+{
+	const struct config *c = ld->cfg;
+	const char *why = NULL;
+	char at[1024];
+	struct stat st;
+
+	if (c->log_file != NULL) {
+		char *dir = xstrdup(c->log_file), *slash = strrchr(dir, '/');
+
+		if (slash != NULL && slash != dir)
+			*slash = '\0';
+		else
+			dir[1] = '\0';
+		if (stat(c->log_file, &st) == 0 && access(c->log_file, W_OK) == -1)
+			errors_add(ld->errs, "%sLOG_FILE: cannot write %s: %s", ORIGIN("LOG_FILE"),
+			    c->log_file, strerror(errno));
+		else if (dir_creatable(dir, &why, at, sizeof(at)) == -1)
+			errors_add(ld->errs, "%sLOG_FILE: %s cannot be created (%s: %s)",
+			    ORIGIN("LOG_FILE"), c->log_file, at, why);
+		free(dir);
+	}
+	if (c->state_dir != NULL) {
+		if (stat(c->state_dir, &st) == -1)
+			errors_add(ld->errs, "%sSTATE_DIR: %s: %s", ORIGIN("STATE_DIR"),
+			    c->state_dir, strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			errors_add(ld->errs, "%sSTATE_DIR: %s is not a directory",
+			    ORIGIN("STATE_DIR"), c->state_dir);
+		else if (access(c->state_dir, W_OK | X_OK) == -1)
+			errors_add(ld->errs,
+			    "%sSTATE_DIR: %s is not writable (%s): a pull could not apply the "
+			    "standby's state",
+			    ORIGIN("STATE_DIR"), c->state_dir, strerror(errno));
+		command_check(ld, "RCLONE", c->rclone);
+	}
+	if (c->provider == PROVIDER_COMMAND) {
+		command_check(ld, "ACTIVATE_CMD", c->activate_cmd);
+		command_check(ld, "DEACTIVATE_CMD", c->deactivate_cmd);
+	}
+	command_check(ld, "NOTIFY_CMD", c->notify_cmd);
+	command_check(ld, "FENCE_CMD", c->fence_cmd);
+	command_check(ld, "FAILBACK_CMD", c->failback_cmd);
+}
 #undef ORIGIN
+#undef BAD
 
 struct config *
 config_load(const struct config_source *src, struct config_errors *errs)
@@ -1020,6 +1212,8 @@ config_load(const struct config_source *src, struct config_errors *errs)
 	env_load(&ld, src->environ);
 	defines_load(&ld, src->defines, src->ndefines);
 	cross_check(&ld);
+	if (src->check_files)
+		files_check(&ld);
 
 	for (size_t i = 0; i < NKEYS; i++)
 		free(ld.origin[i]);

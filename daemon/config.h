@@ -96,6 +96,9 @@ struct config_source {
 	char *const *defines; /* -D KEY=VALUE, ndefines of them */
 	int ndefines;
 	char *const *environ; /* the environment to read keys from */
+	/* `-n`: also check what the daemon will need from this machine
+	 * (LOG_FILE's directory, STATE_DIR writable, commands executable). */
+	bool check_files;
 };
 
 /* A list of error messages ("FILE:LINE: message" or "KEY: message"). */
@@ -124,6 +127,9 @@ char *config_default_path(const char *key, const char *instance);
 bool config_instance_valid(const char *name, const char **why);
 
 bool config_key_is_secret(const char *key);
+/* The first word of a /bin/sh -c command is an executable file, absolute
+ * or found in $PATH (or a shell builtin); where gets the file (or the word). */
+bool config_command_found(const char *cmd, char *where, size_t len);
 bool config_status_healthy(const struct config *, int http_status);
 
 const char *config_provider_str(enum provider_kind);

@@ -6,6 +6,7 @@
  * for, and re-arms the timers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2029,34 +2030,6 @@ selftest_listing_lost(struct engine *e)
 	selftest_finish(t);
 }
 
-/* The first word of a /bin/sh -c command, looked up like the shell would. */
-static bool
-command_found(const char *cmd, char *where, size_t len)
-{
-	char word[256], *path, *dir, *save = NULL;
-	size_t n = strcspn(cmd, " \t;|&<>()");
-	bool found = false;
-
-	if (n == 0 || n >= sizeof(word))
-		return false;
-	memcpy(word, cmd, n);
-	word[n] = '\0';
-	if (strchr(word, '/') != NULL) {
-		strlcpy(where, word, len);
-		return access(word, X_OK) == 0;
-	}
-	path = xstrdup(getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
-	for (dir = strtok_r(path, ":", &save); dir != NULL && !found;
-	     dir = strtok_r(NULL, ":", &save)) {
-		snprintf(where, len, "%s/%s", dir, word);
-		found = access(where, X_OK) == 0;
-	}
-	free(path);
-	if (!found)
-		strlcpy(where, word, len);
-	return found;
-}
-
 static void
 selftest_command(struct selftest *t, const char *name, const char *key, const char *cmd, bool runs)
 {
@@ -2065,7 +2038,7 @@ selftest_command(struct selftest *t, const char *name, const char *key, const ch
 
 	if (cmd == NULL)
 		return;
-	ok = command_found(cmd, where, sizeof(where));
+	ok = config_command_found(cmd, where, sizeof(where));
 	if (!ok)
 		selftest_add(
 		    t, name, false, "%s: %s is not an executable file or not in PATH", key, where);
@@ -2075,6 +2048,34 @@ selftest_command(struct selftest *t, const char *name, const char *key, const ch
 		    PACKAGE_VERSION);
 	else
 		selftest_add(t, name, true, "%s: %s is executable", key, where);
+}
+
+/* STATE_DIR must take the pulled state: write and remove a probe file. */
+static void
+selftest_state_dir(struct selftest *t, const char *dir)
+{
+	char *probe;
+	int fd;
+
+	if (dir == NULL)
+		return;
+	probe = xasprintf("%s/.failoverd-selftest.%ld", dir, (long)getpid());
+	fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1)
+		selftest_add(t, "state-dir", false,
+		    "STATE_DIR %s cannot be written (%s): a pull could not apply the standby's "
+		    "state",
+		    dir, strerror(errno));
+	else {
+		close(fd);
+		if (unlink(probe) == -1)
+			selftest_add(t, "state-dir", false,
+			    "STATE_DIR %s: a probe file could not be removed (%s)", probe,
+			    strerror(errno));
+		else
+			selftest_add(t, "state-dir", true, "STATE_DIR %s is writable", dir);
+	}
+	free(probe);
 }
 
 static void
@@ -2145,6 +2146,7 @@ engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 	selftest_command(t, "fence-cmd", "FENCE_CMD", cfg->fence_cmd, true);
 	selftest_command(t, "failback-cmd", "FAILBACK_CMD", cfg->failback_cmd, true);
 	if (e->sync != NULL) {
+		selftest_state_dir(t, cfg->state_dir);
 		t->pending++;
 		if (sync_check_remote(e->sync, selftest_rclone_done, t) == -1) {
 			t->pending--;

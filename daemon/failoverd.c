@@ -42,17 +42,18 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: failoverd [-f] [-n] [-v] [-h] [-V] [-i NAME] [-c FILE] [-D KEY=VALUE]...\n"
 	    "  -f            stay in the foreground and log to stderr (unless LOG_FILE)\n"
-	    "  -n            check the configuration, print the effective settings, exit\n"
+	    "  -n            check the configuration (and LOG_FILE's directory, STATE_DIR,\n"
+	    "                RCLONE and the commands), print the effective settings, exit\n"
 	    "  -v            more log detail (repeatable)\n"
 	    "  -i NAME       run instance NAME: every default path is derived from it\n"
-	    "  -c FILE       configuration file (default %s/failoverd.conf,\n"
-	    "                or %s/failoverd/NAME.conf with -i)\n"
+	    "  -c FILE       configuration file (default %s/failoverd.conf, which may\n"
+	    "                be missing, or %s/failoverd/NAME.conf with -i, which may not)\n"
 	    "  -D KEY=VALUE  set a configuration key (wins over file and environment;\n"
 	    "                secrets are refused: use the file, the environment or *_FILE)\n"
 	    "  -h            this help\n"
 	    "  -V            print the version\n"
-	    "Signals: HUP reloads the configuration, TERM/INT stop cleanly, USR1 reopens "
-	    "LOG_FILE.\n"
+	    "Signals: HUP reloads the configuration (SOCKET, PID_FILE, STATE_FILE and\n"
+	    "PROVIDER wait for a restart), TERM/INT stop cleanly, USR1 reopens LOG_FILE.\n"
 	    "See failoverd(8), failoverd.conf(5) and failoverctl(8).\n",
 	    SYSCONFDIR, SYSCONFDIR);
 }
@@ -243,6 +244,8 @@ daemon_event(struct daemon *d, const char *what, bool ok, const char *err)
 	json_object_object_add(f, "ok", json_object_new_boolean(ok));
 	json_object_object_add(f, "error", err != NULL ? json_object_new_string(err) : NULL);
 	json_object_object_add(f, "version", json_object_new_string(PACKAGE_VERSION));
+	if (strcmp(what, "reload") == 0 && ok)
+		json_object_object_add(f, "restart_needed", daemon_restart_needed_json(d));
 	events_emit(d->events, "daemon", f);
 }
 
@@ -330,8 +333,13 @@ load_config(struct daemon *d, struct config_errors *errs)
 	struct config *cfg = config_load(&d->src, errs);
 
 	if (cfg != NULL)
-		for (int i = 0; i < cfg->n_warnings; i++)
-			log_warnx("%s", cfg->warnings[i]);
+		for (int i = 0; i < cfg->n_warnings; i++) {
+			/* -n prints its warnings like its errors, without a time. */
+			if (d->src.check_files)
+				fprintf(stderr, "failoverd: warning: %s\n", cfg->warnings[i]);
+			else
+				log_warnx("%s", cfg->warnings[i]);
+		}
 	return cfg;
 }
 
@@ -343,12 +351,23 @@ same_str(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+json_object *
+daemon_restart_needed_json(const struct daemon *d)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; i < d->n_restart_needed; i++)
+		json_object_array_add(a, json_object_new_string(d->restart_needed[i]));
+	return a;
+}
+
 char *
 daemon_reload(struct daemon *d)
 {
 	struct config_errors errs = {NULL, 0};
 	struct config *cfg, *old = d->cfg;
 	char *why;
+	int nr = 0;
 
 	daemon_sd_notify(d, "RELOADING=1");
 	cfg = load_config(d, &errs);
@@ -360,17 +379,22 @@ daemon_reload(struct daemon *d)
 			why = n;
 		}
 		config_errors_clear(&errs);
-		log_warnx("reload failed, keeping the running configuration: %s", why);
+		/* In status.errors until a reload succeeds. */
+		daemon_error(d, "reload", "failed, the running configuration is kept: %s", why);
+		d->reload_failed = true;
 		daemon_event(d, "reload", false, why);
 		daemon_sd_notify(d, "READY=1");
 		return why;
 	}
-	/* These need a restart: keep the running values and say so. */
+	/* These need a restart: keep the running values and say so, in the
+	 * reply and in status (restart_needed) until a restart or a reload
+	 * that sets them back. The running values are the start-up ones. */
 #define KEEP(field, key)                                                                           \
 	if (!same_str(cfg->field, old->field)) {                                                   \
 		log_warnx("reload: %s changed; it takes effect at the next restart", key);         \
 		free(cfg->field);                                                                  \
 		cfg->field = old->field != NULL ? xstrdup(old->field) : NULL;                      \
+		d->restart_needed[nr++] = key;                                                     \
 	}
 	KEEP(socket_path, "SOCKET")
 	KEEP(pid_file, "PID_FILE")
@@ -379,8 +403,15 @@ daemon_reload(struct daemon *d)
 	if (cfg->provider != old->provider) {
 		log_warnx("reload: PROVIDER changed; it takes effect at the next restart");
 		cfg->provider = old->provider;
+		d->restart_needed[nr++] = "PROVIDER";
 	}
+	d->n_restart_needed = nr;
 	d->cfg = cfg;
+	if (!same_str(cfg->status_file, old->status_file) &&
+	    util_mkdir_parents(cfg->status_file, 0750) == -1)
+		log_warn("reload: cannot create the directory of STATUS_FILE %s", cfg->status_file);
+	if (cfg->log_file != NULL && util_mkdir_parents(cfg->log_file, 0750) == -1)
+		log_warn("reload: cannot create the directory of LOG_FILE %s", cfg->log_file);
 	if (!same_str(cfg->log_file, old->log_file) || cfg->log_file != NULL) {
 		if (cfg->log_file != NULL)
 			log_init("failoverd", LOG_DEST_FILE, cfg->log_file);
@@ -392,7 +423,20 @@ daemon_reload(struct daemon *d)
 	if (d->engine != NULL)
 		engine_reconfigure(d->engine);
 	config_free(old);
-	log_info("configuration reloaded");
+	if (nr > 0) {
+		char keys[128] = "";
+		for (int i = 0; i < nr; i++) {
+			if (i > 0)
+				strlcat(keys, ", ", sizeof(keys));
+			strlcat(keys, d->restart_needed[i], sizeof(keys));
+		}
+		log_warnx("configuration reloaded; a restart is needed for %s", keys);
+	} else
+		log_info("configuration reloaded");
+	if (d->reload_failed) {
+		d->reload_failed = false;
+		daemon_error_cleared(d, "reload", "the configuration is reloaded");
+	}
 	daemon_event(d, "reload", true, NULL);
 	daemon_status_changed(d);
 	daemon_sd_notify(d, "READY=1");
@@ -507,7 +551,7 @@ main(int argc, char *argv[])
 {
 	struct daemon dd, *d = &dd;
 	struct config_errors errs = {NULL, 0};
-	char **defines = NULL, err[512], msg[512];
+	char **defines = NULL, err[512], msg[512], *conf_abs = NULL;
 	int ndefines = 0, ch, verbose = 0, sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
 	bool check_only = false;
 	struct pidfh *pfh;
@@ -539,7 +583,20 @@ main(int argc, char *argv[])
 	d->src.defines = defines;
 	d->src.ndefines = ndefines;
 	d->src.environ = environ;
+	d->src.check_files = check_only;
 	log_verbose(verbose);
+	/* A daemon runs from /: a relative -c is made absolute now, so that
+	 * a reload still reads the same file. */
+	if (d->src.file != NULL && d->src.file[0] != '/') {
+		char cwd[4096];
+		if (getcwd(cwd, sizeof(cwd)) == NULL) {
+			fprintf(stderr, "failoverd: -c %s: cannot tell the current directory: %s\n",
+			    d->src.file, strerror(errno));
+			return 1;
+		}
+		conf_abs = xasprintf("%s/%s", cwd, d->src.file);
+		d->src.file = conf_abs;
+	}
 
 	d->cfg = load_config(d, &errs);
 	if (d->cfg == NULL) {
@@ -548,9 +605,22 @@ main(int argc, char *argv[])
 			fprintf(stderr, "failoverd: configuration has %d error%s\n", errs.n,
 			    errs.n == 1 ? "" : "s");
 		config_errors_clear(&errs);
+		free(conf_abs);
 		return 1;
 	}
 	if (check_only) {
+		/* A comment: the output stays a valid EnvironmentFile. */
+		if (d->cfg->file != NULL)
+			printf("# configuration file: %s\n", d->cfg->file);
+		else {
+			char *def = config_default_path("CONFIG", d->cfg->instance);
+			printf("# no configuration file: built-in defaults\n");
+			fprintf(stderr,
+			    "failoverd: warning: no configuration file (%s does not exist): "
+			    "built-in defaults and the environment\n",
+			    def);
+			free(def);
+		}
 		config_print(d->cfg, stdout);
 		printf("configuration OK\n");
 		fprintf(stderr,
@@ -559,6 +629,7 @@ main(int argc, char *argv[])
 		    d->cfg->instance ? " -i " : "", d->cfg->instance ? d->cfg->instance : "");
 		config_free(d->cfg);
 		free(defines);
+		free(conf_abs);
 		return 0;
 	}
 
@@ -600,7 +671,9 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (d->cfg->log_file != NULL) {
-		if (log_init("failoverd", LOG_DEST_FILE, d->cfg->log_file) == -1) {
+		/* Its missing parent directories are created, like PID_FILE's. */
+		if (util_mkdir_parents(d->cfg->log_file, 0750) == -1 ||
+		    log_init("failoverd", LOG_DEST_FILE, d->cfg->log_file) == -1) {
 			fprintf(stderr, "failoverd: cannot open LOG_FILE %s: %s\n",
 			    d->cfg->log_file, strerror(errno));
 			control_free(d->control);
@@ -651,6 +724,13 @@ main(int argc, char *argv[])
 	log_info("failoverd %s starting (pid %ld, provider %s, socket %s)", PACKAGE_VERSION,
 	    (long)getpid(), config_provider_str(d->cfg->provider), d->cfg->socket_path);
 	daemon_event(d, "start", true, NULL);
+	if (d->cfg->file == NULL) {
+		char *def = config_default_path("CONFIG", d->cfg->instance);
+		log_warnx("no configuration file (%s does not exist): running on built-in "
+		          "defaults and the environment%s",
+		    def, d->cfg->provider == PROVIDER_NONE ? " (PROVIDER=none: a dry run)" : "");
+		free(def);
+	}
 	d->state_unusable = lr == DSTATE_CORRUPT || lr == DSTATE_UNREADABLE;
 	if (d->state_unusable)
 		daemon_error(d, "state-file", "%s", msg);
@@ -716,6 +796,7 @@ main(int argc, char *argv[])
 	pidfile_remove(pfh);
 	config_free(d->cfg);
 	free(defines);
+	free(conf_abs);
 	event_base_free(d->base);
 	log_close();
 	return 0;

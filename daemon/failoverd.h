@@ -58,6 +58,10 @@ struct daemon {
 	struct event *pause_timer;
 
 	struct error_ring errors;
+	/* Keys a reload changed that only a restart applies (static names). */
+	const char *restart_needed[8];
+	int n_restart_needed;
+	bool reload_failed; /* the last reload failed (an errors entry) */
 	uint64_t events_base; /* events of earlier runs */
 	bool state_unusable; /* STATE_FILE was corrupt or unreadable */
 
@@ -83,8 +87,11 @@ void daemon_error(struct daemon *, const char *what, const char *fmt, ...)
  * Nothing happens when no entry of `what` is open. */
 void daemon_error_cleared(struct daemon *, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Re-reads the configuration; NULL on success or a malloc'd reason. */
+/* Re-reads the configuration; NULL on success or a malloc'd reason. Keys
+ * that need a restart are in restart_needed after a success. */
 char *daemon_reload(struct daemon *);
+/* ["KEY", ...]: the changed keys a restart has yet to apply. */
+json_object *daemon_restart_needed_json(const struct daemon *);
 /* Pause (until = wall ms or 0 for none) / resume; emits the `pause` event. */
 void daemon_pause(struct daemon *, int64_t until);
 void daemon_resume(struct daemon *);

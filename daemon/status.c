@@ -49,6 +49,9 @@ status_build(struct daemon *d)
 	json_object_object_add(
 	    st, "paused_until", d->paused ? json_time_or_null(d->paused_until) : NULL);
 	json_object_object_add(st, "errors", errors_json(&d->errors));
+	json_object_object_add(
+	    st, "config_file", d->cfg->file != NULL ? json_object_new_string(d->cfg->file) : NULL);
+	json_object_object_add(st, "restart_needed", daemon_restart_needed_json(d));
 	/* state, state_since, reason, forced, degraded, local, standby, sync,
 	 * notify, counters. */
 	engine_status(d->engine, st);

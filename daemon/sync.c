@@ -27,6 +27,9 @@
 #include "util.h"
 
 #define SYNC_STAGING ".staging"
+/* BACKUP_DIR/SYNC_PENDING names the backup of an apply that failed half-way;
+ * the next apply (a retry) moves what it replaces there too. */
+#define SYNC_PENDING ".pending-backup"
 #define SYNC_CONTIMEOUT_MAX_MS 60000
 #define SYNC_POLL_INTERVAL_MS 2000
 #define SYNC_POLL_INTERVAL_MIN_MS 100
@@ -141,6 +144,40 @@ sync_rclone_exit_str(int code)
 	if (code >= 0 && code < (int)(sizeof(meaning) / sizeof(meaning[0])))
 		return meaning[code];
 	return "unknown exit code";
+}
+
+const char *
+sync_rclone_cause(const char *out, size_t len)
+{
+	/* The first that occurs wins: the likelier root cause first. */
+	static const char *const causes[] = {
+	    "read-only file system",
+	    "no space left on device",
+	    "disk quota exceeded",
+	    "permission denied",
+	    "directory not found",
+	    "no such file or directory",
+	    "too many open files",
+	    "connection refused",
+	    "no such host",
+	    "i/o timeout",
+	    "certificate",
+	};
+	const char *found = NULL;
+	char *low;
+
+	if (out == NULL || len == 0)
+		return NULL;
+	low = xcalloc(1, len + 1);
+	for (size_t i = 0; i < len; i++)
+		low[i] = out[i] == '\0' ? ' ' : (char)tolower((unsigned char)out[i]);
+	for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]) && found == NULL; i++)
+		if (strstr(low, causes[i]) != NULL)
+			found = causes[i];
+	free(low);
+	if (found != NULL && strcmp(found, "certificate") == 0)
+		found = "TLS certificate problem";
+	return found;
 }
 
 bool
@@ -661,8 +698,18 @@ run_job_result(struct sync_run *r, const struct job_result *res, const char *ste
 		return false;
 	}
 	if (res->exit_code != 0) {
-		run_fail(r, "%s%srclone exit %d: %s", pre, sep, res->exit_code,
-		    sync_rclone_exit_str(res->exit_code));
+		/* The cause from rclone's output: "uncategorised error" (exit 1)
+		 * tells the person on call nothing. */
+		const char *meaning = sync_rclone_exit_str(res->exit_code);
+		const char *cause = sync_rclone_cause(res->output, res->output_len);
+
+		if (cause == NULL || strcmp(cause, meaning) == 0)
+			run_fail(r, "%s%srclone exit %d: %s", pre, sep, res->exit_code, meaning);
+		else if (res->exit_code == 1)
+			run_fail(r, "%s%srclone exit 1: %s", pre, sep, cause);
+		else
+			run_fail(r, "%s%srclone exit %d: %s: %s", pre, sep, res->exit_code, meaning,
+			    cause);
 		return false;
 	}
 	return true;
@@ -901,21 +948,31 @@ sync_apply_done(struct job *j, const struct job_result *res, void *arg)
 	struct sync *s = arg;
 	struct sync_run *r = s->run;
 	struct stat st;
+	char *pending;
 	int n;
 
 	(void)j;
 	s->job = NULL;
 	run_output_add(r, res->output, res->output_len);
+	pending = xasprintf("%s/%s", r->backup_dir, SYNC_PENDING);
 	if (!(r->ok = run_job_result(r, res, "applying to STATE_DIR"))) {
-		/* What rclone moved before it stopped is there: say where. */
+		/* What rclone moved before it stopped is there: say where, and
+		 * have the retry add to it rather than start another. */
 		if (r->backup != NULL && lstat(r->backup, &st) == 0) {
+			const char *name = strrchr(r->backup, '/') + 1;
 			size_t l = strlen(r->error);
 			snprintf(r->error + l, sizeof(r->error) - l,
 			    " (replaced files so far in %s)", r->backup);
+			if (util_write_atomic(pending, name, strlen(name), 0600) == -1)
+				log_warn("sync: cannot write %s", pending);
 		}
+		free(pending);
 		sync_finish(s);
 		return;
 	}
+	if (unlink(pending) == -1 && errno != ENOENT)
+		log_warn("sync: cannot remove %s", pending);
+	free(pending);
 	r->applied = true;
 	/* rclone makes the backup directory only when it moved something. */
 	if (r->backup != NULL && lstat(r->backup, &st) == -1) {
@@ -926,6 +983,29 @@ sync_apply_done(struct job *j, const struct job_result *res, void *arg)
 		log_info("sync: removed %d old backup%s from %s (BACKUP_KEEP=%d)", n,
 		    n == 1 ? "" : "s", r->backup_dir, r->keep);
 	sync_finish(s);
+}
+
+/* BACKUP_DIR/<stamp> that SYNC_PENDING names, when it is such a directory. */
+static char *
+pending_backup(const char *backup_dir)
+{
+	char *pending = xasprintf("%s/%s", backup_dir, SYNC_PENDING), *name, *dir = NULL;
+	struct stat st;
+	size_t len;
+
+	if ((name = util_read_file(pending, 64, &len)) != NULL) {
+		name[strcspn(name, "\r\n")] = '\0';
+		if (sync_stamp_valid(name)) {
+			dir = xasprintf("%s/%s", backup_dir, name);
+			if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+				free(dir);
+				dir = NULL;
+			}
+		}
+	}
+	free(name);
+	free(pending);
+	return dir;
 }
 
 static void
@@ -944,8 +1024,14 @@ sync_apply_start(struct sync *s)
 		sync_finish(s);
 		return;
 	}
-	/* A new directory per apply, even within one millisecond. */
-	for (tries = 0; tries < 1000; tries++, ms++) {
+	/* The backup of an earlier apply that failed half-way, if any: its
+	 * retry goes on filling it. Else a new directory per apply, even
+	 * within one millisecond. */
+	if ((r->backup = pending_backup(r->backup_dir)) != NULL)
+		tries = 1000;
+	else
+		tries = 0;
+	for (; tries < 1000; tries++, ms++) {
 		free(r->backup);
 		r->backup =
 		    xasprintf("%s/%s", r->backup_dir, sync_stamp_fmt(ms, stamp, sizeof(stamp)));

@@ -97,6 +97,9 @@ void sync_status(const struct sync *, json_object *sync_obj);
 /* rclone's exit code by meaning: "temporary error (retrying may help)",
  * "fatal error", "directory not found", ... ("unknown exit code" else). */
 const char *sync_rclone_exit_str(int code);
+/* The cause named in rclone's output ("read-only file system", "permission
+ * denied", "no space left on device", ...), or NULL when none is known. */
+const char *sync_rclone_cause(const char *out, size_t len);
 /* True for exit codes a retry may cure (1, 5, 10, and a timeout). */
 bool sync_rclone_exit_retryable(int code);
 /* The same for a whole result: a timeout or a kill may pass; a refusal

@@ -152,8 +152,15 @@ class DaemonTest(fodtest.DaemonTestCase):
         if os.path.exists("/etc/failoverd/%s.conf" % name):
             self.skipTest("a config for %s exists" % name)
         d = self.make_daemon(QUIET)
+        # Its file must exist (CONTRACT §13): a typo in NAME is no dry run.
         cp = subprocess.run([fodtest.FAILOVERD, "-n", "-i", name], capture_output=True,
                             timeout=10, env=d.child_env())
+        self.assertEqual(cp.returncode, 1, cp.stderr.decode())
+        self.assertIn("/etc/failoverd/%s.conf: no such configuration file for instance %s"
+                      % (name, name), cp.stderr.decode())
+        # With -c the instance still derives every default path.
+        cp = subprocess.run([fodtest.FAILOVERD, "-n", "-i", name, "-c", "/dev/null"],
+                            capture_output=True, timeout=10, env=d.child_env())
         self.assertEqual(cp.returncode, 0, cp.stderr.decode())
         vals = dict(parse_n(cp.stdout.decode())[0])
         self.assertEqual(vals["SOCKET"], "/run/failoverd/%s.sock" % name)

@@ -3,7 +3,10 @@
 without side effects, so a misconfiguration shows on day one."""
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,6 +82,53 @@ class SelftestTest(FailoverCase):
         self.assertTrue(checks["activate-cmd"]["ok"], checks)
         self.assertFalse(checks["deactivate-cmd"]["ok"], checks)
         self.assertIn("no-such-command-here", checks["deactivate-cmd"]["detail"])
+
+    def sync_config(self, state):
+        remote = os.path.join(os.path.dirname(state), "remote")
+        os.makedirs(remote, exist_ok=True)
+        return {"PROVIDER": "none", "STATE_DIR": state, "RCLONE_REMOTE": "st",
+                "RCLONE_PATH": remote, "RCLONE_CONFIG": "/dev/null",
+                "RCLONE_CONFIG_ST_TYPE": "local", "LOCAL_HEALTH_URL": self.primary.url,
+                "CHECK_INTERVAL": "1h", "FAST_INTERVAL": "1h"}
+
+    def test_state_dir_probe(self):
+        # Issue 14 item 8 (audit #9): STATE_DIR must take the pulled state.
+        if shutil.which("rclone") is None:
+            self.skipTest("rclone is not installed")
+        tmp = tempfile.mkdtemp(prefix="fodself.")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        state = os.path.join(tmp, "state")
+        os.makedirs(state)
+        d = self.start_daemon(self.sync_config(state))
+        rc, checks, out = self.selftest(d)
+        self.assertEqual(rc, 0, out)
+        self.assertTrue(checks["state-dir"]["ok"], checks)
+        self.assertEqual(checks["state-dir"]["detail"], "STATE_DIR %s is writable" % state)
+        self.assertEqual(os.listdir(state), [], "the probe file was left behind")
+        self.assertTrue(checks["rclone"]["ok"], checks)
+
+    def test_read_only_state_dir_fails(self):
+        if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which(
+                "rclone") is None or subprocess.run(
+                ["unshare", "--mount", "--propagation", "private", "true"],
+                capture_output=True).returncode != 0:
+            self.skipTest("needs root, rclone and unshare --mount for a read-only STATE_DIR")
+        tmp = tempfile.mkdtemp(prefix="fodself.")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        state = os.path.join(tmp, "state")
+        os.makedirs(state)
+        prefix = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                  'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"',
+                  state]
+        d = self.make_daemon(self.sync_config(state), prefix=prefix)
+        d.start()
+        rc, checks, out = self.selftest(d)
+        self.assertEqual(rc, 1, out)
+        self.assertFalse(checks["state-dir"]["ok"], checks)
+        self.assertIn("STATE_DIR %s cannot be written (Read-only file system)" % state,
+                      checks["state-dir"]["detail"])
+        # rclone can list the remote all the same: that is not the question.
+        self.assertTrue(checks["rclone"]["ok"], checks)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ class SyncTest(unittest.TestCase):
         cfg.update(over)
         return cfg
 
-    def run_tool(self, op, args=(), env=None, timeout=60, **over):
+    def run_tool(self, op, args=(), env=None, timeout=60, prefix=(), **over):
         """synctool -c FILE op: the parsed output, checked for what every run
         must show (one callback, never inside start, no job left, no
         blocked loop, busy while running, the event's fields)."""
@@ -118,7 +118,7 @@ class SyncTest(unittest.TestCase):
         e = dict(fodtest.BASE_ENV)
         e.update(env or {})
         t0 = time.monotonic()
-        p = subprocess.run([SYNCTOOL, "-c", path] + list(args) + [op],
+        p = subprocess.run(list(prefix) + [SYNCTOOL, "-c", path] + list(args) + [op],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
                            timeout=timeout, universal_newlines=True, errors="replace")
         self.elapsed = time.monotonic() - t0
@@ -483,6 +483,66 @@ class SyncTest(unittest.TestCase):
                     self.assertIn("failing with exit %d" % code, out["events"][0]["output"])
                     self.assertIn(text, out["stderr"])
         self.assertEqual(self.dumps("apply"), [])
+
+    def test_cause_from_rclone_output(self):
+        # Issue 14 item 8 (audit #9): not "uncategorised error".
+        self.populate_state()
+        for code, say, want in (
+                (1, "ERROR : f: Failed to copy: open /x: Read-only file system",
+                 "rclone exit 1: read-only file system"),
+                (1, "Failed to sync: mkdir /x: permission denied",
+                 "rclone exit 1: permission denied"),
+                (7, "write /x: no space left on device",
+                 "rclone exit 7: fatal error: no space left on device"),
+                (1, "something nobody has seen", "rclone exit 1: uncategorised error")):
+            with self.subTest(code=code, say=say):
+                out = self.run_tool("push", **self.fake(exit=code, say=say))
+                self.assertEqual(out["result"]["error"], want)
+                self.assertIn(want, out["stderr"])
+
+    def test_read_only_state_dir_retries_fill_one_backup(self):
+        # Audit #9: STATE_DIR read-only (the unit's ProtectSystem=strict):
+        # the cause is named, and retries of the failed pull reuse one
+        # BACKUP_DIR/<stamp> instead of one per attempt.
+        if os.geteuid() != 0 or shutil.which("unshare") is None or subprocess.run(
+                ["unshare", "--mount", "--propagation", "private", "true"],
+                capture_output=True).returncode != 0:
+            self.skipTest("needs root and unshare --mount for a read-only STATE_DIR")
+        self.populate_state()
+        old = tree(self.state)
+        write(os.path.join(self.remote, "db.sqlite"), b"the standby's db")
+        write(os.path.join(self.remote, "config.json"), '{"v": 2}\n')
+        ro = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+              'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"',
+              self.state]
+        for attempt in range(3):
+            out = self.run_tool("pull", prefix=ro, RCLONE_FLAGS="--retries 1")
+            r = out["result"]
+            self.assertFalse(r["ok"])
+            self.assertFalse(r["applied"])
+            self.assertTrue(r["error"].startswith(
+                "applying to STATE_DIR: rclone exit 1: read-only file system"), r["error"])
+            self.assertEqual(len(self.stamps()), 1, (attempt, os.listdir(self.backup)))
+        self.assertEqual(tree(self.state), old)
+        bdir = os.path.join(self.backup, self.stamps()[0])
+        self.assertIn("(replaced files so far in %s)" % bdir, r["error"])
+        self.assertEqual(read(os.path.join(self.backup, ".pending-backup")).decode().strip(),
+                         self.stamps()[0])
+        # Writable again: the retry succeeds into the same backup.
+        out = self.run_tool("pull")
+        self.assertTrue(out["result"]["ok"], out)
+        self.assertEqual(out["events"][0]["backup"], bdir)
+        self.assertEqual(self.stamps(), [os.path.basename(bdir)])
+        self.assertFalse(os.path.exists(os.path.join(self.backup, ".pending-backup")))
+        self.assertEqual(read(os.path.join(self.state, "db.sqlite")), b"the standby's db")
+        self.assertEqual(read(os.path.join(bdir, "db.sqlite")), old["db.sqlite"])
+        self.assertEqual(read(os.path.join(bdir, "config.json")), old["config.json"])
+        # The next pull after a success starts a new backup.
+        write(os.path.join(self.remote, "db.sqlite"), b"v3")
+        out = self.run_tool("pull")
+        self.assertTrue(out["result"]["ok"], out)
+        self.assertEqual(len(self.stamps()), 2)
+        self.assertNotEqual(out["events"][0]["backup"], bdir)
 
     def test_failing_apply_is_reported_as_such(self):
         self.populate_state()

@@ -53,7 +53,8 @@ write_file(const char *path, const char *text, mode_t mode)
 	assert_int_equal(util_write_atomic(path, text, strlen(text), mode), 0);
 }
 
-/* Loads with text as the -c file (NULL = no -c), env and defines. */
+/* Loads with text as the -c file (NULL = an empty one, /dev/null: the
+ * default file of this machine is never read), env and defines. */
 static struct config *
 load(const char *text, char **env, char **defs, struct config_errors *errs)
 {
@@ -65,7 +66,7 @@ load(const char *text, char **env, char **defs, struct config_errors *errs)
 		write_file(conf_path, text, 0600);
 		src.file = conf_path;
 	} else
-		src.instance = "fodtest-unit-no-such-instance";
+		src.file = "/dev/null";
 	while (defs != NULL && defs[n] != NULL)
 		n++;
 	src.defines = defs;
@@ -787,12 +788,20 @@ test_instance_paths(void **state)
 	free(p);
 	assert_null(config_default_path("FLY_APP", NULL));
 
-	/* A missing default file is fine; the instance names the paths. */
+	/* A missing file for -i NAME is an error (a typo is no dry run)... */
 	memset(&src, 0, sizeof(src));
 	src.instance = "fod-unit_1.x";
+	assert_null(config_load(&src, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msgs[0],
+	    SYSCONFDIR "/failoverd/fod-unit_1.x.conf: no such "
+	               "configuration file for instance fod-unit_1.x"));
+	config_errors_clear(&errs);
+	/* ...and with a -c file the instance still names the paths. */
+	src.file = "/dev/null";
 	cfg = config_load(&src, &errs);
 	assert_non_null(cfg);
-	assert_null(cfg->file);
+	assert_string_equal(cfg->file, "/dev/null");
 	assert_string_equal(cfg->instance, "fod-unit_1.x");
 	assert_string_equal(cfg->socket_path, RUNSTATEDIR "/failoverd/fod-unit_1.x.sock");
 	assert_string_equal(cfg->state_file, LOCALSTATEDIR "/lib/failoverd/fod-unit_1.x.json");
@@ -847,6 +856,160 @@ test_strings(void **state)
 	config_errors_clear(NULL);
 }
 
+/* Loads text with errors: exactly the messages containing want[] (in any
+ * order), nothing else. */
+static void
+load_errors_exactly(const char *text, bool check_files, const char *const *want, int nwant)
+{
+	struct config_source src;
+	struct config_errors errs = {NULL, 0};
+
+	write_file(conf_path, text, 0600);
+	memset(&src, 0, sizeof(src));
+	src.file = conf_path;
+	src.check_files = check_files;
+	assert_null(config_load(&src, &errs));
+	if (errs.n != nwant)
+		errs_dump(&errs);
+	assert_int_equal(errs.n, nwant);
+	for (int i = 0; i < nwant; i++) {
+		if (!errs_have(&errs, want[i])) {
+			print_error("no error with \"%s\"\n", want[i]);
+			errs_dump(&errs);
+		}
+		assert_true(errs_have(&errs, want[i]));
+	}
+	config_errors_clear(&errs);
+}
+
+/* Audit #16: a byte order mark, one error per mistake, -n's warnings. */
+static void
+test_bom_and_no_follow_on_errors(void **state)
+{
+	struct config *cfg;
+	char *tok = tmp_path("tok"), *text;
+	const char *remote[] = {":1: RCLONE_REMOTE: give the remote's name without ':'"};
+	const char *app[] = {":1: FLY_APP: a Fly app name is lower-case"};
+	const char *chat[] = {":2: TELEGRAM_CHAT_ID: expected a numeric chat id"};
+	const char *cmd[] = {":3: DEACTIVATE_CMD: the command is a relative path"};
+
+	cfg = load_ok("\xEF\xBB\xBFHEALTH_EXPECT=ok\r\nFAILURE_THRESHOLD=2\n");
+	assert_string_equal(cfg->health_expect, "ok");
+	assert_int_equal(cfg->failure_threshold, 2);
+	config_free(cfg);
+	/* Only at the very start: elsewhere it is still a bad key name. */
+	load_fails("HEALTH_EXPECT=ok\n\xEF\xBB\xBF"
+	           "FAILURE_THRESHOLD=2\n",
+	    ":2: not a valid key name");
+
+	load_errors_exactly(
+	    "RCLONE_REMOTE=gdrive:\nRCLONE_PATH=p\nSTATE_DIR=/srv/state\n", false, remote, 1);
+	load_errors_exactly("FLY_APP=Bad_App\nFLY_API_TOKEN=" FLY_SECRET "\n", false, app, 1);
+	load_errors_exactly(
+	    "TELEGRAM_BOT_TOKEN=" TG_SECRET "\nTELEGRAM_CHAT_ID=nope\n", false, chat, 1);
+	load_errors_exactly(
+	    "PROVIDER=command\nACTIVATE_CMD=/bin/true\nDEACTIVATE_CMD=bin/down\n", false, cmd, 1);
+
+	/* A warning names where the key was set, like an error. */
+	write_file(tok, FLY_SECRET "\n", 0644);
+	text = xasprintf("FLY_APP=a\nFLY_API_TOKEN_FILE=%s\n", tok);
+	cfg = load_ok(text);
+	assert_int_equal(cfg->n_warnings, 1);
+	assert_non_null(strstr(cfg->warnings[0], ":2: FLY_API_TOKEN_FILE: "));
+	assert_non_null(strstr(cfg->warnings[0], "readable by other users"));
+	config_free(cfg);
+	free(text);
+	free(tok);
+}
+
+/* Audit #8: the daemon runs from /, so no command or file key is relative. */
+static void
+test_relative_paths_refused(void **state)
+{
+	static const char *const keys[] = {
+	    "ACTIVATE_CMD", "DEACTIVATE_CMD", "NOTIFY_CMD", "FENCE_CMD", "FAILBACK_CMD", "RCLONE"};
+	struct config *cfg;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char *t = xasprintf("%s=bin/act --now\n", keys[i]);
+		char *want = xasprintf(":1: %s: the command is a relative path", keys[i]);
+		load_fails(t, want);
+		free(t);
+		free(want);
+		t = xasprintf("%s=  ./act\n", keys[i]);
+		load_fails(t, "relative path");
+		free(t);
+	}
+	load_fails("RCLONE_CONFIG=rclone.conf\n", ":1: RCLONE_CONFIG: must be an absolute path");
+	load_fails("HEALTH_CA_FILE=ca.pem\n", ":1: HEALTH_CA_FILE: must be an absolute path");
+	load_fails("LOG_FILE=log/f.log\n", ":1: LOG_FILE: must be an absolute path");
+	/* A name looked up in PATH, an absolute path, shell syntax: fine. */
+	cfg = load_ok("NOTIFY_CMD=logger -t fo \"$FAILOVER_REASON\"\nFENCE_CMD=/usr/bin/ssh "
+	              "host ./stop\nFAILBACK_CMD=VAR=1 exec /bin/true\nRCLONE=rclone\n");
+	config_free(cfg);
+}
+
+/* Audit #9: with check_files (-n), what the daemon will need later. */
+static void
+test_check_files(void **state)
+{
+	char *file = tmp_path("afile"), *exe = tmp_path("hook"), *text;
+	char *state_dir = tmp_path("state"), *logdir = tmp_path("logs");
+	struct config_source src;
+	struct config_errors errs = {NULL, 0};
+	struct config *cfg;
+	const char *want[] = {":1: LOG_FILE: ", "afile/sub: Not a directory)", ":2: STATE_DIR: ",
+	    ":3: RCLONE: ", ":4: NOTIFY_CMD: /nonexistent/notify is not an executable file",
+	    ":5: FENCE_CMD: no-such-fence-command-here is not an executable file",
+	    ":6: FAILBACK_CMD: ", ":8: ACTIVATE_CMD: "};
+
+	write_file(file, "x", 0644);
+	write_file(exe, "#!/bin/sh\n", 0755);
+	text =
+	    xasprintf("LOG_FILE=%s/sub/f.log\nSTATE_DIR=%s/missing\nRCLONE=/nonexistent/rclone\n"
+	              "NOTIFY_CMD=/nonexistent/notify --x\nFENCE_CMD=no-such-fence-command-here\n"
+	              "FAILBACK_CMD=%s\nPROVIDER=command\nACTIVATE_CMD=%s/missing-act\n"
+	              "DEACTIVATE_CMD=%s\nRCLONE_REMOTE=r\nRCLONE_PATH=p\n",
+	        file, tmpdir, file, tmpdir, exe);
+	/* Without check_files (a start, a reload) none of it is looked at. */
+	cfg = load_ok(text);
+	config_free(cfg);
+	write_file(conf_path, text, 0600);
+	memset(&src, 0, sizeof(src));
+	src.file = conf_path;
+	src.check_files = true;
+	assert_null(config_load(&src, &errs));
+	if (errs.n != 7)
+		errs_dump(&errs);
+	assert_int_equal(errs.n, 7);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!errs_have(&errs, want[i]))
+			errs_dump(&errs);
+		assert_true(errs_have(&errs, want[i]));
+	}
+	assert_false(errs_have(&errs, "DEACTIVATE_CMD"));
+	config_errors_clear(&errs);
+	free(text);
+
+	/* All there: a missing LOG_FILE directory that can be created is fine. */
+	assert_int_equal(mkdir(state_dir, 0750), 0);
+	text = xasprintf("LOG_FILE=%s/a/b/f.log\nSTATE_DIR=%s\nRCLONE=sh\nRCLONE_REMOTE=r\n"
+	                 "RCLONE_PATH=p\nNOTIFY_CMD=%s arg\nFENCE_CMD=exec %s\n",
+	    logdir, state_dir, exe, exe);
+	write_file(conf_path, text, 0600);
+	cfg = config_load(&src, &errs);
+	errs_dump(&errs);
+	assert_non_null(cfg);
+	config_free(cfg);
+	/* The check creates nothing. */
+	assert_int_equal(access(logdir, F_OK), -1);
+	free(text);
+	free(file);
+	free(exe);
+	free(state_dir);
+	free(logdir);
+}
+
 int
 main(void)
 {
@@ -869,6 +1032,9 @@ main(void)
 	    cmocka_unit_test(test_instance_paths),
 	    cmocka_unit_test(test_missing_explicit_file),
 	    cmocka_unit_test(test_strings),
+	    cmocka_unit_test(test_bom_and_no_follow_on_errors),
+	    cmocka_unit_test(test_relative_paths_refused),
+	    cmocka_unit_test(test_check_files),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

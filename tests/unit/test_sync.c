@@ -59,6 +59,34 @@ test_exit_meaning(void **unused)
 	assert_true(sync_rclone_exit_retryable(-1));
 }
 
+/* Audit #9: the cause from rclone's output, not "uncategorised error". */
+static void
+test_rclone_cause(void **unused)
+{
+	static const char ro[] =
+	    "2026/12/04 12:14:09 ERROR : f: Couldn't delete: remove /s/f: read-only file system\n"
+	    "2026/12/04 12:14:09 Failed to sync: remove /s/f: read-only file system\n";
+	static const char mixed[] = "x: Permission denied\ny: No space left on device\n";
+
+	(void)unused;
+	assert_string_equal(sync_rclone_cause(ro, strlen(ro)), "read-only file system");
+	/* The likelier root cause wins, whatever the order and case. */
+	assert_string_equal(sync_rclone_cause(mixed, strlen(mixed)), "no space left on device");
+	assert_string_equal(
+	    sync_rclone_cause("open /x: permission denied", 26), "permission denied");
+	assert_string_equal(
+	    sync_rclone_cause("error reading source root directory: directory not found", 56),
+	    "directory not found");
+	assert_string_equal(
+	    sync_rclone_cause("dial tcp: connection refused", 28), "connection refused");
+	/* Only the len bytes given count, a NUL among them too. */
+	assert_null(sync_rclone_cause("abc\0permission denied", 3));
+	assert_string_equal(sync_rclone_cause("abc\0permission denied", 22), "permission denied");
+	assert_null(sync_rclone_cause("Failed to create file system: didn't find section", 49));
+	assert_null(sync_rclone_cause(NULL, 10));
+	assert_null(sync_rclone_cause("", 0));
+}
+
 static void
 test_result_retryable(void **unused)
 {
@@ -274,6 +302,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_exit_meaning),
 	    cmocka_unit_test(test_result_retryable),
+	    cmocka_unit_test(test_rclone_cause),
 	    cmocka_unit_test(test_stamp),
 	    cmocka_unit_test(test_backup_select),
 	    cmocka_unit_test(test_output_clean),

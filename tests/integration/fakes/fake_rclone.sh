@@ -16,6 +16,7 @@
 #   RCLONE_FAKE_GRANDCHILD=F  fork a background sleep holding no pipe, its
 #                           pid in F
 #   RCLONE_FAKE_EXIT=N      say so and exit N
+#   RCLONE_FAKE_SAY=TEXT    (with EXIT) write TEXT to stderr first
 #   RCLONE_FAKE_HANG=1      hang until killed
 # With none of PARTIAL, GRANDCHILD, EXIT, HANG set it only records and
 # runs the real rclone.
@@ -75,6 +76,7 @@ if [ -n "${RCLONE_FAKE_GRANDCHILD:-}" ]; then
 	acted=1
 fi
 if [ -n "${RCLONE_FAKE_EXIT:-}" ]; then
+	[ -n "${RCLONE_FAKE_SAY:-}" ] && echo "$RCLONE_FAKE_SAY" >&2
 	echo "fake rclone: $kind failing with exit $RCLONE_FAKE_EXIT" >&2
 	exit "$RCLONE_FAKE_EXIT"
 fi
