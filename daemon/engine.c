@@ -1487,11 +1487,11 @@ watch_done(const struct check_result *r, void *arg)
 		strlcpy(e->standby_error, r->error, sizeof(e->standby_error));
 		if (++e->watch_failures == e->d->cfg->failure_threshold) {
 			daemon_error(e->d, "standby-health",
-			    "FLY_HEALTH_URL failing %d times: %s; restarting the standby",
-			    e->watch_failures, r->error);
+			    "FLY_HEALTH_URL failing %d time%s: %s; restarting the standby",
+			    e->watch_failures, e->watch_failures == 1 ? "" : "s", r->error);
 			engine_notify(e,
-			    "THE STANDBY IS UNHEALTHY: FLY_HEALTH_URL failed %d times (%s)%s.",
-			    e->watch_failures, r->error,
+			    "THE STANDBY IS UNHEALTHY: FLY_HEALTH_URL failed %d time%s (%s)%s.",
+			    e->watch_failures, e->watch_failures == 1 ? "" : "s", r->error,
 			    e->d->paused ? "; paused, so it is not restarted" : "; restarting it");
 		}
 		/* Every round from the threshold on, in case the provider was busy. */

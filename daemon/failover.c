@@ -602,9 +602,10 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 
 			fo->grace_held = true;
 			fo_emit(fo, FO_CH_GRACE_HOLD, fo->state,
-			    "primary not healthy since start (%d consecutive failed checks: %s); "
+			    "primary not healthy since start (%d consecutive failed check%s: %s); "
 			    "no automatic failover for %s (STARTUP_GRACE) unless it recovers",
-			    fo->consecutive_failures, fo->last_error,
+			    fo->consecutive_failures, fo->consecutive_failures == 1 ? "" : "s",
+			    fo->last_error,
 			    util_duration_fmt(fo_grace_until(fo, now) - now, buf, sizeof(buf)));
 		}
 	} else if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold) {
@@ -612,8 +613,9 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 
 		fo_grace_end(fo, "STARTUP_GRACE passed and the primary was never healthy");
 		fo->drift = false;
-		snprintf(why, sizeof(why), "primary failed %d consecutive checks: %s",
-		    fo->consecutive_failures, fo->last_error);
+		snprintf(why, sizeof(why), "primary failed %d consecutive check%s: %s",
+		    fo->consecutive_failures, fo->consecutive_failures == 1 ? "" : "s",
+		    fo->last_error);
 		fo_act_activate(fo, false);
 		fo_begin(fo, now, FO_FAILING_OVER, FO_CAUSE_THRESHOLD, why);
 		return;
@@ -662,8 +664,9 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 
 	if (fo->forced && fo->consecutive_failures >= p->failure_threshold) {
 		snprintf(why, sizeof(why),
-		    "primary failed %d consecutive checks while forced: a real failover now: %s",
-		    fo->consecutive_failures, fo->last_error);
+		    "primary failed %d consecutive check%s while forced: a real failover now: %s",
+		    fo->consecutive_failures, fo->consecutive_failures == 1 ? "" : "s",
+		    fo->last_error);
 		fo_set_flags(fo, false, fo->degraded, why);
 	}
 
@@ -671,17 +674,17 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 		if (!fo->failback_awaited) {
 			fo->failback_awaited = true;
 			fo_emit(fo, FO_CH_FAILBACK_AWAITED, fo->state,
-			    "primary healthy for %d consecutive checks; FAILBACK=manual: "
+			    "primary healthy for %d consecutive check%s; FAILBACK=manual: "
 			    "run force-deactivate to fail back",
-			    fo->consecutive_successes);
+			    fo->consecutive_successes, fo->consecutive_successes == 1 ? "" : "s");
 		}
 	} else
 		fo->failback_awaited = false;
 
 	if (!fo->paused) {
 		if (!fo->forced && !p->failback_manual && met && min_done) {
-			snprintf(why, sizeof(why), "primary healthy for %d consecutive checks",
-			    fo->consecutive_successes);
+			snprintf(why, sizeof(why), "primary healthy for %d consecutive check%s",
+			    fo->consecutive_successes, fo->consecutive_successes == 1 ? "" : "s");
 			fo->restart = false;
 			fo_act_deactivate(fo, false);
 			fo_begin(fo, now, FO_FAILING_BACK, FO_CAUSE_RECOVERY, why);

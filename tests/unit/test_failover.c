@@ -1570,6 +1570,30 @@ test_force_deactivate_abort_healthy_no_pause(void **s)
 	assert_false(fo.forced);
 }
 
+/* "1 check", not "1 checks" (audit #16). */
+static void
+test_reason_singular(void **s)
+{
+	struct fo fo;
+	struct fo_params p = params();
+	struct fo_change c;
+	int64_t now = T0;
+
+	(void)s;
+	p.failure_threshold = 1;
+	p.recovery_threshold = 1;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_string_equal(c.reason, "primary failed 1 consecutive check: HTTP 503");
+	run_action(&fo, now, true);
+	drain(&fo, FO_CH_STATE, NULL);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_string_equal(c.reason, "primary healthy for 1 consecutive check");
+}
+
 /* ---- STARTUP_GRACE (contract §13) ---- */
 
 static struct fo_params
@@ -1826,6 +1850,7 @@ main(void)
 	    cmocka_unit_test(test_standby_watch_restart),
 	    cmocka_unit_test(test_force_deactivate_aborts_activation),
 	    cmocka_unit_test(test_force_deactivate_abort_healthy_no_pause),
+	    cmocka_unit_test(test_reason_singular),
 	    cmocka_unit_test(test_grace_holds_failover),
 	    cmocka_unit_test(test_grace_ends_on_healthy),
 	    cmocka_unit_test(test_grace_healthy_first),
