@@ -71,6 +71,10 @@ class SecurityTest(fodtest.DaemonTestCase):
         wait_until(lambda: d.status()["state"] == "primary", 10, msg="primary")
         # NOTIFY_CMD ran for starting -> primary; from here on nothing may run.
         wait_until(lambda: os.path.exists(marks["NOTIFY_CMD"]), 10, msg="the first NOTIFY_CMD")
+        # ...and its `hook` event is out (the command's file appears before
+        # the daemon has reaped it and emitted the event).
+        with d.events(types=["hook"], backlog=10) as hev:
+            hev.wait_for(lambda e: e["hook"] == "notify", 10)
         os.unlink(marks["NOTIFY_CMD"])
         help_ = d.result("help")["commands"]
         admin = [c["cmd"] for c in help_ if c["level"] == "admin"]
