@@ -147,6 +147,13 @@ validate(struct daemon *d, struct request *r, char *msg, size_t msglen)
 					    msg, msglen, "types must be an array of event types");
 					return -1;
 				}
+				if (!proto_event_type_known(json_object_get_string(t))) {
+					snprintf(msg, msglen,
+					    "unknown event type \"%.*s\" (the types: %s)",
+					    EVENT_TYPE_LEN, json_object_get_string(t),
+					    proto_event_types_list());
+					return -1;
+				}
 			}
 		}
 		if (arg_bool(r, "follow", true, &b) == -1) {
