@@ -1,10 +1,12 @@
 /* failoverctl: the control client of failoverd (contract §5, §7). */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -454,6 +456,74 @@ static void __attribute__((noreturn)) ctl_timeout(struct ctl *c)
 	    output_span(c->timeout_ms, span, sizeof(span)));
 }
 
+static const char *
+group_name(gid_t gid, char *buf, size_t len)
+{
+	struct group *gr = getgrgid(gid);
+
+	if (gr != NULL)
+		return gr->gr_name;
+	snprintf(buf, len, "%ld", (long)gid);
+	return buf;
+}
+
+/*
+ * EACCES on connect: who we are and what would let us in. The first
+ * directory on the way that this user may not pass is to blame, else the
+ * socket itself (the daemon's SOCKET_GROUP).
+ */
+static void __attribute__((noreturn)) die_access(const char *path, int err)
+{
+	char *dir = xstrdup(path), *p, gbuf[32], groups[256] = "";
+	gid_t list[64];
+	struct stat st;
+	int n = getgroups(64, list);
+
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			strlcat(groups, ",", sizeof(groups));
+		strlcat(groups, group_name(list[i], gbuf, sizeof(gbuf)), sizeof(groups));
+	}
+	fflush(stdout);
+	fprintf(stderr,
+	    "failoverctl: cannot connect to %s: %s; failoverctl runs as uid %ld gid %ld (%s), "
+	    "groups %s\n",
+	    path, strerror(err), (long)geteuid(), (long)getegid(),
+	    group_name(getegid(), gbuf, sizeof(gbuf)), n > 0 ? groups : "(none)");
+	/* Each ancestor, from the top: the first one we cannot pass. */
+	for (p = dir + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (access(dir, X_OK) == -1 && stat(dir, &st) == 0) {
+			fprintf(stderr, "failoverctl: the directory %s (group %s, mode %04o) ", dir,
+			    group_name(st.st_gid, gbuf, sizeof(gbuf)),
+			    (unsigned)(st.st_mode & 07777));
+			if (st.st_mode & 0010)
+				fprintf(stderr,
+				    "lets only its owner and group %s through: is this user in "
+				    "group %s (the daemon's SOCKET_GROUP)?\n",
+				    group_name(st.st_gid, gbuf, sizeof(gbuf)),
+				    group_name(st.st_gid, gbuf, sizeof(gbuf)));
+			else
+				fprintf(stderr,
+				    "lets no group through: failoverd gives a directory it creates "
+				    "SOCKET_GROUP's group and mode 0750 but leaves an existing one as "
+				    "it is (chgrp SOCKET_GROUP %s; chmod 0750 %s)\n",
+				    dir, dir);
+			free(dir);
+			exit(EXIT_UNREACHABLE);
+		}
+		*p = '/';
+	}
+	free(dir);
+	if (stat(path, &st) == 0)
+		die(EXIT_UNREACHABLE,
+		    "the socket %s is group %s, mode %04o: only root, the daemon's user and "
+		    "members of group %s (the daemon's SOCKET_GROUP) may connect",
+		    path, group_name(st.st_gid, gbuf, sizeof(gbuf)), (unsigned)(st.st_mode & 07777),
+		    group_name(st.st_gid, gbuf, sizeof(gbuf)));
+	die(EXIT_UNREACHABLE, "is this user in the daemon's SOCKET_GROUP?");
+}
+
 /*
  * STATUS_FILE for `status` without a daemon: -S, else the socket's path with
  * ".status" for ".sock" (the daemon's defaults, also for -i NAME) when -s or
@@ -572,9 +642,7 @@ ctl_connect(struct ctl *c)
 			die(EXIT_UNREACHABLE, "cannot connect to %s: %s (is failoverd running?)",
 			    c->path, strerror(err));
 		if (err == EACCES)
-			die(EXIT_UNREACHABLE,
-			    "cannot connect to %s: %s (is this user in the daemon's SOCKET_GROUP?)",
-			    c->path, strerror(err));
+			die_access(c->path, err);
 		die(EXIT_UNREACHABLE, "cannot connect to %s: %s", c->path, strerror(err));
 	}
 	if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) == -1)

@@ -224,7 +224,11 @@ commands_dispatch(struct daemon *d, struct request *r, const char *name, bool ad
 		    "control: %s denied to uid %ld (pid %ld)", name, (long)r->uid, (long)r->pid);
 		control_event(d, r, name, false, "permission-denied");
 		request_error(r, PROTO_PERMISSION_DENIED,
-		    "%s needs admin access (root, the daemon's user, or ADMIN_GROUP)", name);
+		    "%s needs admin access: this peer is uid %ld gid %ld; admin is root, uid %ld "
+		    "(the daemon's user) or a member of %s%s",
+		    name, (long)r->uid, (long)r->gid, (long)geteuid(),
+		    d->cfg->admin_group != NULL ? "ADMIN_GROUP " : "ADMIN_GROUP (not set)",
+		    d->cfg->admin_group != NULL ? d->cfg->admin_group : "");
 		return;
 	}
 	if (validate(d, r, msg, sizeof(msg)) == -1) {
