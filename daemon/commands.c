@@ -220,15 +220,19 @@ commands_dispatch(struct daemon *d, struct request *r, const char *name, bool ad
 	}
 	name = r->cmd->name; /* the request may go away before we are done */
 	if (r->cmd->level == LEVEL_ADMIN && !admin) {
+		char user[64] = "";
+
 		log_warnx(
 		    "control: %s denied to uid %ld (pid %ld)", name, (long)r->uid, (long)r->pid);
 		control_event(d, r, name, false, "permission-denied");
+		if (geteuid() != 0)
+			snprintf(
+			    user, sizeof(user), ", uid %ld (the daemon's user)", (long)geteuid());
 		request_error(r, PROTO_PERMISSION_DENIED,
-		    "%s needs admin access: this peer is uid %ld gid %ld; admin is root, uid %ld "
-		    "(the daemon's user) or a member of %s%s",
-		    name, (long)r->uid, (long)r->gid, (long)geteuid(),
-		    d->cfg->admin_group != NULL ? "ADMIN_GROUP " : "ADMIN_GROUP (not set)",
-		    d->cfg->admin_group != NULL ? d->cfg->admin_group : "");
+		    "%s needs admin access: this peer is uid %ld gid %ld; admin is root%s or a "
+		    "member of ADMIN_GROUP %s",
+		    name, (long)r->uid, (long)r->gid, user,
+		    d->cfg->admin_group != NULL ? d->cfg->admin_group : "(not set)");
 		return;
 	}
 	if (validate(d, r, msg, sizeof(msg)) == -1) {
