@@ -424,7 +424,7 @@ status_local(FILE *fp, json_object *local, int64_t now_ms)
 	    jint(local, "consecutive_failures", &n) ? n : 0,
 	    jint(local, "consecutive_successes", &m) ? m : 0);
 	if (jint(local, "checks_total", &n)) {
-		fprintf(fp, "; %" PRId64 " checks", n);
+		fprintf(fp, "; %" PRId64 " check%s", n, n == 1 ? "" : "s");
 		if (jint(local, "checks_failed", &m))
 			fprintf(fp, ", %" PRId64 " failed", m);
 	}

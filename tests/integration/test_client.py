@@ -525,6 +525,13 @@ class ClientTest(unittest.TestCase):
         for label in ("cause", "config", "grace", "restart"):
             self.assertNotRegex(out, r"(?m)^%s " % label)
 
+    def test_status_one_check(self):
+        st = json.loads(json.dumps(STATUS))
+        st["local"].update(checks_total=1, checks_failed=1)
+        self.fake(lambda req, raw: ok(st))
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertIn("; 1 check, 1 failed", out)
+
     def test_status_local_time_with_tz(self):
         self.fake(lambda req, raw: ok(STATUS))
         # A POSIX TZ needs no tzdata: 3 hours ahead of UTC, called XYZ.
