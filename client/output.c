@@ -306,11 +306,10 @@ status_state(FILE *fp, json_object *st, int64_t now_ms)
 static void
 status_cause(FILE *fp, json_object *st)
 {
-	static const char *const shown[] = {"what", "uid", "reason", "error", NULL};
 	json_object *cause = jget(st, "cause");
-	const char *text;
+	const char *what, *text, *text_key = NULL;
 	int64_t uid;
-	bool skip;
+	bool have_uid;
 
 	if (cause == NULL || json_object_is_type(cause, json_type_null))
 		return;
@@ -320,20 +319,24 @@ status_cause(FILE *fp, json_object *st)
 		fputc('\n', fp);
 		return;
 	}
-	put_safe(fp, jstr(cause, "what") != NULL ? jstr(cause, "what") : "?");
-	if (jint(cause, "uid", &uid))
+	what = jstr(cause, "what");
+	put_safe(fp, what != NULL ? what : "?");
+	if ((have_uid = jint(cause, "uid", &uid)))
 		fprintf(fp, " by uid %" PRId64, uid);
-	if ((text = jstr(cause, "reason")) != NULL || (text = jstr(cause, "error")) != NULL) {
+	if ((text = jstr(cause, "reason")) != NULL)
+		text_key = "reason";
+	else if ((text = jstr(cause, "error")) != NULL)
+		text_key = "error";
+	if (text != NULL) {
 		fputs(": ", fp);
 		put_safe(fp, text);
 	}
+	/* Whatever was not shown above, as key=value (nulls left out). */
 	json_object_object_foreach(cause, key, val)
 	{
-		skip = val == NULL;
-		for (size_t i = 0; shown[i] != NULL && !skip; i++)
-			skip = strcmp(key, shown[i]) == 0 &&
-			    (strcmp(key, "error") != 0 || jstr(cause, "reason") == NULL);
-		if (skip)
+		if (val == NULL || (what != NULL && strcmp(key, "what") == 0) ||
+		    (have_uid && strcmp(key, "uid") == 0) ||
+		    (text_key != NULL && strcmp(key, text_key) == 0))
 			continue;
 		fputc(' ', fp);
 		put_safe(fp, key);

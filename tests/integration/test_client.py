@@ -512,6 +512,9 @@ class ClientTest(unittest.TestCase):
         self.assertRegex(out, r"(?m)^cause +threshold: connection refused failures=3$")
         self.assertRegex(out, r"(?m)^config +none read: built-in defaults$")
         self.assertNotIn("grace", out)
+        st["cause"] = {"what": "force-deactivate", "reason": "back", "error": "e", "uid": "x"}
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertRegex(out, r"(?m)^cause +force-deactivate: back error=e uid=x$")
         # Odd shapes never break the output.
         for cause in (None, "a string", 7, [], {}, {"what": 5, "uid": "x"}):
             with self.subTest(cause=cause):
