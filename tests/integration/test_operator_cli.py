@@ -8,7 +8,8 @@ outside systemd (the directories the daemon creates get the group)."""
 import grp
 import json
 import os
-import signal
+import re
+import shutil
 import subprocess
 import sys
 
@@ -115,6 +116,29 @@ class OperatorCliTest(fodtest.DaemonTestCase):
             self.assertIn("it stopped cleanly at %s" % st["stopped"], out)
         else:
             self.assertIn("it did not stop cleanly", out)
+
+    def test_status_file_of_an_instance(self):
+        """-i NAME's STATUS_FILE is the daemon's default for NAME, in RUNSTATEDIR
+        (a tmpfs over it in a private mount namespace)."""
+        fodtest.require_root(self)
+        if shutil.which("unshare") is None or subprocess.run(
+                ["unshare", "--mount", "--propagation", "private", "true"],
+                capture_output=True).returncode != 0:
+            self.skipTest("no private mount namespaces here")
+        usage = subprocess.run([FAILOVERCTL, "-h"], capture_output=True, text=True).stdout
+        rundir = re.search(r"socket (\S+)/NAME\.sock", usage).group(1)
+        st = {"state": "standby", "pid": 31337, "written_at": "2026-11-28T06:00:05.000Z",
+              "stopped": "2026-11-28T06:00:05.000Z"}
+        script = ('mount -t tmpfs tmpfs "$1" && mkdir -p "$1/failoverd" && '
+                  'printf %s "$2" > "$1/failoverd/web.status" && shift 2 && exec "$@"')
+        cp = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                             script, "sh", os.path.dirname(rundir), json.dumps(st),
+                             FAILOVERCTL, "-i", "web", "status"],
+                            capture_output=True, text=True, timeout=20)
+        self.assertEqual(cp.returncode, 3, cp.stderr)
+        self.assertIn("it stopped cleanly at 2026-11-28T06:00:05.000Z", cp.stdout)
+        self.assertIn("the status is from %s/web.status" % rundir, cp.stdout)
+        self.assertRegex(cp.stdout, r"(?m)^state +standby")
 
     def group_users(self):
         try:
