@@ -1,10 +1,12 @@
 /* failoverctl: the control client of failoverd (contract §5, §7). */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 #define EXIT_UNREACHABLE 3
+#define EXIT_DENIED 4 /* the daemon answered permission-denied */
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define MAX_REPLY_LINE (64 * 1024 * 1024) /* replies may exceed PROTO_MAX_LINE */
@@ -31,6 +34,8 @@
 
 struct ctl {
 	const char *path;
+	const char *status_file; /* for `status` when the daemon is not running; NULL: none */
+	const char *cmd;
 	bool json;
 	int fd;
 	int64_t deadline; /* monotonic ms; -1 = none */
@@ -48,12 +53,13 @@ struct command {
 };
 
 static const char short_usage[] =
-    "usage: failoverctl [-s SOCKET | -i NAME] [-j] [-t SECONDS] [-h] [-V] COMMAND [ARGS]\n"
+    "usage: failoverctl [-s SOCKET | -i NAME] [-S STATUS_FILE] [-j] [-t SECONDS] [-h] [-V]\n"
+    "                   COMMAND [ARGS]\n"
     "  status | check | selftest [--telegram]\n"
     "  force-activate [-w] [-r REASON] | force-deactivate [-w] [-f [-p DURATION]] [-r REASON]\n"
     "  pause [DURATION] | resume\n"
     "  events [-n BACKLOG] [-T TYPE[,TYPE]] [--no-follow]\n"
-    "  sync push|pull [-f] | reload | ping | help\n";
+    "  sync push|pull [-f] | reload | ping | help [--protocol]\n";
 
 static void
 usage_full(void)
@@ -64,6 +70,10 @@ usage_full(void)
 	       "  -s SOCKET   the control socket (default: -i NAME's, else $FAILOVERD_SOCKET,\n"
 	       "              else %s)\n"
 	       "  -i NAME     the instance NAME: socket %s/failoverd/NAME.sock\n"
+	       "  -S STATUS_FILE\n"
+	       "              the daemon's STATUS_FILE, shown by status when the daemon is not\n"
+	       "              running (default: the socket's path with .status for .sock, or\n"
+	       "              $FAILOVERD_STATUS_FILE when neither -s nor -i is given)\n"
 	       "  -j          print each reply's result or error, or each event, as one JSON line\n"
 	       "  -t SECONDS  how long to wait for the daemon (default 10; none for -w, sync,\n"
 	       "              events; 0 = no limit)\n"
@@ -71,7 +81,8 @@ usage_full(void)
 	       "  -V          print the version\n"
 	       "\n"
 	       "Commands:\n"
-	       "  status                       the daemon's state; -j prints the status object\n"
+	       "  status                       the daemon's state; -j prints the status object;\n"
+	       "                               with no daemon, its last STATUS_FILE (exit 3)\n"
 	       "  check                        run a health check now; exit 1 when unhealthy\n"
 	       "  selftest [--telegram]        check the Fly token, rclone, hooks (and Telegram);\n"
 	       "                               exit 1 when any check fails\n"
@@ -87,10 +98,11 @@ usage_full(void)
 	       "  sync push|pull [-f]          sync the state now; -f pushes outside primary\n"
 	       "  reload                       re-read the configuration\n"
 	       "  ping                         the daemon's version, pid and protocol\n"
-	       "  help                         the daemon's command table\n"
+	       "  help [--protocol]            this help; --protocol: the daemon's command table\n"
 	       "\n"
 	       "Exit status: 0 success, 1 the daemon answered with an error or the action or\n"
-	       "check failed, 2 usage error, 3 the daemon cannot be reached or did not answer.\n"
+	       "check failed, 2 usage error, 3 the daemon cannot be reached or did not answer,\n"
+	       "4 the daemon answered permission-denied (an admin command as a reader).\n"
 	       "See failoverctl(8).\n",
 	    RUNSTATEDIR "/failoverd/failoverd.sock", RUNSTATEDIR);
 }
@@ -238,6 +250,10 @@ parse_pause(int argc, char **argv, json_object *req, bool *unbounded)
 		return 0;
 	if (util_duration_parse(duration, &ms, &why) == -1)
 		usage_error("pause: bad DURATION \"%s\": %s", duration, why);
+	if (ms == 0)
+		usage_error("pause: bad DURATION \"%s\": must be more than 0 (without a DURATION, "
+		            "pause lasts until resume)",
+		    duration);
 	/* As typed: the daemon parses it the same way and owns the meaning. */
 	json_object_object_add(req, "duration", json_object_new_string(duration));
 	return 0;
@@ -254,6 +270,15 @@ add_types(json_object *types, const char *arg)
 		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
 		if (n == 0)
 			usage_error("events: empty TYPE in -T \"%s\"", arg);
+		for (size_t i = 0;; i++) {
+			if (proto_event_types[i] == NULL)
+				usage_error(
+				    "events: unknown event type \"%.*s\" in -T (the types: %s)",
+				    (int)(n > 64 ? 64 : n), p, proto_event_types_list());
+			if (strlen(proto_event_types[i]) == n &&
+			    strncmp(proto_event_types[i], p, n) == 0)
+				break;
+		}
 		json_object_array_add(types, json_object_new_string_len(p, (int)n));
 		if (comma == NULL)
 			break;
@@ -301,6 +326,29 @@ parse_events(int argc, char **argv, json_object *req, bool *unbounded)
 	return 0;
 }
 
+/* help: the CLI's help, or with --protocol the daemon's command table. */
+static bool help_protocol;
+
+static int
+parse_help(int argc, char **argv, json_object *req, bool *unbounded)
+{
+	static const struct option longopts[] = {{"protocol", no_argument, NULL, 'p'}, {0}};
+	int ch;
+
+	getopt_reset();
+	while ((ch = getopt_long(argc, argv, "-:", longopts, NULL)) != -1) {
+		if (ch == 'p')
+			help_protocol = true;
+		else if (ch == 1)
+			usage_error("help: unexpected argument \"%s\"", optarg);
+		else
+			bad_option(argv[0], argv, ch);
+	}
+	if (optind < argc)
+		usage_error("help: unexpected argument \"%s\"", argv[optind]);
+	return 0;
+}
+
 static int
 parse_sync(int argc, char **argv, json_object *req, bool *unbounded)
 {
@@ -335,6 +383,9 @@ parse_sync(int argc, char **argv, json_object *req, bool *unbounded)
 	return 0;
 }
 
+static json_object *parse_object(const char *line, size_t len);
+static void flush_stdout(void);
+
 static const struct command commands[] = {
     {"status", parse_none},
     {"check", parse_none},
@@ -347,7 +398,7 @@ static const struct command commands[] = {
     {"sync", parse_sync},
     {"reload", parse_none},
     {"ping", parse_none},
-    {"help", parse_none},
+    {"help", parse_help},
 };
 
 /* The socket: -s, else -i NAME's, else $FAILOVERD_SOCKET, else the default. */
@@ -415,6 +466,160 @@ static void __attribute__((noreturn)) ctl_timeout(struct ctl *c)
 	    output_span(c->timeout_ms, span, sizeof(span)));
 }
 
+static const char *
+group_name(gid_t gid, char *buf, size_t len)
+{
+	struct group *gr = getgrgid(gid);
+
+	if (gr != NULL)
+		return gr->gr_name;
+	snprintf(buf, len, "%ld", (long)gid);
+	return buf;
+}
+
+/*
+ * EACCES on connect: who we are and what would let us in. The first
+ * directory on the way that this user may not pass is to blame, else the
+ * socket itself (the daemon's SOCKET_GROUP).
+ */
+static void __attribute__((noreturn)) die_access(const char *path, int err)
+{
+	char *dir = xstrdup(path), *p, gbuf[32], groups[256] = "";
+	gid_t list[64];
+	struct stat st;
+	int n = getgroups(64, list);
+
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			strlcat(groups, ",", sizeof(groups));
+		strlcat(groups, group_name(list[i], gbuf, sizeof(gbuf)), sizeof(groups));
+	}
+	fflush(stdout);
+	fprintf(stderr,
+	    "failoverctl: cannot connect to %s: %s; failoverctl runs as uid %ld gid %ld (%s), "
+	    "groups %s\n",
+	    path, strerror(err), (long)geteuid(), (long)getegid(),
+	    group_name(getegid(), gbuf, sizeof(gbuf)), n > 0 ? groups : "(none)");
+	/* Each ancestor, from the top: the first one we cannot pass. */
+	for (p = dir + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (access(dir, X_OK) == -1 && stat(dir, &st) == 0) {
+			fprintf(stderr, "failoverctl: the directory %s (group %s, mode %04o) ", dir,
+			    group_name(st.st_gid, gbuf, sizeof(gbuf)),
+			    (unsigned)(st.st_mode & 07777));
+			if (st.st_mode & 0010)
+				fprintf(stderr,
+				    "lets only its owner and group %s through: is this user in "
+				    "group %s (the daemon's SOCKET_GROUP)?\n",
+				    group_name(st.st_gid, gbuf, sizeof(gbuf)),
+				    group_name(st.st_gid, gbuf, sizeof(gbuf)));
+			else
+				fprintf(stderr,
+				    "lets no group through: failoverd gives a directory it creates "
+				    "SOCKET_GROUP's group and mode 0750 but leaves an existing one as "
+				    "it is (chgrp SOCKET_GROUP %s; chmod 0750 %s)\n",
+				    dir, dir);
+			free(dir);
+			exit(EXIT_UNREACHABLE);
+		}
+		*p = '/';
+	}
+	free(dir);
+	if (stat(path, &st) == 0)
+		die(EXIT_UNREACHABLE,
+		    "the socket %s is group %s, mode %04o: only root, the daemon's user and "
+		    "members of group %s (the daemon's SOCKET_GROUP) may connect",
+		    path, group_name(st.st_gid, gbuf, sizeof(gbuf)), (unsigned)(st.st_mode & 07777),
+		    group_name(st.st_gid, gbuf, sizeof(gbuf)));
+	die(EXIT_UNREACHABLE, "is this user in the daemon's SOCKET_GROUP?");
+}
+
+/*
+ * STATUS_FILE for `status` without a daemon: -S, else the socket's path with
+ * ".status" for ".sock" (the daemon's defaults, also for -i NAME) when -s or
+ * -i chose the socket, else $FAILOVERD_STATUS_FILE, else the same rule for
+ * the socket. NULL when none applies.
+ */
+static const char *
+status_file_path(const char *Sflag, bool socket_chosen, const char *sock)
+{
+	const char *env;
+	size_t n = strlen(sock);
+
+	if (Sflag != NULL)
+		return Sflag;
+	if (!socket_chosen && (env = getenv("FAILOVERD_STATUS_FILE")) != NULL && *env != '\0')
+		return env;
+	if (n < 5 || strcmp(sock + n - 5, ".sock") != 0)
+		return NULL;
+	return xasprintf("%.*s.status", (int)(n - 5), sock);
+}
+
+/*
+ * `status` when nothing answers on the socket: the last STATUS_FILE and how
+ * old it is, like `systemctl status` of a dead unit; exits 3 either way.
+ */
+static void __attribute__((noreturn)) status_offline(struct ctl *c, int err)
+{
+	json_object *st = NULL, *v;
+	const char *written = NULL, *stopped = NULL;
+	int64_t written_ms = -1, stopped_ms = -1, now = util_now_ms();
+	char *text = NULL, span[32];
+	size_t len;
+	FILE *note;
+
+	if (c->status_file == NULL)
+		die(EXIT_UNREACHABLE, "cannot connect to %s: %s (is failoverd running?)", c->path,
+		    strerror(err));
+	errno = 0;
+	if ((text = util_read_file(c->status_file, 16 * 1024 * 1024, &len)) == NULL)
+		die(EXIT_UNREACHABLE,
+		    "cannot connect to %s: %s (is failoverd running?); no last status either: %s: "
+		    "%s",
+		    c->path, strerror(err), c->status_file,
+		    errno != 0 ? strerror(errno) : "cannot read it");
+	st = parse_object(text, len);
+	free(text);
+	if (st == NULL)
+		die(EXIT_UNREACHABLE,
+		    "cannot connect to %s: %s (is failoverd running?); %s is not a status object",
+		    c->path, strerror(err), c->status_file);
+	if (json_object_object_get_ex(st, "written_at", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    util_time_parse(json_object_get_string(v), &written_ms) == 0)
+		written = json_object_get_string(v);
+	if (json_object_object_get_ex(st, "stopped", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    util_time_parse(json_object_get_string(v), &stopped_ms) == 0)
+		stopped = json_object_get_string(v);
+	/* With -j, stdout is the JSON alone: the note goes to stderr. */
+	note = c->json ? stderr : stdout;
+	fprintf(note, "%sdaemon not running; ", c->json ? "failoverctl: " : "");
+	if (written != NULL)
+		fprintf(note, "last status written %s ago at %s\n",
+		    output_span(now - written_ms, span, sizeof(span)), written);
+	else
+		fprintf(note, "last status (it has no written_at time)\n");
+	if (stopped != NULL)
+		fprintf(note, "%sit stopped cleanly at %s (%s ago)\n",
+		    c->json ? "failoverctl: " : "", stopped,
+		    output_span(now - stopped_ms, span, sizeof(span)));
+	else
+		fprintf(note, "%sit did not stop cleanly (killed or crashed?)\n",
+		    c->json ? "failoverctl: " : "");
+	fprintf(note, "%s(cannot connect to %s: %s; the status is from %s)\n",
+	    c->json ? "failoverctl: " : "", c->path, strerror(err), c->status_file);
+	if (!c->json)
+		fputc('\n', note);
+	if (c->json)
+		output_json(stdout, st);
+	else
+		output_status(stdout, st, written != NULL ? written_ms : now);
+	json_object_put(st);
+	flush_stdout();
+	exit(EXIT_UNREACHABLE);
+}
+
 static void
 ctl_connect(struct ctl *c)
 {
@@ -441,13 +646,13 @@ ctl_connect(struct ctl *c)
 			continue;
 		if ((err == EAGAIN || err == EINPROGRESS) && c->deadline >= 0)
 			ctl_timeout(c);
+		if ((err == ENOENT || err == ECONNREFUSED) && strcmp(c->cmd, "status") == 0)
+			status_offline(c, err);
 		if (err == ENOENT || err == ECONNREFUSED)
 			die(EXIT_UNREACHABLE, "cannot connect to %s: %s (is failoverd running?)",
 			    c->path, strerror(err));
 		if (err == EACCES)
-			die(EXIT_UNREACHABLE,
-			    "cannot connect to %s: %s (is this user in the daemon's SOCKET_GROUP?)",
-			    c->path, strerror(err));
+			die_access(c->path, err);
 		die(EXIT_UNREACHABLE, "cannot connect to %s: %s", c->path, strerror(err));
 	}
 	if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) == -1)
@@ -628,6 +833,7 @@ show_error(struct ctl *c, json_object *reply)
 {
 	json_object *err = NULL, *v;
 	const char *code = NULL, *msg = NULL;
+	int rc;
 
 	if (json_object_object_get_ex(reply, "error", &err) &&
 	    json_object_is_type(err, json_type_object)) {
@@ -639,13 +845,14 @@ show_error(struct ctl *c, json_object *reply)
 			msg = json_object_get_string(v);
 	} else
 		err = NULL;
+	rc = code != NULL && strcmp(code, "permission-denied") == 0 ? EXIT_DENIED : EXIT_FAILED;
 	if (c->json) {
 		if (err != NULL)
 			output_json(stdout, err);
 		else
 			printf("{}\n");
 		flush_stdout();
-		return EXIT_FAILED;
+		return rc;
 	}
 	fflush(stdout);
 	fprintf(stderr, "failoverctl: %s: ", code != NULL ? code : "error");
@@ -653,7 +860,7 @@ show_error(struct ctl *c, json_object *reply)
 	     *p != '\0'; p++)
 		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
 	fputc('\n', stderr);
-	return EXIT_FAILED;
+	return rc;
 }
 
 static int
@@ -668,6 +875,8 @@ show_result(struct ctl *c, const char *cmd, json_object *req, json_object *res)
 		rc = output_selftest_failures(res) > 0 ? EXIT_FAILED : 0;
 	else if (strcmp(cmd, "sync") == 0)
 		rc = output_sync_ok(res) ? 0 : EXIT_FAILED;
+	else if (strcmp(cmd, "reload") == 0)
+		rc = output_reload_restart_needed(res) > 0 ? EXIT_FAILED : 0;
 	if (c->json) {
 		output_json(stdout, res);
 		return rc;
@@ -687,7 +896,9 @@ show_result(struct ctl *c, const char *cmd, json_object *req, json_object *res)
 	else if (strcmp(cmd, "sync") == 0) {
 		json_object_object_get_ex(req, "direction", &v);
 		(void)output_sync(stdout, json_object_get_string(v), res);
-	} else
+	} else if (strcmp(cmd, "reload") == 0)
+		(void)output_reload(stdout, res);
+	else
 		output_result(stdout, cmd, res);
 	return rc;
 }
@@ -695,7 +906,7 @@ show_result(struct ctl *c, const char *cmd, json_object *req, json_object *res)
 int
 main(int argc, char **argv)
 {
-	const char *sflag = NULL, *instance = NULL, *why, *cmdname, *reqline;
+	const char *sflag = NULL, *Sflag = NULL, *instance = NULL, *why, *cmdname, *reqline;
 	const struct command *cmd = NULL;
 	struct ctl c = {.fd = -1, .deadline = -1, .timeout_ms = DEFAULT_TIMEOUT_MS};
 	json_object *req, *reply, *v, *res, *id;
@@ -708,12 +919,17 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "+:s:i:jt:hV")) != -1) {
+	while ((ch = getopt(argc, argv, "+:s:S:i:jt:hV")) != -1) {
 		switch (ch) {
 		case 's':
 			if (*optarg == '\0')
 				usage_error("-s needs a socket path");
 			sflag = optarg;
+			break;
+		case 'S':
+			if (*optarg == '\0')
+				usage_error("-S needs a STATUS_FILE path");
+			Sflag = optarg;
 			break;
 		case 'i':
 			if ((why = instance_invalid(optarg)) != NULL)
@@ -751,8 +967,16 @@ main(int argc, char **argv)
 	json_object_object_add(req, "cmd", json_object_new_string(cmd->name));
 	json_object_object_add(req, "id", json_object_new_int(1));
 	cmd->parse(argc, argv, req, &unbounded);
+	if (strcmp(cmd->name, "help") == 0 && !help_protocol) {
+		json_object_put(req);
+		usage_full();
+		flush_stdout();
+		return 0;
+	}
 
 	c.path = socket_path(sflag, instance);
+	c.cmd = cmd->name;
+	c.status_file = status_file_path(Sflag, sflag != NULL || instance != NULL, c.path);
 	if (strlen(c.path) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
 		usage_error("socket path %s is too long", c.path);
 	/* -t always bounds; without it, only commands that answer promptly are bounded. */

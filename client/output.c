@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "output.h"
 #include "util.h"
@@ -154,6 +155,23 @@ put_value(FILE *fp, json_object *v)
 		        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* Key names joined by ", "; non-strings as JSON. */
+static void
+put_list(FILE *fp, json_object *arr)
+{
+	json_object *v;
+
+	for (size_t i = 0; arr != NULL && i < json_object_array_length(arr); i++) {
+		v = json_object_array_get_idx(arr, i);
+		if (i > 0)
+			fputs(", ", fp);
+		if (json_object_is_type(v, json_type_string))
+			put_safe(fp, json_object_get_string(v));
+		else
+			put_value(fp, v);
+	}
+}
+
 void
 output_json(FILE *fp, json_object *o)
 {
@@ -185,7 +203,41 @@ output_span(int64_t ms, char *buf, size_t len)
 	return buf;
 }
 
-/* "TIME (5m 2s ago)" or "TIME (in 3m 0s)"; just TIME when it does not parse. */
+/*
+ * ms as local time, "2026-12-04 13:15:53 CET", when TZ is set (the daemon's
+ * times are UTC); false, printing nothing, when TZ is not set.
+ */
+static bool
+put_local(FILE *fp, const char *prefix, int64_t ms)
+{
+	const char *tz = getenv("TZ");
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char buf[64];
+
+	if (tz == NULL || *tz == '\0' || localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+		return false;
+	fputs(prefix, fp);
+	put_safe(fp, buf);
+	return true;
+}
+
+/* "TIME (LOCAL TIME)" with TZ set, else TIME. */
+static void
+put_time(FILE *fp, const char *t)
+{
+	int64_t ms;
+
+	put_safe(fp, t);
+	if (util_time_parse(t, &ms) == 0 && put_local(fp, " (", ms))
+		fputc(')', fp);
+}
+
+/*
+ * "TIME (5m 2s ago)" or "TIME (in 3m 0s)", with TZ set "TIME (LOCAL TIME, 5m
+ * 2s ago)"; just TIME when it does not parse.
+ */
 static void
 put_time_rel(FILE *fp, const char *t, int64_t now_ms)
 {
@@ -195,10 +247,14 @@ put_time_rel(FILE *fp, const char *t, int64_t now_ms)
 	put_safe(fp, t);
 	if (util_time_parse(t, &ms) == -1)
 		return;
-	if (now_ms >= ms)
-		fprintf(fp, " (%s ago)", output_span(now_ms - ms, span, sizeof(span)));
+	if (put_local(fp, " (", ms))
+		fputs(", ", fp);
 	else
-		fprintf(fp, " (in %s)", output_span(ms - now_ms, span, sizeof(span)));
+		fputs(" (", fp);
+	if (now_ms >= ms)
+		fprintf(fp, "%s ago)", output_span(now_ms - ms, span, sizeof(span)));
+	else
+		fprintf(fp, "in %s)", output_span(ms - now_ms, span, sizeof(span)));
 }
 
 static void
@@ -221,6 +277,7 @@ status_state(FILE *fp, json_object *st, int64_t now_ms)
 	if (since != NULL && util_time_parse(since, &ms) == 0) {
 		fprintf(fp, " for %s (since ", output_span(now_ms - ms, span, sizeof(span)));
 		put_safe(fp, since);
+		(void)put_local(fp, ", ", ms);
 		fputc(')', fp);
 	}
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
@@ -238,6 +295,92 @@ status_state(FILE *fp, json_object *st, int64_t now_ms)
 			put_time_rel(fp, jstr(st, "paused_until"), now_ms);
 		else
 			fputs("resume", fp);
+		fputc('\n', fp);
+	}
+}
+
+/*
+ * cause: what started the current or last transition. Any object is shown:
+ * "WHAT by uid N: REASON-or-ERROR key=value...", whatever keys a daemon adds.
+ */
+static void
+status_cause(FILE *fp, json_object *st)
+{
+	json_object *cause = jget(st, "cause");
+	const char *what, *text, *text_key = NULL;
+	int64_t uid;
+	bool have_uid;
+
+	if (cause == NULL || json_object_is_type(cause, json_type_null))
+		return;
+	fprintf(fp, LABEL, "cause");
+	if (!json_object_is_type(cause, json_type_object)) {
+		put_value(fp, cause);
+		fputc('\n', fp);
+		return;
+	}
+	what = jstr(cause, "what");
+	put_safe(fp, what != NULL ? what : "?");
+	if ((have_uid = jint(cause, "uid", &uid)))
+		fprintf(fp, " by uid %" PRId64, uid);
+	if ((text = jstr(cause, "reason")) != NULL)
+		text_key = "reason";
+	else if ((text = jstr(cause, "error")) != NULL)
+		text_key = "error";
+	if (text != NULL) {
+		fputs(": ", fp);
+		put_safe(fp, text);
+	}
+	/* Whatever was not shown above, as key=value (nulls left out). */
+	json_object_object_foreach(cause, key, val)
+	{
+		if (val == NULL || (what != NULL && strcmp(key, "what") == 0) ||
+		    (have_uid && strcmp(key, "uid") == 0) ||
+		    (text_key != NULL && strcmp(key, text_key) == 0))
+			continue;
+		fputc(' ', fp);
+		put_safe(fp, key);
+		fputc('=', fp);
+		put_value(fp, val);
+	}
+	fputc('\n', fp);
+}
+
+/* startup_grace_until: TIME while start-up grace holds automatic failover back. */
+static void
+status_grace(FILE *fp, json_object *st, int64_t now_ms)
+{
+	const char *until = jstr(st, "startup_grace_until");
+
+	if (until == NULL)
+		return;
+	fprintf(fp, LABEL "no automatic failover until ", "grace");
+	put_time_rel(fp, until, now_ms);
+	fputs(" or the primary is healthy once (STARTUP_GRACE)\n", fp);
+}
+
+/* config_file and restart_needed; left out when the daemon does not send them. */
+static void
+status_config(FILE *fp, json_object *st)
+{
+	json_object *v = NULL, *keys = jarr(st, "restart_needed");
+
+	/* Present and null means "none read"; absent means an older daemon. */
+	if (json_object_is_type(st, json_type_object) &&
+	    json_object_object_get_ex(st, "config_file", &v)) {
+		fprintf(fp, LABEL, "config");
+		if (json_object_is_type(v, json_type_string))
+			put_safe(fp, json_object_get_string(v));
+		else if (json_object_is_type(v, json_type_null))
+			fputs("none read: built-in defaults", fp);
+		else
+			put_value(fp, v);
+		fputc('\n', fp);
+	}
+	if (keys != NULL && json_object_array_length(keys) > 0) {
+		fprintf(
+		    fp, LABEL "changed by a reload but not applied until a restart: ", "restart");
+		put_list(fp, keys);
 		fputc('\n', fp);
 	}
 }
@@ -443,7 +586,7 @@ status_errors(FILE *fp, json_object *errors)
 		e = json_object_array_get_idx(errors, i);
 		fprintf(fp, LABEL, i == 0 ? "errors" : "");
 		if (jstr(e, "time") != NULL) {
-			put_safe(fp, jstr(e, "time"));
+			put_time(fp, jstr(e, "time"));
 			fputc(' ', fp);
 		}
 		put_safe(fp, jstr(e, "what") != NULL ? jstr(e, "what") : "error");
@@ -451,7 +594,7 @@ status_errors(FILE *fp, json_object *errors)
 		put_safe(fp, jstr(e, "error") != NULL ? jstr(e, "error") : "?");
 		if (jstr(e, "cleared") != NULL) {
 			fputs(" (cleared ", fp);
-			put_safe(fp, jstr(e, "cleared"));
+			put_time(fp, jstr(e, "cleared"));
 			fputc(')', fp);
 		}
 		fputc('\n', fp);
@@ -466,6 +609,8 @@ output_status(FILE *fp, json_object *st, int64_t now_ms)
 	int64_t n;
 
 	status_state(fp, st, now_ms);
+	status_cause(fp, st);
+	status_grace(fp, st, now_ms);
 	status_local(fp, jobj(st, "local"), now_ms);
 	status_standby(fp, jobj(st, "standby"), now_ms);
 	status_sync(fp, jobj(st, "sync"), now_ms);
@@ -482,6 +627,7 @@ output_status(FILE *fp, json_object *st, int64_t now_ms)
 	}
 	status_counters(fp, jobj(st, "counters"), now_ms);
 	status_errors(fp, jarr(st, "errors"));
+	status_config(fp, st);
 	fprintf(fp, LABEL "failoverd ", "daemon");
 	put_safe(fp, jstr(st, "version") != NULL ? jstr(st, "version") : "(unknown version)");
 	if (jint(st, "pid", &n))
@@ -660,6 +806,35 @@ output_sync(FILE *fp, const char *direction, json_object *res)
 	}
 	fputc('\n', fp);
 	return ok;
+}
+
+size_t
+output_reload_restart_needed(json_object *res)
+{
+	json_object *keys = jarr(res, "restart_needed");
+
+	return keys != NULL ? json_object_array_length(keys) : 0;
+}
+
+size_t
+output_reload(FILE *fp, json_object *res)
+{
+	size_t n = output_reload_restart_needed(res);
+
+	if (n == 0 && !jtrue(res, "reloaded")) {
+		output_result(fp, "reload", res); /* not this daemon's usual reply: as is */
+		return 0;
+	}
+	if (n == 0) {
+		fputs("reloaded\n", fp);
+		return 0;
+	}
+	fputs("reloaded, but these keys need a restart: ", fp);
+	put_list(fp, jarr(res, "restart_needed"));
+	fputs("\n(the running daemon still uses their old values; restart failoverd to apply "
+	      "them)\n",
+	    fp);
+	return n;
 }
 
 void

@@ -30,6 +30,8 @@ void output_ping(FILE *fp, json_object *res);
 void output_pause(FILE *fp, json_object *res, int64_t now_ms);
 /* sync: returns false when the result says the sync did not succeed. */
 bool output_sync(FILE *fp, const char *direction, json_object *res);
+/* reload: returns the number of keys that need a restart. */
+size_t output_reload(FILE *fp, json_object *res);
 /* Anything else (force-*, reload, a newer daemon's commands). */
 void output_result(FILE *fp, const char *cmd, json_object *res);
 
@@ -37,6 +39,7 @@ void output_result(FILE *fp, const char *cmd, json_object *res);
 bool output_check_healthy(json_object *res);
 int output_selftest_failures(json_object *res);
 bool output_sync_ok(json_object *res);
+size_t output_reload_restart_needed(json_object *res);
 
 /* One event as "TIME TYPE details", malloc'd, without a newline. */
 char *output_event_line(json_object *ev);

@@ -29,6 +29,32 @@ proto_err_str(enum proto_err e)
 	return errstr[e];
 }
 
+const char *const proto_event_types[] = {"state", "check", "standby", "sync", "hook", "notify",
+    "control", "pause", "drift", "error", "daemon", NULL};
+
+bool
+proto_event_type_known(const char *type)
+{
+	for (size_t i = 0; proto_event_types[i] != NULL; i++)
+		if (strcmp(type, proto_event_types[i]) == 0)
+			return true;
+	return false;
+}
+
+const char *
+proto_event_types_list(void)
+{
+	static char buf[256];
+
+	if (buf[0] == '\0')
+		for (size_t i = 0; proto_event_types[i] != NULL; i++) {
+			if (i > 0)
+				strlcat(buf, ", ", sizeof(buf));
+			strlcat(buf, proto_event_types[i], sizeof(buf));
+		}
+	return buf;
+}
+
 /* Strict UTF-8 (RFC 3629): no overlong forms, surrogates or code points
  * above U+10FFFF, which json-c's own check lets through. */
 bool

@@ -27,6 +27,15 @@ enum proto_err {
 
 const char *proto_err_str(enum proto_err);
 
+/*
+ * The event types (contract §6), NULL-terminated: what `events` accepts in
+ * `types` and failoverctl in `events -T`. A new event type goes here too.
+ */
+extern const char *const proto_event_types[];
+bool proto_event_type_known(const char *type);
+/* "state, check, ..." for messages. */
+const char *proto_event_types_list(void);
+
 /* Strict UTF-8: no overlong forms, surrogates or code points over U+10FFFF. */
 bool proto_utf8_valid(const char *s, size_t len);
 

@@ -356,6 +356,12 @@ util_read_file(const char *path, size_t max, size_t *lenp)
 int
 util_mkdir_parents(const char *path, mode_t mode)
 {
+	return util_mkdir_parents_group(path, mode, (gid_t)-1);
+}
+
+int
+util_mkdir_parents_group(const char *path, mode_t mode, gid_t gid)
+{
 	char *dir = xstrdup(path), *p;
 
 	p = strrchr(dir, '/');
@@ -368,7 +374,16 @@ util_mkdir_parents(const char *path, mode_t mode)
 		if (*p == '/' || *p == '\0') {
 			char c = *p;
 			*p = '\0';
-			if (mkdir(dir, mode) == -1 && errno != EEXIST) {
+			int rc = mkdir(dir, mode);
+			if (rc == -1 && errno != EEXIST) {
+				int save = errno;
+				free(dir);
+				errno = save;
+				return -1;
+			}
+			/* Only what we just created: an existing directory is left as is. */
+			if (rc == 0 && gid != (gid_t)-1 &&
+			    (chown(dir, (uid_t)-1, gid) == -1 || chmod(dir, mode) == -1)) {
 				int save = errno;
 				free(dir);
 				errno = save;

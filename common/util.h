@@ -46,6 +46,8 @@ int util_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 char *util_read_file(const char *path, size_t max, size_t *lenp);
 /* Creates the missing parent directories of path with mode. 0 or -1. */
 int util_mkdir_parents(const char *path, mode_t mode);
+/* The same; each directory it creates gets group gid and exactly mode ((gid_t)-1: as is). */
+int util_mkdir_parents_group(const char *path, mode_t mode, gid_t gid);
 
 /* Exponential backoff with full jitter: base * 2^attempt, capped. */
 int64_t util_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);

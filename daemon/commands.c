@@ -176,6 +176,13 @@ validate(struct daemon *d, struct request *r, char *msg, size_t msglen)
 					    msg, msglen, "types must be an array of event types");
 					return -1;
 				}
+				if (!proto_event_type_known(json_object_get_string(t))) {
+					snprintf(msg, msglen,
+					    "unknown event type \"%.*s\" (the types: %s)",
+					    EVENT_TYPE_LEN, json_object_get_string(t),
+					    proto_event_types_list());
+					return -1;
+				}
 			}
 		}
 		if (arg_bool(r, "follow", true, &b) == -1) {
@@ -229,11 +236,19 @@ commands_dispatch(struct daemon *d, struct request *r, const char *name, bool ad
 	}
 	name = r->cmd->name; /* the request may go away before we are done */
 	if (r->cmd->level == LEVEL_ADMIN && !admin) {
+		char user[64] = "";
+
 		log_warnx(
 		    "control: %s denied to uid %ld (pid %ld)", name, (long)r->uid, (long)r->pid);
 		control_event(d, r, name, false, "permission-denied");
+		if (geteuid() != 0)
+			snprintf(
+			    user, sizeof(user), ", uid %ld (the daemon's user)", (long)geteuid());
 		request_error(r, PROTO_PERMISSION_DENIED,
-		    "%s needs admin access (root, the daemon's user, or ADMIN_GROUP)", name);
+		    "%s needs admin access: this peer is uid %ld gid %ld; admin is root%s or a "
+		    "member of ADMIN_GROUP %s",
+		    name, (long)r->uid, (long)r->gid, user,
+		    d->cfg->admin_group != NULL ? d->cfg->admin_group : "(not set)");
 		return;
 	}
 	if (validate(d, r, msg, sizeof(msg)) == -1) {

@@ -119,6 +119,27 @@ socket_in_use(const char *path, char *err, size_t errlen)
 	return 0; /* ECONNREFUSED and the like: nobody is there */
 }
 
+int
+control_mkdir(const struct config *cfg, char *err, size_t errlen)
+{
+	struct group *gr;
+	gid_t gid = (gid_t)-1;
+
+	if (cfg->socket_group != NULL) {
+		if ((gr = getgrnam(cfg->socket_group)) == NULL) {
+			snprintf(err, errlen, "SOCKET_GROUP: no group named %s", cfg->socket_group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (util_mkdir_parents_group(cfg->socket_path, 0750, gid) == -1) {
+		snprintf(err, errlen, "cannot create the directory of %s: %s", cfg->socket_path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 struct control *
 control_new(struct daemon *d, char *err, size_t errlen)
 {

@@ -37,6 +37,13 @@ struct request {
  * one). Returns NULL with err set on failure. The socket is not yet served.
  */
 struct control *control_new(struct daemon *, char *err, size_t errlen);
+/*
+ * Creates SOCKET's missing parent directories, 0750; with SOCKET_GROUP they
+ * get that group, so its members can reach the socket (an existing directory
+ * is left alone). Before PID_FILE's, which may share the directory.
+ */
+struct config;
+int control_mkdir(const struct config *, char *err, size_t errlen);
 /* Starts serving on d->base. */
 void control_start(struct control *);
 /* Closes every connection, the socket, and removes the socket file. */

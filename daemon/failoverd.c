@@ -639,6 +639,10 @@ main(int argc, char *argv[])
 
 	/* Lock the pid file and bind the socket before daemonizing, so the
 	 * command that started us sees any failure. */
+	if (control_mkdir(d->cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "failoverd: %s\n", err);
+		return 1;
+	}
 	if (util_mkdir_parents(d->cfg->pid_file, 0750) == -1) {
 		fprintf(stderr, "failoverd: cannot create the directory of %s: %s\n",
 		    d->cfg->pid_file, strerror(errno));

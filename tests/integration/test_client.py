@@ -252,7 +252,7 @@ class ClientTest(unittest.TestCase):
             (["sync", "-f", "push"], {"cmd": "sync", "direction": "push", "force": True}),
             (["reload"], {"cmd": "reload"}),
             (["ping"], {"cmd": "ping"}),
-            (["help"], {"cmd": "help"}),
+            (["help", "--protocol"], {"cmd": "help"}),
         ]
         f = self.fake(lambda req, raw: ok({}))
         for argv, want in cases:
@@ -310,9 +310,18 @@ class ClientTest(unittest.TestCase):
                          {"code": "conflict", "message": "failing back right now"})
 
     def test_error_reply_human(self):
+        self.fake(lambda req, raw: err("conflict", "failing back right now"))
+        rc, out, errout = self.assertExit(1, self.ctl("force-activate"))
+        self.assertIn("failoverctl: conflict: failing back right now", errout)
+
+    def test_permission_denied_exits_4(self):
+        # 4 only for permission-denied, so check's 1 means "unhealthy" alone.
         self.fake(lambda req, raw: err("permission-denied", "pause needs admin access"))
-        rc, out, errout = self.assertExit(1, self.ctl("pause"))
+        rc, out, errout = self.assertExit(4, self.ctl("pause"))
         self.assertIn("failoverctl: permission-denied: pause needs admin access", errout)
+        rc, out, errout = self.assertExit(4, self.ctl("check"))
+        rc, out, errout = self.assertExit(4, self.ctl("-j", "check"))
+        self.assertEqual(json.loads(out)["code"], "permission-denied")
 
     def test_status_human(self):
         self.fake(lambda req, raw: ok(STATUS))
@@ -417,7 +426,7 @@ class ClientTest(unittest.TestCase):
         rc, out, _ = self.assertExit(0, self.ctl("ping"))
         for fact in ("1.2.3", "4321", "1"):
             self.assertIn(fact, out)
-        rc, out, _ = self.assertExit(0, self.ctl("help"))
+        rc, out, _ = self.assertExit(0, self.ctl("help", "--protocol"))
         self.assertIn("force-activate [reason: string] [wait: bool]", out)
         self.assertIn("admin", out)
         rc, out, _ = self.assertExit(0, self.ctl("pause", "5m"))
@@ -427,6 +436,192 @@ class ClientTest(unittest.TestCase):
         self.assertExit(0, self.ctl("resume"))
         rc, out, _ = self.assertExit(0, self.ctl("force-activate", "-w"))
         self.assertIn("standby", out)
+
+    # -- issue 14: CLI corrections, reload, status without a daemon --------
+
+    def test_unknown_event_type_lists_the_types(self):
+        f = self.fake(lambda req, raw: ok({"subscribed": True, "last_seq": 0}))
+        rc, out, errout = self.assertExit(2, self.ctl("events", "-T", "stat,chek"))
+        self.assertIn('unknown event type "stat"', errout)
+        for t in ("state", "check", "standby", "sync", "hook", "notify", "control",
+                  "pause", "drift", "error", "daemon"):
+            self.assertIn(t, errout.split("(the types:")[1])
+        self.assertEqual(f.requests, [])
+        # Every listed type is accepted (and sent as is).
+        types = errout.split("(the types: ")[1].split(")")[0]
+        self.assertExit(0, self.ctl("events", "--no-follow", "-T", types.replace(" ", "")))
+        self.assertEqual(f.requests[-1]["types"], types.split(", "))
+
+    def test_help_is_the_cli_help(self):
+        # No daemon needed: the socket does not exist.
+        rc, out, errout = self.assertExit(0, self.ctl("help"))
+        self.assertIn("usage: failoverctl", out)
+        self.assertIn("4 the daemon answered permission-denied", out)
+        self.assertIn("help [--protocol]", out)
+        self.assertEqual(errout, "")
+        rc, out2, _ = self.assertExit(0, self.ctl("-h"))
+        self.assertEqual(out, out2)
+
+    def test_pause_zero_is_a_usage_error(self):
+        f = self.fake(lambda req, raw: ok({"paused": True, "paused_until": None}))
+        rc, out, errout = self.assertExit(2, self.ctl("pause", "0"))
+        self.assertIn('pause: bad DURATION "0"', errout)
+        self.assertIn("until resume", errout)
+        self.assertExit(0, self.ctl("pause", "1ms"))
+        self.assertEqual([r.get("duration") for r in f.requests], ["1ms"])
+
+    def test_reload_restart_needed_exits_1(self):
+        answers = {"reply": {"reloaded": True, "restart_needed": ["PROVIDER", "SOCKET"]}}
+        self.fake(lambda req, raw: ok(answers["reply"]))
+        rc, out, errout = self.assertExit(1, self.ctl("reload"))
+        self.assertIn("reloaded, but these keys need a restart: PROVIDER, SOCKET", out)
+        rc, out, errout = self.assertExit(1, self.ctl("-j", "reload"))
+        self.assertEqual(json.loads(out), answers["reply"])
+        answers["reply"] = {"reloaded": True, "restart_needed": []}
+        rc, out, errout = self.assertExit(0, self.ctl("reload"))
+        self.assertEqual(out, "reloaded\n")
+        self.assertExit(0, self.ctl("-j", "reload"))
+        answers["reply"] = {"reloaded": True}  # a daemon from before restart_needed
+        rc, out, errout = self.assertExit(0, self.ctl("reload"))
+        self.assertEqual(out, "reloaded\n")
+        answers["reply"] = {"reloaded": True, "restart_needed": "PROVIDER"}  # odd: not a list
+        self.assertExit(0, self.ctl("reload"))
+
+    def test_status_new_fields(self):
+        st = dict(STATUS)
+        st.update({
+            "cause": {"what": "force-activate", "reason": "maintenance window", "uid": 1000},
+            "config_file": "/etc/failoverd/blue.conf",
+            "startup_grace_until": "2099-01-01T00:00:00.000Z",
+            "restart_needed": ["PROVIDER", "STATE_FILE"],
+        })
+        st["errors"] = [dict(STATUS["errors"][0], cleared="2026-11-28T04:05:00.000Z")]
+        self.fake(lambda req, raw: ok(st))
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertRegex(out, r"(?m)^cause +force-activate by uid 1000: maintenance window$")
+        self.assertRegex(out, r"(?m)^config +/etc/failoverd/blue\.conf$")
+        self.assertRegex(out, r"(?m)^grace +no automatic failover until "
+                              r"2099-01-01T00:00:00\.000Z")
+        self.assertRegex(out, r"(?m)^restart .*PROVIDER, STATE_FILE$")
+        self.assertIn("cleared 2026-11-28T04:05:00.000Z", out)
+        # A threshold cause with an error and a key no client knows yet.
+        st["cause"] = {"what": "threshold", "error": "connection refused", "failures": 3}
+        st["config_file"] = None
+        st["startup_grace_until"] = None
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertRegex(out, r"(?m)^cause +threshold: connection refused failures=3$")
+        self.assertRegex(out, r"(?m)^config +none read: built-in defaults$")
+        self.assertNotIn("grace", out)
+        st["cause"] = {"what": "force-deactivate", "reason": "back", "error": "e", "uid": "x"}
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertRegex(out, r"(?m)^cause +force-deactivate: back error=e uid=x$")
+        # Odd shapes never break the output.
+        for cause in (None, "a string", 7, [], {}, {"what": 5, "uid": "x"}):
+            with self.subTest(cause=cause):
+                st["cause"] = cause
+                rc, out, _ = self.assertExit(0, self.ctl("status"))
+                self.assertIn("daemon    failoverd 1.0.0", out)
+        # Absent (an older daemon): no line for any of them.
+        for k in ("cause", "config_file", "startup_grace_until", "restart_needed"):
+            st.pop(k)
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        for label in ("cause", "config", "grace", "restart"):
+            self.assertNotRegex(out, r"(?m)^%s " % label)
+
+    def test_status_one_check(self):
+        st = json.loads(json.dumps(STATUS))
+        st["local"].update(checks_total=1, checks_failed=1)
+        self.fake(lambda req, raw: ok(st))
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertIn("; 1 check, 1 failed", out)
+
+    def test_status_local_time_with_tz(self):
+        self.fake(lambda req, raw: ok(STATUS))
+        # A POSIX TZ needs no tzdata: 3 hours ahead of UTC, called XYZ.
+        rc, out, _ = self.assertExit(0, self.ctl("status", env={"TZ": "XYZ-3"}))
+        self.assertIn("since 2026-11-28T04:00:00.000Z, 2026-11-28 07:00:00 XYZ)", out)
+        self.assertIn("2026-11-28T06:00:00.000Z (2026-11-28 09:00:00 XYZ, ", out)
+        self.assertIn("2026-11-28T04:01:00.000Z (2026-11-28 07:01:00 XYZ) fly-api", out)
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        self.assertNotIn("XYZ", out)
+        self.assertNotIn("07:00:00", out)
+
+    def write_status_file(self, path, **extra):
+        st = dict(STATUS, written_at="2026-11-28T06:00:05.000Z")
+        st.update(extra)
+        with open(path, "w") as f:
+            json.dump(st, f)
+        return st
+
+    def test_status_without_daemon_shows_status_file(self):
+        # The socket's path with .status for .sock: the daemon's defaults.
+        st = self.write_status_file(os.path.join(self.dir, "fake.status"))
+        rc, out, errout = self.assertExit(3, self.ctl("status"))
+        self.assertRegex(out, r"^daemon not running; last status written \S+( \S+)? ago at "
+                              r"2026-11-28T06:00:05\.000Z\n")
+        self.assertIn("did not stop cleanly", out)
+        self.assertIn("cannot connect to %s" % self.sock, out)
+        self.assertIn(os.path.join(self.dir, "fake.status"), out)
+        self.assertIn("neolight-failover", out)  # the summary follows
+        self.assertRegex(out, r"(?m)^state +standby for 2h 0m ")  # as of written_at
+        # -j: stdout is the status object alone, the note on stderr.
+        rc, out, errout = self.assertExit(3, self.ctl("-j", "status"))
+        self.assertEqual(json.loads(out), st)
+        self.assertIn("failoverctl: daemon not running; last status written", errout)
+        # Stopped cleanly.
+        self.write_status_file(os.path.join(self.dir, "fake.status"),
+                               stopped="2026-11-28T06:00:05.000Z")
+        rc, out, errout = self.assertExit(3, self.ctl("status"))
+        self.assertIn("it stopped cleanly at 2026-11-28T06:00:05.000Z", out)
+        self.assertNotIn("did not stop cleanly", out)
+        # Only status falls back; other commands just cannot connect.
+        rc, out, errout = self.assertExit(3, self.ctl("ping"))
+        self.assertEqual(out, "")
+        # A refused socket (a daemon that died) is the same.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(self.sock)
+        s.close()
+        rc, out, errout = self.assertExit(3, self.ctl("status"))
+        self.assertIn("Connection refused", out)
+        self.assertIn("stopped cleanly", out)
+
+    def test_status_file_choice(self):
+        other = os.path.join(self.dir, "other.json")
+        self.write_status_file(other, state="failing-back")
+        self.write_status_file(os.path.join(self.dir, "fake.status"), state="primary")
+        envf = os.path.join(self.dir, "env.json")
+        self.write_status_file(envf, state="failing-over")
+        # -S wins over everything.
+        rc, out, _ = self.assertExit(3, self.ctl("-S", other, "status",
+                                                 env={"FAILOVERD_STATUS_FILE": envf}))
+        self.assertRegex(out, r"(?m)^state +failing-back")
+        # -s chose the socket: the file beside it, not $FAILOVERD_STATUS_FILE.
+        rc, out, _ = self.assertExit(3, self.ctl("status", env={"FAILOVERD_STATUS_FILE": envf}))
+        self.assertRegex(out, r"(?m)^state +primary")
+        # $FAILOVERD_SOCKET: $FAILOVERD_STATUS_FILE first, then the file beside it.
+        env = {"FAILOVERD_SOCKET": self.sock}
+        rc, out, _ = self.assertExit(3, self.ctl("status", sock=False,
+                                                 env=dict(env, FAILOVERD_STATUS_FILE=envf)))
+        self.assertRegex(out, r"(?m)^state +failing-over")
+        rc, out, _ = self.assertExit(3, self.ctl("status", sock=False, env=env))
+        self.assertRegex(out, r"(?m)^state +primary")
+        # No file, an empty one, garbage: exit 3 with the reason.
+        for text in (None, "", "not json", "[1]"):
+            with self.subTest(text=text):
+                if text is None:
+                    os.unlink(other)
+                else:
+                    with open(other, "w") as f:
+                        f.write(text)
+                rc, out, errout = self.assertExit(3, self.ctl("-S", other, "status"))
+                self.assertEqual(out, "")
+                self.assertIn("cannot connect to %s" % self.sock, errout)
+                self.assertIn(other, errout)
+        # A socket path not ending in .sock has no STATUS_FILE of its own.
+        rc, out, errout = self.assertExit(3, self.ctl("-s", os.path.join(self.dir, "x"),
+                                                      "status", sock=False))
+        self.assertEqual(out, "")
+        self.assertIn("(is failoverd running?)", errout)
 
     # -- exit statuses ----------------------------------------------------
 
@@ -439,6 +634,9 @@ class ClientTest(unittest.TestCase):
             ["sync", "push", "pull"], ["status", "extra"], ["force-activate", "-r"],
             ["force-activate", "-x"], ["force-activate", "oops"],
             ["selftest", "--telegraph"], ["-t", "soon", "ping"], ["-Z", "ping"],
+            ["pause", "0"], ["pause", "0s"], ["pause", "0ms"], ["events", "-T", "stat"],
+            ["events", "-T", "state,chek"], ["events", "-T", "state", "-T", "STATE"],
+            ["help", "extra"], ["help", "--protocl"],
         ]
         for argv in bad:
             with self.subTest(argv=argv):
@@ -665,8 +863,8 @@ class ClientTest(unittest.TestCase):
         self.assertIn("overflow", errout)
 
     def test_events_error_reply(self):
-        self.fake(lambda req, raw: err("invalid-argument", "unknown event type \"nope\""))
-        rc, out, errout = self.assertExit(1, self.ctl("events", "-T", "nope"))
+        self.fake(lambda req, raw: err("invalid-argument", "unknown event type \"state\""))
+        rc, out, errout = self.assertExit(1, self.ctl("events", "-T", "state"))
         self.assertIn("invalid-argument", errout)
 
     def test_events_spread_out(self):

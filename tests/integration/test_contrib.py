@@ -273,7 +273,10 @@ class TestBashCompletion(unittest.TestCase):
             self.assertRegex(r.stdout + r.stderr, r"\b%s\b" % re.escape(c))
 
     def test_options(self):
-        self.assertEqual(sorted(self.complete("-")), sorted(["-s", "-i", "-j", "-t", "-h", "-V"]))
+        self.assertEqual(sorted(self.complete("-")),
+                         sorted(["-s", "-S", "-i", "-j", "-t", "-h", "-V"]))
+        self.assertEqual(self.complete("help", "--p"), ["--protocol"])
+        self.assertEqual(self.complete("-S", "/x", "help", ""), ["--protocol"])
         self.assertEqual(sorted(self.complete("force-deactivate", "-")), ["-f", "-r", "-w"])
         self.assertEqual(sorted(self.complete("force-activate", "")), ["-r", "-w"])
         self.assertEqual(self.complete("selftest", "--t"), ["--telegram"])
@@ -284,6 +287,11 @@ class TestBashCompletion(unittest.TestCase):
 
     def test_event_types(self):
         self.assertEqual(sorted(self.complete("events", "-T", "")), sorted(EVENT_TYPES))
+        # The same list failoverctl (and the daemon) accept: its usage error lists them.
+        r = run([fodtest.FAILOVERCTL, "events", "-T", "nosuchtype"])
+        self.assertEqual(r.returncode, 2)
+        listed = r.stderr.split("(the types: ")[1].split(")")[0].split(", ")
+        self.assertEqual(sorted(listed), sorted(EVENT_TYPES))
         self.assertEqual(sorted(self.complete("events", "-T", "state,st")),
                          ["state,standby", "state,state"])
 

@@ -302,6 +302,50 @@ test_mkdir_parents(void **state)
 	free(dir);
 }
 
+/* Only the directories it creates get the group and exactly the mode. */
+static void
+test_mkdir_parents_group(void **state)
+{
+	char *old = xasprintf("%s/g", tmpdir), *path = xasprintf("%s/g/h/i/x.sock", tmpdir);
+	char *h = xasprintf("%s/g/h", tmpdir), *i = xasprintf("%s/g/h/i", tmpdir);
+	gid_t gid = getegid() == 0 ? 100 : getegid();
+	mode_t um = umask(077);
+	struct stat st;
+
+	assert_int_equal(mkdir(old, 0700), 0);
+	assert_int_equal(util_mkdir_parents_group(path, 0750, gid), 0);
+	umask(um);
+	assert_int_equal(stat(old, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	for (char *d = h;; d = i) {
+		assert_int_equal(stat(d, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0750); /* despite the umask */
+		assert_int_equal(st.st_gid, gid);
+		if (d == i)
+			break;
+	}
+	assert_int_equal(util_mkdir_parents_group(path, 0700, (gid_t)-1), 0); /* exists: as is */
+	assert_int_equal(stat(i, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	free(old);
+	free(path);
+	free(h);
+	free(i);
+}
+
+static void
+test_event_types(void **state)
+{
+	assert_true(proto_event_type_known("state"));
+	assert_true(proto_event_type_known("daemon"));
+	assert_false(proto_event_type_known("stat"));
+	assert_false(proto_event_type_known(""));
+	assert_false(proto_event_type_known("overflow")); /* sent, never subscribed to */
+	assert_string_equal(proto_event_types_list(),
+	    "state, check, standby, sync, hook, notify, "
+	    "control, pause, drift, error, daemon");
+}
+
 static void
 test_frame(void **state)
 {
@@ -459,6 +503,8 @@ main(void)
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_write_atomic),
 	    cmocka_unit_test(test_mkdir_parents),
+	    cmocka_unit_test(test_mkdir_parents_group),
+	    cmocka_unit_test(test_event_types),
 	    cmocka_unit_test(test_frame),
 	    cmocka_unit_test(test_parse_request),
 	    cmocka_unit_test(test_replies),
