@@ -102,6 +102,12 @@ daemon_resume(struct daemon *d)
 }
 
 char *
+daemon_metrics_text(struct daemon *d)
+{
+	return strdup("failoverd_up 1\n");
+}
+
+char *
 daemon_reload(struct daemon *d)
 {
 	admin_handlers++;
