@@ -136,8 +136,8 @@ engine_cmd_force_activate(struct engine *e, struct request *r, const char *reaso
 }
 
 void
-engine_cmd_force_deactivate(
-    struct engine *e, struct request *r, const char *reason, bool force, bool wait)
+engine_cmd_force_deactivate(struct engine *e, struct request *r, const char *reason, bool force,
+    bool wait, int64_t pause_ms)
 {
 	admin_reply(r);
 }
