@@ -355,7 +355,8 @@ class TestConfig(MetricsCase):
         other = free_port()
         d.config["METRICS_LISTEN"] = "127.0.0.1:%d" % other
         d.write_config()
-        d.result("reload")
+        r = d.result("reload")
+        self.assertIn("METRICS_LISTEN", r.get("restart_needed", []))
         self.assertIn("METRICS_LISTEN changed; it takes effect at the next restart",
                       d.log_text())
         self.assertIn("failoverd_up 1", self.scrape())
