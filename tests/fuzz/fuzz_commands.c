@@ -107,6 +107,12 @@ daemon_metrics_text(struct daemon *d)
 	return strdup("failoverd_up 1\n");
 }
 
+json_object *
+daemon_restart_needed_json(const struct daemon *d)
+{
+	return json_object_new_array();
+}
+
 char *
 daemon_reload(struct daemon *d)
 {
