@@ -59,7 +59,8 @@ static const char short_usage[] =
     "  force-activate [-w] [-r REASON] | force-deactivate [-w] [-f [-p DURATION]] [-r REASON]\n"
     "  pause [DURATION] | resume\n"
     "  events [-n BACKLOG] [-T TYPE[,TYPE]] [--no-follow]\n"
-    "  sync push|pull [-f] | reload | ping | help [--protocol]\n";
+    "  sync push|pull [-f] | reload | ping | help [--protocol]\n"
+    "  metrics\n";
 
 static void
 usage_full(void)
@@ -99,6 +100,7 @@ usage_full(void)
 	       "  reload                       re-read the configuration\n"
 	       "  ping                         the daemon's version, pid and protocol\n"
 	       "  help [--protocol]            this help; --protocol: the daemon's command table\n"
+	       "  metrics                      the Prometheus metrics (text exposition)\n"
 	       "\n"
 	       "Exit status: 0 success, 1 the daemon answered with an error or the action or\n"
 	       "check failed, 2 usage error, 3 the daemon cannot be reached or did not answer,\n"
@@ -399,6 +401,7 @@ static const struct command commands[] = {
     {"reload", parse_none},
     {"ping", parse_none},
     {"help", parse_help},
+    {"metrics", parse_none},
 };
 
 /* The socket: -s, else -i NAME's, else $FAILOVERD_SOCKET, else the default. */
@@ -891,7 +894,11 @@ show_result(struct ctl *c, const char *cmd, json_object *req, json_object *res)
 		output_help(stdout, res);
 	else if (strcmp(cmd, "ping") == 0)
 		output_ping(stdout, res);
-	else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+	else if (strcmp(cmd, "metrics") == 0) {
+		if (json_object_object_get_ex(res, "text", &v) &&
+		    json_object_is_type(v, json_type_string))
+			fputs(json_object_get_string(v), stdout);
+	} else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
 		output_pause(stdout, res, util_now_ms());
 	else if (strcmp(cmd, "sync") == 0) {
 		json_object_object_get_ex(req, "direction", &v);

@@ -16,6 +16,7 @@
 static void cmd_ping(struct daemon *, struct request *);
 static void cmd_help(struct daemon *, struct request *);
 static void cmd_status(struct daemon *, struct request *);
+static void cmd_metrics(struct daemon *, struct request *);
 static void cmd_events(struct daemon *, struct request *);
 static void cmd_check(struct daemon *, struct request *);
 static void cmd_selftest(struct daemon *, struct request *);
@@ -38,6 +39,7 @@ static const struct command commands[] = {
     {"ping", LEVEL_READ, no_args, cmd_ping, "ping"},
     {"help", LEVEL_READ, no_args, cmd_help, "help"},
     {"status", LEVEL_READ, no_args, cmd_status, "status"},
+    {"metrics", LEVEL_READ, no_args, cmd_metrics, "metrics"},
     {"events", LEVEL_READ, events_args, cmd_events,
         "events [backlog: int] [types: [type...]] [follow: bool]"},
     {"check", LEVEL_ADMIN, no_args, cmd_check, "check"},
@@ -296,6 +298,18 @@ static void
 cmd_status(struct daemon *d, struct request *r)
 {
 	request_reply(r, status_build(d));
+}
+
+/* The Prometheus exposition that METRICS_LISTEN serves, set or not. */
+static void
+cmd_metrics(struct daemon *d, struct request *r)
+{
+	json_object *res = json_object_new_object();
+	char *text = daemon_metrics_text(d);
+
+	json_object_object_add(res, "text", json_object_new_string(text));
+	free(text);
+	request_reply(r, res);
 }
 
 static void

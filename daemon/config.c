@@ -15,6 +15,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -69,6 +72,7 @@ static const char *check_rclone_path(const char *);
 static const char *check_readable(const char *);
 static const char *check_command(const char *);
 static const char *check_abs(const char *);
+static const char *check_listen(const char *);
 
 /* clang-format off */
 #define K(n, t, d, f) {.name = n, .type = t, .def = d, .off = offsetof(struct config, f)}
@@ -132,6 +136,7 @@ static const struct keydef keys[] = {
 	K("PID_FILE", K_PATH, NULL, pid_file),
 	K("LOG_FILE", K_PATH, NULL, log_file),
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
+	KC("METRICS_LISTEN", metrics_listen, check_listen),
 	K("STARTUP_GRACE", K_DUR0, "120", startup_grace_ms),
 };
 #undef K
@@ -290,6 +295,16 @@ check_fly_app(const char *v)
 	if (strlen(v) > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))
 		return "a Fly app name is lower-case letters, digits and '-' (at most 63)";
 	return NULL;
+}
+
+static const char *
+check_listen(const char *v)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *why = NULL;
+
+	return config_listen_parse(v, &ss, &len, &why) == 0 ? NULL : why;
 }
 
 static const char *
@@ -1452,4 +1467,70 @@ config_redact(const struct config *cfg, const char *s)
 	}
 	free(needles);
 	return out;
+}
+
+/* METRICS_LISTEN (see config.h). */
+int
+config_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen, const char **why)
+{
+	char host[64];
+	const char *colon, *port;
+	long long p;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL || end[1] != ':') {
+			*why = "expected HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464";
+			return -1;
+		}
+		if ((size_t)(end - s - 1) >= sizeof(host)) {
+			*why = "the IPv6 address is too long";
+			return -1;
+		}
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = '\0';
+		port = end + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || colon == s || strchr(s, ':') != colon) {
+			*why = "expected HOST:PORT, e.g. 127.0.0.1:9464 (an IPv6 address in "
+			       "brackets: [::1]:9464)";
+			return -1;
+		}
+		if ((size_t)(colon - s) >= sizeof(host)) {
+			*why = "HOST must be an IP address or localhost";
+			return -1;
+		}
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+		port = colon + 1;
+	}
+	if (util_int_parse(port, 1, 65535, &p) == -1) {
+		*why = "PORT must be a number from 1 to 65535";
+		return -1;
+	}
+	if (strcmp(host, "localhost") == 0)
+		strlcpy(host, "127.0.0.1", sizeof(host));
+	if (s[0] != '[') {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+			*why = "HOST must be an IP address or localhost (no name lookups: the "
+			       "daemon never waits on DNS)";
+			return -1;
+		}
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)p);
+		*sslen = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+			*why = "the address in brackets must be an IPv6 address";
+			return -1;
+		}
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)p);
+		*sslen = sizeof(*sin6);
+	}
+	return 0;
 }

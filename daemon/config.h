@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 enum failback_mode { FAILBACK_AUTO, FAILBACK_MANUAL };
 enum provider_kind { PROVIDER_NONE, PROVIDER_FLY, PROVIDER_COMMAND };
@@ -83,6 +84,7 @@ struct config {
 	char *pid_file;
 	char *log_file;
 	double cost_per_second;
+	char *metrics_listen; /* HOST:PORT, or NULL: no HTTP endpoint */
 
 	/* Warnings (not errors) found while loading, e.g. a readable *_FILE. */
 	char **warnings;
@@ -138,5 +140,14 @@ const char *config_failback_str(enum failback_mode);
 /* Redacts every secret value of cfg found in s (in place, same or shorter
  * length is not guaranteed: returns a new string). */
 char *config_redact(const struct config *, const char *s);
+
+/*
+ * METRICS_LISTEN: "HOST:PORT" with HOST an IPv4 literal, a bracketed IPv6
+ * literal or "localhost" (127.0.0.1); never a name that needs DNS. 0, or -1
+ * with a static reason in *why.
+ */
+struct sockaddr_storage;
+int config_listen_parse(
+    const char *s, struct sockaddr_storage *ss, socklen_t *sslen, const char **why);
 
 #endif

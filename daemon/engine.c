@@ -1139,6 +1139,8 @@ sync_done(const struct sync_result *r, void *arg)
 	enum sync_use use = e->sync_use;
 
 	e->sync_use = SU_NONE;
+	if (r->ok)
+		metrics_sync_ok(&e->d->metrics, r->dir == SYNC_PUSH, util_now_ms());
 	if (use == SU_MANUAL) {
 		/* A manual pull, or a forced push, ends a suspension. */
 		if (r->ok)
@@ -1311,6 +1313,7 @@ check_done(const struct check_result *r, void *arg)
 	e->checks_total++;
 	if (!r->healthy)
 		e->checks_failed++;
+	metrics_observe_check(&d->metrics, r->latency_ms / 1000.0);
 	if (r->healthy)
 		e->first_fail = 0;
 	else if (e->first_fail == 0)

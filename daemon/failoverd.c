@@ -249,6 +249,22 @@ daemon_event(struct daemon *d, const char *what, bool ok, const char *err)
 	events_emit(d->events, "daemon", f);
 }
 
+char *
+daemon_metrics_text(struct daemon *d)
+{
+	json_object *st = status_build(d);
+	char *text = metrics_render(&d->metrics, st);
+
+	json_object_put(st);
+	return text;
+}
+
+static char *
+serve_metrics(void *arg)
+{
+	return daemon_metrics_text(arg);
+}
+
 static void pause_timer_cb(evutil_socket_t, short, void *);
 
 static void
@@ -399,6 +415,7 @@ daemon_reload(struct daemon *d)
 	KEEP(socket_path, "SOCKET")
 	KEEP(pid_file, "PID_FILE")
 	KEEP(state_file, "STATE_FILE")
+	KEEP(metrics_listen, "METRICS_LISTEN")
 #undef KEEP
 	if (cfg->provider != old->provider) {
 		log_warnx("reload: PROVIDER changed; it takes effect at the next restart");
@@ -674,6 +691,14 @@ main(int argc, char *argv[])
 		pidfile_remove(pfh);
 		return 1;
 	}
+	if (d->cfg->metrics_listen != NULL &&
+	    (d->metrics_srv = metrics_server_bind(d->cfg->metrics_listen, err, sizeof(err))) ==
+	        NULL) {
+		fprintf(stderr, "failoverd: %s\n", err);
+		control_free(d->control);
+		pidfile_remove(pfh);
+		return 1;
+	}
 	if (d->cfg->log_file != NULL) {
 		/* Its missing parent directories are created, like PID_FILE's. */
 		if (util_mkdir_parents(d->cfg->log_file, 0750) == -1 ||
@@ -753,6 +778,11 @@ main(int argc, char *argv[])
 
 	d->engine = engine_new(d);
 	control_start(d->control);
+	if (d->metrics_srv != NULL) {
+		if (metrics_server_start(d->metrics_srv, d->base, serve_metrics, d) == -1)
+			fatalx("cannot serve METRICS_LISTEN %s", d->cfg->metrics_listen);
+		log_info("metrics at http://%s/metrics", d->cfg->metrics_listen);
+	}
 	engine_start(d->engine);
 	status_timer_cb(-1, 0, d);
 
@@ -786,6 +816,8 @@ main(int argc, char *argv[])
 	job_kill_all();
 	control_free(d->control);
 	d->control = NULL;
+	metrics_server_free(d->metrics_srv);
+	d->metrics_srv = NULL;
 	http_free(d->http);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(d->sigs[i]);

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct event_base;
 struct event;
@@ -42,6 +43,8 @@ struct daemon {
 	struct http *http;
 	struct engine *engine;
 	struct dstate *dstate;
+	struct metrics metrics; /* fed by the engine, rendered with status */
+	struct metrics_server *metrics_srv; /* METRICS_LISTEN, or NULL */
 
 	int64_t started_wall;
 	int64_t started_mono;
@@ -97,6 +100,8 @@ void daemon_pause(struct daemon *, int64_t until);
 void daemon_resume(struct daemon *);
 /* Durable state changed: persist it (errors are reported, not fatal). */
 void daemon_state_save(struct daemon *);
+/* The Prometheus exposition (contract §12), malloc'd. */
+char *daemon_metrics_text(struct daemon *);
 /* sd_notify("STATUS=...") etc.; no-op without $NOTIFY_SOCKET. */
 void daemon_sd_notify(struct daemon *, const char *msg);
 

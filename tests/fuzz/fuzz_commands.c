@@ -102,6 +102,18 @@ daemon_resume(struct daemon *d)
 }
 
 char *
+daemon_metrics_text(struct daemon *d)
+{
+	return strdup("failoverd_up 1\n");
+}
+
+json_object *
+daemon_restart_needed_json(const struct daemon *d)
+{
+	return json_object_new_array();
+}
+
+char *
 daemon_reload(struct daemon *d)
 {
 	admin_handlers++;
@@ -130,8 +142,8 @@ engine_cmd_force_activate(struct engine *e, struct request *r, const char *reaso
 }
 
 void
-engine_cmd_force_deactivate(
-    struct engine *e, struct request *r, const char *reason, bool force, bool wait)
+engine_cmd_force_deactivate(struct engine *e, struct request *r, const char *reason, bool force,
+    bool wait, int64_t pause_ms)
 {
 	admin_reply(r);
 }

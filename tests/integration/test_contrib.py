@@ -36,7 +36,7 @@ MARKER = ".failoverd-standby-pushed"
 
 SH_FILES = [INIT, ENTRYPOINT, DEPLOY]
 COMMANDS = ["status", "check", "selftest", "force-activate", "force-deactivate",
-            "pause", "resume", "events", "sync", "reload", "ping", "help"]
+            "pause", "resume", "events", "sync", "reload", "ping", "help", "metrics"]
 EVENT_TYPES = ["state", "check", "standby", "sync", "hook", "notify", "control",
                "pause", "drift", "error", "daemon"]
 TIMEOUT = 20  # every script run; the daemon itself answers in milliseconds

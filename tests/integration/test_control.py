@@ -22,7 +22,7 @@ COMMANDS = {
     "ping": "read", "help": "read", "status": "read", "events": "read",
     "check": "admin", "selftest": "admin", "force-activate": "admin",
     "force-deactivate": "admin", "pause": "admin", "resume": "admin",
-    "sync": "admin", "reload": "admin",
+    "sync": "admin", "reload": "admin", "metrics": "read",
 }
 ADMIN_REQUESTS = [
     {"cmd": "check"}, {"cmd": "selftest"},

@@ -64,6 +64,7 @@ class InstallTest(unittest.TestCase):
             doc + "/examples/init.d/failoverd",
             doc + "/examples/launchd/io.failoverd.failoverd.plist",
             doc + "/examples/logrotate/failoverd",
+            doc + "/examples/grafana/failoverd.json",
             doc + "/examples/fly/fly.toml", doc + "/examples/fly/entrypoint.sh",
             doc + "/examples/fly/deploy.sh",
         }

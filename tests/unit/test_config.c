@@ -464,6 +464,13 @@ static const struct kv values[] = {
     {"COST_PER_SECOND", "1.5e-6", "-0.1", NULL},
     {"COST_PER_SECOND", NULL, "inf", NULL},
     {"COST_PER_SECOND", NULL, "nan", NULL},
+    {"METRICS_LISTEN", "127.0.0.1:9464", "example.com:9464", NULL},
+    {"METRICS_LISTEN", "[::1]:9464", "127.0.0.1", NULL},
+    {"METRICS_LISTEN", "localhost:9464", "127.0.0.1:0", NULL},
+    {"METRICS_LISTEN", "0.0.0.0:65535", "127.0.0.1:65536", NULL},
+    {"METRICS_LISTEN", NULL, "[::1:9464", NULL},
+    {"METRICS_LISTEN", NULL, "::1:9464", NULL},
+    {"METRICS_LISTEN", NULL, "[localhost]:9464", NULL},
 };
 
 static void
@@ -552,7 +559,8 @@ test_print_order(void **state)
 	    "BACKUP_KEEP", "TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_TOKEN_FILE", "TELEGRAM_CHAT_ID",
 	    "TELEGRAM_API_URL", "HEARTBEAT_URL", "NOTIFY_CMD", "FENCE_CMD", "FENCE_REQUIRED",
 	    "FAILBACK_CMD", "HOOK_TIMEOUT", "SOCKET", "SOCKET_GROUP", "ADMIN_GROUP", "STATE_FILE",
-	    "STATUS_FILE", "PID_FILE", "LOG_FILE", "COST_PER_SECOND", "STARTUP_GRACE"};
+	    "STATUS_FILE", "PID_FILE", "LOG_FILE", "COST_PER_SECOND", "METRICS_LISTEN",
+	    "STARTUP_GRACE"};
 	struct config *cfg = load_ok("");
 	char *out = print_cfg(cfg), *line, *save = NULL;
 	size_t i = 0;
