@@ -470,6 +470,9 @@ class ConfigFileTest(fodtest.DaemonTestCase):
         self.assertEqual(cp.returncode, 0, cp.stderr)
         with open(d.pid_file) as f:
             d.daemon_pid = int(f.read().split()[0])
+        # Its command line names no temp dir (-c is relative), so the
+        # harness cannot tell it is ours: stop it here, whatever happens.
+        self.addCleanup(self.kill_pid, d.daemon_pid)
         d.wait_ready()
         self.assertEqual(d.status()["config_file"], d.conf_path)
         d.write_config({"FAILURE_THRESHOLD": "9"})
@@ -479,6 +482,19 @@ class ConfigFileTest(fodtest.DaemonTestCase):
             e = ev.wait_for(lambda e: e.get("what") == "reload")
         self.assertTrue(e["ok"], e)
         self.assertEqual([e for e in d.status()["errors"] if e["what"] == "reload"], [])
+
+    @staticmethod
+    def kill_pid(pid):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        if not fodtest.process_alive(pid):
+            return
+        try:
+            wait_until(lambda: not fodtest.process_alive(pid), 10, msg="the daemon to stop")
+        except AssertionError:
+            os.kill(pid, signal.SIGKILL)
 
 
 if __name__ == "__main__":
