@@ -639,8 +639,7 @@ ctl_connect(struct ctl *c)
 		left = c->deadline - util_mono_ms();
 		if (left < 1)
 			left = 1;
-		tv.tv_sec = left / 1000;
-		tv.tv_usec = (left % 1000) * 1000;
+		tv = util_ms_tv(left);
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	while (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {

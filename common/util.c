@@ -453,3 +453,15 @@ xasprintf(const char *fmt, ...)
 	va_end(ap);
 	return s;
 }
+
+struct timeval
+util_ms_tv(int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	return tv;
+}

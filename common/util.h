@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 #include <sys/types.h>
 
 #define UTIL_TIME_LEN 32
@@ -51,6 +52,8 @@ int util_mkdir_parents_group(const char *path, mode_t mode, gid_t gid);
 
 /* Exponential backoff with full jitter: base * 2^attempt, capped. */
 int64_t util_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);
+/* ms as a struct timeval; a negative ms is 0. */
+struct timeval util_ms_tv(int64_t ms);
 
 /* strdup that aborts on ENOMEM: allocation failure is not recoverable here. */
 char *xstrdup(const char *s);

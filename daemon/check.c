@@ -15,6 +15,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "timer.h"
 #include "util.h"
 
 struct check_probe {
@@ -263,15 +264,9 @@ checker_set_config(struct checker *c, const struct config *cfg)
 void
 checker_schedule(struct checker *c, int64_t delay_ms)
 {
-	struct timeval tv;
-
 	if (c == NULL || c->dying || c->probe != NULL)
 		return;
-	if (delay_ms < 0)
-		delay_ms = 0;
-	tv.tv_sec = delay_ms / 1000;
-	tv.tv_usec = (delay_ms % 1000) * 1000;
-	evtimer_add(c->timer, &tv);
+	util_timer_in(c->timer, delay_ms);
 }
 
 void

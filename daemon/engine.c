@@ -31,6 +31,7 @@
 #include "state.h"
 #include "status.h"
 #include "sync.h"
+#include "timer.h"
 #include "util.h"
 
 #define RETRY_BASE_MS 1000
@@ -151,18 +152,6 @@ static void engine_run(struct engine *);
 static void engine_list(struct engine *);
 
 static void
-timer_in(struct event *ev, int64_t ms)
-{
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
-}
-
-static void
 fo_params_from(struct fo_params *p, const struct config *cfg)
 {
 	memset(p, 0, sizeof(*p));
@@ -186,7 +175,7 @@ run_cb(evutil_socket_t fd, short what, void *arg)
 static void
 engine_kick(struct engine *e)
 {
-	timer_in(e->ev_run, 0);
+	util_timer_in(e->ev_run, 0);
 }
 
 static void
@@ -501,7 +490,7 @@ announce_state(struct engine *e, const struct fo_change *ch)
 		waiters_finish(e, false, ch->to, "the transition was superseded");
 	}
 	if (ch->to == FO_STANDBY)
-		timer_in(e->ev_watch, d->cfg->check_interval_ms);
+		util_timer_in(e->ev_watch, d->cfg->check_interval_ms);
 	else
 		evtimer_del(e->ev_watch);
 }
@@ -661,7 +650,7 @@ verify_done(const struct check_result *r, void *arg)
 		return;
 	}
 	log_info("standby not healthy yet at %s: %s", e->d->cfg->fly_health_url, r->error);
-	timer_in(e->ev_verify, e->d->cfg->fast_interval_ms);
+	util_timer_in(e->ev_verify, e->d->cfg->fast_interval_ms);
 }
 
 static void step_pull(struct engine *);
@@ -681,7 +670,7 @@ verify_start(struct engine *e)
 
 	e->probe = check_probe_start(e->d->http, cfg, cfg->fly_health_url, verify_done, e);
 	if (e->probe == NULL)
-		timer_in(e->ev_verify, cfg->fast_interval_ms);
+		util_timer_in(e->ev_verify, cfg->fast_interval_ms);
 }
 
 static void
@@ -1196,7 +1185,7 @@ periodic_arm(struct engine *e)
 {
 	evtimer_del(e->ev_periodic);
 	if (e->sync != NULL && e->d->cfg->sync_interval_ms > 0)
-		timer_in(e->ev_periodic, e->d->cfg->sync_interval_ms);
+		util_timer_in(e->ev_periodic, e->d->cfg->sync_interval_ms);
 }
 
 static void
@@ -1218,7 +1207,7 @@ action_start(struct engine *e, const struct fo_action *a)
 	e->act_running = true;
 	/* ACTIVATION_TIMEOUT runs from the transition's first attempt. */
 	if (a->attempt == 1 && !a->restart && !a->drift)
-		timer_in(e->ev_timeout, cfg->activation_timeout_ms);
+		util_timer_in(e->ev_timeout, cfg->activation_timeout_ms);
 	snprintf(detail, sizeof(detail), "%s%s%s%s (attempt %d)",
 	    a->kind == FO_ACT_ACTIVATE && a->push && !e->prep_done &&
 	            (e->sync != NULL || hooks_configured(e->hooks, HOOK_FENCE))
@@ -1293,7 +1282,7 @@ engine_run(struct engine *e)
 	evtimer_del(e->ev_tick);
 	deadline = fo_next_deadline(&e->fo, util_mono_ms());
 	if (deadline >= 0)
-		timer_in(e->ev_tick, deadline - util_mono_ms());
+		util_timer_in(e->ev_tick, deadline - util_mono_ms());
 	e->in_run = false;
 }
 
@@ -1409,7 +1398,7 @@ list_done(const struct prov_status *ps, void *arg)
 	}
 	fo_machines(&e->fo, util_mono_ms(), ok, running);
 	if (!ok && e->fo.state == FO_STARTING)
-		timer_in(e->ev_reconcile, 2000); /* keep trying; 30 s ends `starting` */
+		util_timer_in(e->ev_reconcile, 2000); /* keep trying; 30 s ends `starting` */
 	engine_run(e);
 }
 
@@ -1430,7 +1419,7 @@ reconcile_cb(evutil_socket_t fd, short what, void *arg)
 	struct engine *e = arg;
 
 	if (e->fo.state != FO_STARTING)
-		timer_in(e->ev_reconcile, e->d->cfg->reconcile_interval_ms);
+		util_timer_in(e->ev_reconcile, e->d->cfg->reconcile_interval_ms);
 	if (!e->act_running)
 		engine_list(e);
 }
@@ -1512,7 +1501,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (e->fo.state != FO_STANDBY)
 		return;
-	timer_in(e->ev_watch, cfg->check_interval_ms);
+	util_timer_in(e->ev_watch, cfg->check_interval_ms);
 	if (e->d->paused || e->act_running)
 		return;
 	engine_list(e); /* a stopped machine shows as drift: started again */
@@ -1582,7 +1571,7 @@ engine_start(struct engine *e)
 	/* The first check and the first listing, at once. */
 	checker_schedule(e->checker, 0);
 	engine_list(e);
-	timer_in(e->ev_reconcile, d->cfg->reconcile_interval_ms);
+	util_timer_in(e->ev_reconcile, d->cfg->reconcile_interval_ms);
 	periodic_arm(e);
 	engine_run(e);
 }

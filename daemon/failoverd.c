@@ -28,6 +28,7 @@
 #include "log.h"
 #include "state.h"
 #include "status.h"
+#include "timer.h"
 #include "util.h"
 
 extern char **environ;
@@ -128,18 +129,13 @@ void
 daemon_status_changed(struct daemon *d)
 {
 	int64_t wait;
-	struct timeval tv;
 
 	if (d->status_timer == NULL || d->status_dirty)
 		return;
 	d->status_dirty = true;
 	/* At most one write a second. */
 	wait = d->status_written_mono + 1000 - util_mono_ms();
-	if (wait < 0)
-		wait = 0;
-	tv.tv_sec = wait / 1000;
-	tv.tv_usec = (wait % 1000) * 1000;
-	evtimer_add(d->status_timer, &tv);
+	util_timer_in(d->status_timer, wait);
 }
 
 static void
@@ -270,18 +266,13 @@ static void pause_timer_cb(evutil_socket_t, short, void *);
 static void
 pause_arm(struct daemon *d)
 {
-	struct timeval tv;
 	int64_t left;
 
 	evtimer_del(d->pause_timer);
 	if (!d->paused || d->paused_until == 0)
 		return;
 	left = d->paused_until_mono - util_mono_ms();
-	if (left < 0)
-		left = 0;
-	tv.tv_sec = left / 1000;
-	tv.tv_usec = (left % 1000) * 1000;
-	evtimer_add(d->pause_timer, &tv);
+	util_timer_in(d->pause_timer, left);
 }
 
 static void

@@ -24,6 +24,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "timer.h"
 #include "util.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS (30 * 1000)
@@ -178,15 +179,12 @@ static int
 http_timer_fn(CURLM *multi, long timeout_ms, void *userp)
 {
 	struct http *h = userp;
-	struct timeval tv;
 
 	if (timeout_ms < 0) {
 		evtimer_del(h->timer);
 		return 0;
 	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(h->timer, &tv);
+	util_timer_in(h->timer, timeout_ms);
 	return 0;
 }
 

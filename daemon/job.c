@@ -23,6 +23,7 @@
 
 #include "job.h"
 #include "log.h"
+#include "timer.h"
 #include "util.h"
 
 extern char **environ;
@@ -326,14 +327,11 @@ static void
 job_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *j = arg;
-	struct timeval tv;
 
 	log_warnx("%s: timed out, sending TERM to process group %d", job_name(j), (int)j->pid);
 	j->timed_out = true;
 	job_killpg(j, SIGTERM);
-	tv.tv_sec = j->grace_ms / 1000;
-	tv.tv_usec = (j->grace_ms % 1000) * 1000;
-	evtimer_add(j->ev_kill, &tv);
+	util_timer_in(j->ev_kill, j->grace_ms);
 }
 
 static void
@@ -502,7 +500,6 @@ job_start(struct event_base *base, const struct job_opts *o, job_done_cb *cb, vo
 {
 	struct job *j;
 	struct reaper *r;
-	struct timeval tv;
 
 	if (base == NULL || o == NULL || (o->command == NULL) == (o->argv == NULL) ||
 	    (o->argv != NULL && o->argv[0] == NULL) || o->timeout_ms < 0 || o->kill_grace_ms < 0) {
@@ -554,11 +551,8 @@ job_start(struct event_base *base, const struct job_opts *o, job_done_cb *cb, vo
 		log_warnx("%s: cannot watch the output", job_name(j));
 		job_close_pipe(j);
 	}
-	if (o->timeout_ms > 0) {
-		tv.tv_sec = o->timeout_ms / 1000;
-		tv.tv_usec = (o->timeout_ms % 1000) * 1000;
-		evtimer_add(j->ev_timeout, &tv);
-	}
+	if (o->timeout_ms > 0)
+		util_timer_in(j->ev_timeout, o->timeout_ms);
 	return j;
 }
 

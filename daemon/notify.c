@@ -21,6 +21,7 @@
 #include "log.h"
 #include "notify.h"
 #include "state.h"
+#include "timer.h"
 #include "util.h"
 
 #define NOTIFY_MAX_REPLY (64 * 1024)
@@ -689,18 +690,6 @@ set_str(char **dst, const char *s)
 	*dst = s != NULL ? xstrdup(s) : NULL;
 }
 
-static void
-timer_in(struct event *ev, int64_t ms)
-{
-	struct timeval tv;
-
-	if (ms < 0)
-		ms = 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-	evtimer_add(ev, &tv);
-}
-
 /* Ends a flush from the loop (never inside the caller's own call). */
 static void
 flush_finish(struct notifier *n)
@@ -737,7 +726,7 @@ tg_schedule(struct notifier *n)
 		flush_finish(n);
 		return;
 	}
-	timer_in(n->ev_send, at - now);
+	util_timer_in(n->ev_send, at - now);
 }
 
 static void tg_done(const struct http_response *, void *);
@@ -1154,6 +1143,6 @@ notifier_flush(struct notifier *n, int64_t timeout_ms, notify_flushed_cb *cb, vo
 	n->flush_arg = arg;
 	n->flush_now = false;
 	n->flush_deadline = util_mono_ms() + timeout_ms;
-	timer_in(n->ev_flush, timeout_ms);
+	util_timer_in(n->ev_flush, timeout_ms);
 	tg_schedule(n);
 }

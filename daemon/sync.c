@@ -24,6 +24,7 @@
 #include "log.h"
 #include "proto.h"
 #include "sync.h"
+#include "timer.h"
 #include "util.h"
 
 #define SYNC_STAGING ".staging"
@@ -1106,7 +1107,6 @@ sync_poll_done(struct job *j, const struct job_result *res, void *arg)
 {
 	struct sync *s = arg;
 	struct sync_run *r = s->run;
-	struct timeval tv;
 	int64_t at, iv, left;
 	char when[UTIL_TIME_LEN];
 
@@ -1136,9 +1136,7 @@ sync_poll_done(struct job *j, const struct job_result *res, void *arg)
 	r->phase = PH_MARKER_SLEEP;
 	if (iv > left)
 		iv = left;
-	tv.tv_sec = iv / 1000;
-	tv.tv_usec = (iv % 1000) * 1000;
-	evtimer_add(s->timer, &tv);
+	util_timer_in(s->timer, iv);
 }
 
 static void
@@ -1198,7 +1196,6 @@ int
 sync_pull(struct sync *s, int64_t marker_after, sync_done_cb *cb, void *arg)
 {
 	struct sync_run *r;
-	struct timeval tv;
 
 	if ((r = sync_begin(s, SYNC_PULL, cb, arg)) == NULL)
 		return -1;
@@ -1207,9 +1204,7 @@ sync_pull(struct sync *s, int64_t marker_after, sync_done_cb *cb, void *arg)
 	} else if (marker_after > 0) {
 		r->marker_after = marker_after;
 		r->marker_deadline = r->t0 + r->sync_timeout_ms;
-		tv.tv_sec = r->sync_timeout_ms / 1000;
-		tv.tv_usec = (r->sync_timeout_ms % 1000) * 1000;
-		evtimer_add(s->deadline, &tv);
+		util_timer_in(s->deadline, r->sync_timeout_ms);
 		sync_poll_start(s);
 	} else {
 		sync_fetch_start(s);

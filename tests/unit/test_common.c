@@ -202,6 +202,27 @@ test_int_yesno(void **state)
 }
 
 static void
+test_ms_tv(void **state)
+{
+	struct timeval tv;
+
+	(void)state;
+	tv = util_ms_tv(0);
+	assert_int_equal(tv.tv_sec, 0);
+	assert_int_equal(tv.tv_usec, 0);
+	tv = util_ms_tv(1);
+	assert_int_equal(tv.tv_usec, 1000);
+	tv = util_ms_tv(2500);
+	assert_int_equal(tv.tv_sec, 2);
+	assert_int_equal(tv.tv_usec, 500000);
+	tv = util_ms_tv(-5); /* overdue: at once */
+	assert_int_equal(tv.tv_sec, 0);
+	assert_int_equal(tv.tv_usec, 0);
+	tv = util_ms_tv(INT64_C(86400000) * 365);
+	assert_int_equal(tv.tv_sec, 86400 * 365);
+}
+
+static void
 test_backoff(void **state)
 {
 	for (int attempt = 0; attempt < 40; attempt++) {
@@ -501,6 +522,7 @@ main(void)
 	    cmocka_unit_test(test_time_parse_bad),
 	    cmocka_unit_test(test_int_yesno),
 	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_ms_tv),
 	    cmocka_unit_test(test_write_atomic),
 	    cmocka_unit_test(test_mkdir_parents),
 	    cmocka_unit_test(test_mkdir_parents_group),
