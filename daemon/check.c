@@ -295,3 +295,15 @@ checker_check_now(struct checker *c, check_cb *waiter_cb, void *waiter_arg)
 	c->nwaiters++;
 	return 0;
 }
+
+json_object *
+check_result_json(const struct check_result *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "healthy", json_object_new_boolean(r->healthy));
+	json_object_object_add(o, "status", r->status > 0 ? json_object_new_int(r->status) : NULL);
+	json_object_object_add(o, "latency_ms", json_object_new_double(r->latency_ms));
+	json_object_object_add(o, "error", r->healthy ? NULL : json_object_new_string(r->error));
+	return o;
+}

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 struct event_base;
 struct http;
 struct config;
@@ -32,6 +34,11 @@ struct check_result {
 };
 
 typedef void check_cb(const struct check_result *, void *arg);
+
+/* {"healthy","status","latency_ms","error"}: the `check` event's and the
+ * `check` command's shape (status null without a response, error null
+ * when healthy). */
+json_object *check_result_json(const struct check_result *);
 
 /*
  * One probe of url with the config's CHECK_TIMEOUT, HEALTHY_STATUS,

@@ -1293,7 +1293,7 @@ check_done(const struct check_result *r, void *arg)
 {
 	struct engine *e = arg;
 	struct daemon *d = e->d;
-	json_object *f = json_object_new_object();
+	json_object *f = check_result_json(r);
 	bool was = e->checked && e->last.healthy;
 
 	e->checked = true;
@@ -1338,10 +1338,6 @@ check_done(const struct check_result *r, void *arg)
 		log_debug("primary %s: check ok (HTTP %d, %.1fms)", d->cfg->local_health_url,
 		    r->status, r->latency_ms);
 
-	json_object_object_add(f, "healthy", json_object_new_boolean(r->healthy));
-	json_object_object_add(f, "status", r->status > 0 ? json_object_new_int(r->status) : NULL);
-	json_object_object_add(f, "latency_ms", json_object_new_double(r->latency_ms));
-	json_object_object_add(f, "error", r->healthy ? NULL : json_object_new_string(r->error));
 	json_object_object_add(f, "failures", json_object_new_int(e->fo.consecutive_failures));
 	json_object_object_add(f, "successes", json_object_new_int(e->fo.consecutive_successes));
 	events_emit(d->events, "check", f);
@@ -1816,15 +1812,7 @@ engine_status(struct engine *e, json_object *st)
 static void
 check_waiter(const struct check_result *r, void *arg)
 {
-	struct request *req = arg;
-	json_object *res = json_object_new_object();
-
-	json_object_object_add(res, "healthy", json_object_new_boolean(r->healthy));
-	json_object_object_add(
-	    res, "status", r->status > 0 ? json_object_new_int(r->status) : NULL);
-	json_object_object_add(res, "latency_ms", json_object_new_double(r->latency_ms));
-	json_object_object_add(res, "error", r->healthy ? NULL : json_object_new_string(r->error));
-	request_reply(req, res);
+	request_reply(arg, check_result_json(r));
 }
 
 void
