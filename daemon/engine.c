@@ -337,7 +337,7 @@ standby_cost_usd(const struct engine *e, int64_t active_ms)
 
 /* The owner hears about every move (Telegram). */
 static void
-notify_state(
+announce_telegram(
     struct engine *e, const struct fo_change *ch, int64_t closed_active_ms, const char *recorded)
 {
 	struct dstate *st = e->d->dstate;
@@ -469,7 +469,7 @@ announce_state(struct engine *e, const struct fo_change *ch)
 	if (ch->to != FO_FAILING_OVER && ch->to != FO_FAILING_BACK)
 		evtimer_del(e->ev_timeout);
 	record_side(e);
-	notify_state(e, ch, st->active_ms_total - total_before, recorded);
+	announce_telegram(e, ch, st->active_ms_total - total_before, recorded);
 	if (ch->to == FO_PRIMARY || ch->to == FO_STANDBY) {
 		/* A transition's problems end with it. */
 		e->aborting = false;
@@ -1017,7 +1017,7 @@ step_failback(struct engine *e)
 		deactivate_finish(e);
 }
 
-static void sync_done(const struct sync_result *, void *);
+static void engine_synced(const struct sync_result *, void *);
 
 static void
 step_pull(struct engine *e)
@@ -1029,7 +1029,7 @@ step_pull(struct engine *e)
 
 	e->step = STEP_PULL;
 	sync_preempt(e, "a failback began");
-	if (sync_pull(e->sync, after, sync_done, e) == -1) {
+	if (sync_pull(e->sync, after, engine_synced, e) == -1) {
 		action_done(e, false, "the pull could not start", RETRY_BASE_MS);
 		return;
 	}
@@ -1094,7 +1094,7 @@ push_start(struct engine *e, enum sync_use use, int64_t timeout_ms)
 {
 	if (e->sync == NULL || sync_busy(e->sync))
 		return;
-	if (sync_push(e->sync, timeout_ms, sync_done, e) == 0) {
+	if (sync_push(e->sync, timeout_ms, engine_synced, e) == 0) {
 		e->sync_use = use;
 		daemon_status_changed(e->d);
 	}
@@ -1122,7 +1122,7 @@ sync_reply(struct engine *e, const struct sync_result *r)
 }
 
 static void
-sync_done(const struct sync_result *r, void *arg)
+engine_synced(const struct sync_result *r, void *arg)
 {
 	struct engine *e = arg;
 	enum sync_use use = e->sync_use;
@@ -1891,8 +1891,9 @@ engine_cmd_force_deactivate(struct engine *e, struct request *r, const char *rea
 /*
  * selftest: checks the outside world without side effects. The primary's
  * health endpoint is probed, the Fly token is tried by listing the app's
- * machines (startable ones counted), commands and hooks are looked up, and
- * what this version cannot do yet is said plainly.
+ * machines (startable ones counted), commands and hooks are looked up,
+ * STATE_DIR takes a probe file, rclone lists the remote, and Telegram gets
+ * a test message when asked.
  */
 struct selftest {
 	struct engine *e;
@@ -2011,21 +2012,15 @@ selftest_listing_lost(struct engine *e)
 }
 
 static void
-selftest_command(struct selftest *t, const char *name, const char *key, const char *cmd, bool runs)
+selftest_command(struct selftest *t, const char *name, const char *key, const char *cmd)
 {
 	char where[512];
-	bool ok;
 
 	if (cmd == NULL)
 		return;
-	ok = config_command_found(cmd, where, sizeof(where));
-	if (!ok)
+	if (!config_command_found(cmd, where, sizeof(where)))
 		selftest_add(
 		    t, name, false, "%s: %s is not an executable file or not in PATH", key, where);
-	else if (!runs)
-		selftest_add(t, name, false,
-		    "%s: %s is executable, but failoverd %s does not run hooks yet", key, where,
-		    PACKAGE_VERSION);
 	else
 		selftest_add(t, name, true, "%s: %s is executable", key, where);
 }
@@ -2094,8 +2089,8 @@ engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 		selftest_add(t, "provider", true, "PROVIDER=none: a dry run, nothing to check");
 		break;
 	case PROVIDER_COMMAND:
-		selftest_command(t, "activate-cmd", "ACTIVATE_CMD", cfg->activate_cmd, true);
-		selftest_command(t, "deactivate-cmd", "DEACTIVATE_CMD", cfg->deactivate_cmd, true);
+		selftest_command(t, "activate-cmd", "ACTIVATE_CMD", cfg->activate_cmd);
+		selftest_command(t, "deactivate-cmd", "DEACTIVATE_CMD", cfg->deactivate_cmd);
 		break;
 	case PROVIDER_FLY:
 		if (e->prov_busy || e->act_running) {
@@ -2122,9 +2117,9 @@ engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 		t->pending--;
 		selftest_add(t, "primary", false, "cannot start a probe of LOCAL_HEALTH_URL");
 	}
-	selftest_command(t, "notify-cmd", "NOTIFY_CMD", cfg->notify_cmd, true);
-	selftest_command(t, "fence-cmd", "FENCE_CMD", cfg->fence_cmd, true);
-	selftest_command(t, "failback-cmd", "FAILBACK_CMD", cfg->failback_cmd, true);
+	selftest_command(t, "notify-cmd", "NOTIFY_CMD", cfg->notify_cmd);
+	selftest_command(t, "fence-cmd", "FENCE_CMD", cfg->fence_cmd);
+	selftest_command(t, "failback-cmd", "FAILBACK_CMD", cfg->failback_cmd);
 	if (e->sync != NULL) {
 		selftest_state_dir(t, cfg->state_dir);
 		t->pending++;
@@ -2179,8 +2174,8 @@ engine_cmd_sync(struct engine *e, struct request *r, bool push, bool force)
 		    "to overwrite the remote");
 		return;
 	}
-	if ((push ? sync_push(e->sync, 0, sync_done, e) : sync_pull(e->sync, 0, sync_done, e)) ==
-	    -1) {
+	if ((push ? sync_push(e->sync, 0, engine_synced, e)
+	          : sync_pull(e->sync, 0, engine_synced, e)) == -1) {
 		request_error(r, PROTO_CONFLICT, "a sync is running: try again when it ends");
 		return;
 	}

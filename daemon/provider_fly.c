@@ -223,9 +223,11 @@ fly_progress(struct provider *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	log_debug("fly: %s: %s", p->app, buf);
+	/* Logged once: by whoever listens, else here. */
 	if (p->progress != NULL)
 		p->progress(buf, p->arg);
+	else
+		log_debug("fly: %s: %s", p->app, buf);
 }
 
 /* Finishes from the event loop, never inside start(). */
