@@ -60,34 +60,15 @@ proto_event_types_list(void)
 bool
 proto_utf8_valid(const char *str, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)str, *end = p + len;
+	const unsigned char *p = (const unsigned char *)str;
+	size_t i = 0;
+	uint32_t cp;
+	int n;
 
-	while (p < end) {
-		unsigned c = *p;
-		size_t n;
-		unsigned cp, min;
-
-		if (c < 0x80) {
-			p++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else
+	while (i < len) {
+		if ((n = util_utf8_decode(p + i, len - i, &cp)) == 0)
 			return false;
-		if ((size_t)(end - p) <= n)
-			return false;
-		for (size_t i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		p += n + 1;
+		i += (size_t)n;
 	}
 	return true;
 }

@@ -52,6 +52,11 @@ int util_mkdir_parents_group(const char *path, mode_t mode, gid_t gid);
 
 /* Exponential backoff with full jitter: base * 2^attempt, capped. */
 int64_t util_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);
+/* One UTF-8 character at s (RFC 3629: no overlong forms, surrogates or
+ * code points above U+10FFFF): its length (1-4) and code point, or 0 when
+ * the bytes at s are not one (or n is too short). */
+int util_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
 /* ms as a struct timeval; a negative ms is 0. */
 struct timeval util_ms_tv(int64_t ms);
 

@@ -71,46 +71,6 @@ struct notifier {
 
 /* --- text ----------------------------------------------------------------- */
 
-/* One UTF-8 character at s: its length (1-4) and code point, or 0 when the
- * bytes are not valid UTF-8 (overlong, surrogate, cut short, ...). */
-static int
-utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	uint32_t c;
-	int len;
-
-	if (n == 0)
-		return 0;
-	c = s[0];
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		c &= 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		c &= 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		c &= 0x07;
-	} else
-		return 0;
-	if (n < (size_t)len)
-		return 0;
-	for (int i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 size_t
 notify_text_len(const char *text)
 {
@@ -123,7 +83,7 @@ notify_text_len(const char *text)
 		return 0;
 	n = strlen(text);
 	while (n > 0) {
-		if ((l = utf8_decode(s, n, &cp)) == 0) {
+		if ((l = util_utf8_decode(s, n, &cp)) == 0) {
 			l = 1;
 			cp = 0xfffd;
 		}
@@ -151,7 +111,7 @@ notify_text_clean(const char *text, size_t max)
 	cap = (n < max ? n : max) * 3 + 8;
 	out = xcalloc(1, cap);
 	while (n > 0) {
-		if ((l = utf8_decode(s, n, &cp)) == 0) {
+		if ((l = util_utf8_decode(s, n, &cp)) == 0) {
 			l = 1;
 			cp = 0xfffd;
 		}
@@ -346,7 +306,7 @@ text_copy(char *dst, size_t dstlen, const char *src, size_t srclen)
 	int l;
 
 	while (srclen > 0) {
-		if ((l = utf8_decode(s, srclen, &cp)) == 0 || cp == 0) {
+		if ((l = util_utf8_decode(s, srclen, &cp)) == 0 || cp == 0) {
 			l = 1;
 			cp = '?';
 		}

@@ -22,7 +22,6 @@
 #include "events.h"
 #include "job.h"
 #include "log.h"
-#include "proto.h"
 #include "sync.h"
 #include "timer.h"
 #include "util.h"
@@ -277,12 +276,12 @@ sync_output_clean(const char *s, size_t len, size_t max)
 	}
 	out = xcalloc(1, len - i + 1);
 	while (i < len) {
-		unsigned char c = p[i];
+		uint32_t cp = 0;
 
-		n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-		if (n == 1 && (c < 0x20 || c == 0x7F) && c != '\n' && c != '\t')
+		n = (size_t)util_utf8_decode(p + i, len - i, &cp);
+		if (n == 1 && (cp < 0x20 || cp == 0x7F) && cp != '\n' && cp != '\t')
 			n = 0;
-		if (n == 0 || i + n > len || !proto_utf8_valid(s + i, n)) {
+		if (n == 0) {
 			out[o++] = '?';
 			i++;
 			continue;

@@ -202,6 +202,41 @@ test_int_yesno(void **state)
 }
 
 static void
+test_utf8_decode(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+		int len;
+		uint32_t cp;
+	} v[] = {
+	    {"A", 1, 1, 0x41},
+	    {"\xc3\xa9", 2, 2, 0xe9},
+	    {"\xe2\x82\xac", 3, 3, 0x20ac},
+	    {"\xf0\x9f\x98\x80", 4, 4, 0x1f600},
+	    {"\xf4\x8f\xbf\xbf", 4, 4, 0x10ffff},
+	    {"\xc0\x80", 2, 0, 0}, /* overlong NUL */
+	    {"\xe0\x80\xaf", 3, 0, 0}, /* overlong */
+	    {"\xed\xa0\x80", 3, 0, 0}, /* surrogate */
+	    {"\xf4\x90\x80\x80", 4, 0, 0}, /* above U+10FFFF */
+	    {"\xe2\x82", 2, 0, 0}, /* cut short */
+	    {"\x80", 1, 0, 0}, /* continuation alone */
+	    {"\xc3\x41", 2, 0, 0}, /* bad continuation */
+	    {"", 0, 0, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint32_t cp = 0;
+		int len = util_utf8_decode((const unsigned char *)v[i].s, v[i].n, &cp);
+
+		assert_int_equal(len, v[i].len);
+		if (len > 0)
+			assert_int_equal(cp, v[i].cp);
+	}
+}
+
+static void
 test_ms_tv(void **state)
 {
 	struct timeval tv;
@@ -523,6 +558,7 @@ main(void)
 	    cmocka_unit_test(test_int_yesno),
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_ms_tv),
+	    cmocka_unit_test(test_utf8_decode),
 	    cmocka_unit_test(test_write_atomic),
 	    cmocka_unit_test(test_mkdir_parents),
 	    cmocka_unit_test(test_mkdir_parents_group),
