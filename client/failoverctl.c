@@ -412,8 +412,12 @@ socket_path(const char *sflag, const char *instance)
 
 	if (sflag != NULL)
 		return sflag;
-	if (instance != NULL)
-		return xasprintf("%s/failoverd/%s.sock", RUNSTATEDIR, instance);
+	if (instance != NULL) {
+		static char *path; /* for the life of the program */
+
+		path = xasprintf("%s/failoverd/%s.sock", RUNSTATEDIR, instance);
+		return path;
+	}
 	if ((env = getenv("FAILOVERD_SOCKET")) != NULL && *env != '\0')
 		return env;
 	return RUNSTATEDIR "/failoverd/failoverd.sock";
@@ -546,6 +550,7 @@ static void __attribute__((noreturn)) die_access(const char *path, int err)
 static const char *
 status_file_path(const char *Sflag, bool socket_chosen, const char *sock)
 {
+	static char *path; /* for the life of the program */
 	const char *env;
 	size_t n = strlen(sock);
 
@@ -555,7 +560,8 @@ status_file_path(const char *Sflag, bool socket_chosen, const char *sock)
 		return env;
 	if (n < 5 || strcmp(sock + n - 5, ".sock") != 0)
 		return NULL;
-	return xasprintf("%.*s.status", (int)(n - 5), sock);
+	path = xasprintf("%.*s.status", (int)(n - 5), sock);
+	return path;
 }
 
 /*
