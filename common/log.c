@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "util.h"
+
+static void log_repeats_flush(void);
 
 static enum log_dest dest = LOG_DEST_STDERR;
 static char *logpath;
@@ -69,6 +72,7 @@ log_reopen(void)
 void
 log_close(void)
 {
+	log_repeats_flush();
 	if (logfp != NULL)
 		fclose(logfp);
 	logfp = NULL;
@@ -116,25 +120,44 @@ log_escape(const char *in, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-static void
-vlog(int pri, const char *fmt, va_list ap, int err)
+bool
+log_stderr_is_journal(void)
 {
-	char raw[2048], msg[4 * sizeof(raw)], stamp[32];
+	static int known = -1;
+	const char *js;
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (known >= 0)
+		return known == 1;
+	known = 0;
+	if ((js = getenv("JOURNAL_STREAM")) != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino)
+		known = 1;
+	return known == 1;
+}
+
+static void
+log_write(int pri, const char *msg)
+{
+	char stamp[32];
 	const char *lvl;
 
-	vsnprintf(raw, sizeof(raw), fmt, ap);
-	if (err != 0) {
-		size_t n = strlen(raw);
-		snprintf(raw + n, sizeof(raw) - n, ": %s", strerror(err));
-	}
-	log_escape(raw, msg, sizeof(msg));
 	if (dest == LOG_DEST_SYSLOG) {
 		syslog(pri, "%s", msg);
+		return;
+	}
+	if (dest == LOG_DEST_STDERR && log_stderr_is_journal()) {
+		/* sd-daemon(3): journald takes the priority from the prefix
+		 * and stamps the line itself. */
+		fprintf(stderr, "<%d>%s\n", pri, msg);
 		return;
 	}
 	switch (pri) {
 	case LOG_CRIT: lvl = "fatal"; break;
 	case LOG_WARNING: lvl = "warning"; break;
+	case LOG_NOTICE: lvl = "notice"; break;
 	case LOG_DEBUG: lvl = "debug"; break;
 	default: lvl = "info"; break;
 	}
@@ -143,6 +166,55 @@ vlog(int pri, const char *fmt, va_list ap, int err)
 		fprintf(logfp, "%s %s[%ld] %s: %s\n", stamp, logident, (long)getpid(), lvl, msg);
 	else
 		fprintf(stderr, "%s %s: %s: %s\n", stamp, logident, lvl, msg);
+}
+
+/* The last line written, and how often it came again since. */
+#define REPEAT_SAY_MS 60000
+static char last_msg[512];
+static int last_pri = -1;
+static unsigned long repeats;
+static int64_t repeats_said;
+
+static void
+log_repeats_flush(void)
+{
+	char line[128];
+
+	if (repeats == 0)
+		return;
+	snprintf(line, sizeof(line), "last message repeated %lu time%s", repeats,
+	    repeats == 1 ? "" : "s");
+	log_write(last_pri, line);
+	repeats = 0;
+	repeats_said = util_mono_ms();
+}
+
+static void
+vlog(int pri, const char *fmt, va_list ap, int err)
+{
+	char raw[2048], msg[4 * sizeof(raw)];
+
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (err != 0) {
+		size_t n = strlen(raw);
+		snprintf(raw + n, sizeof(raw) - n, ": %s", strerror(err));
+	}
+	log_escape(raw, msg, sizeof(msg));
+	/* Debug lines are for a person who asked for them: never folded. */
+	if (pri != LOG_DEBUG && pri == last_pri && strlen(msg) < sizeof(last_msg) &&
+	    strcmp(msg, last_msg) == 0) {
+		repeats++;
+		if (util_mono_ms() - repeats_said >= REPEAT_SAY_MS)
+			log_repeats_flush();
+		return;
+	}
+	if (pri != LOG_DEBUG) {
+		log_repeats_flush();
+		strlcpy(last_msg, strlen(msg) < sizeof(last_msg) ? msg : "", sizeof(last_msg));
+		last_pri = pri;
+		repeats_said = util_mono_ms();
+	}
+	log_write(pri, msg);
 }
 
 #define LOGFN(name, pri, witherr, minverbose)                                                      \
@@ -160,6 +232,7 @@ vlog(int pri, const char *fmt, va_list ap, int err)
 
 LOGFN(log_warn, LOG_WARNING, 1, 0)
 LOGFN(log_warnx, LOG_WARNING, 0, 0)
+LOGFN(log_notice, LOG_NOTICE, 0, 0)
 LOGFN(log_info, LOG_INFO, 0, 0)
 LOGFN(log_debug, LOG_DEBUG, 0, 1)
 LOGFN(log_debug2, LOG_DEBUG, 0, 2)

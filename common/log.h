@@ -1,8 +1,14 @@
-/* Logging: syslog, stderr (foreground) or a file reopened on SIGUSR1. */
+/*
+ * Logging: syslog, stderr (foreground; journald-native when stderr is the
+ * journal) or a file reopened on SIGUSR1. A line repeated word for word is
+ * written once; the repeats are counted and said ("last message repeated
+ * N times") when another line comes, or at most every 60 s.
+ */
 #ifndef FOD_LOG_H
 #define FOD_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 enum log_dest {
 	LOG_DEST_STDERR,
@@ -17,10 +23,16 @@ int log_reopen(void);
 void log_close(void);
 void log_verbose(int level);
 int log_getverbose(void);
+/* True when standard error is the journal's stream (JOURNAL_STREAM names
+ * its device and inode, as systemd sets it): lines then carry a <N>
+ * priority prefix and no time stamp of their own. */
+bool log_stderr_is_journal(void);
 
 /* log_warn appends strerror(errno); log_warnx does not. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Things an operator should see: state changes, a failover's end. */
+void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Shown with -v (level 1) or -vv (level 2). */
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -440,7 +440,14 @@ announce_state(struct engine *e, const struct fo_change *ch)
 
 	strlcpy(recorded, st->side, sizeof(recorded));
 
-	log_info("state %s -> %s: %s", fo_state_str(ch->from), fo_state_str(ch->to), ch->reason);
+	/* A failover is what the person on call must see; other moves are
+	 * notices (journalctl -p notice shows them all). */
+	if (ch->to == FO_FAILING_OVER && ch->cause == FO_CAUSE_THRESHOLD)
+		log_warnx(
+		    "state %s -> %s: %s", fo_state_str(ch->from), fo_state_str(ch->to), ch->reason);
+	else
+		log_notice(
+		    "state %s -> %s: %s", fo_state_str(ch->from), fo_state_str(ch->to), ch->reason);
 	json_object_object_add(f, "from", json_object_new_string(fo_state_str(ch->from)));
 	json_object_object_add(f, "to", json_object_new_string(fo_state_str(ch->to)));
 	json_object_object_add(f, "reason", json_object_new_string(ch->reason));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "log.h"
 #include "util.h"
 
 static char tmpdir[] = "/tmp/fod-test-common-XXXXXX";
@@ -234,6 +235,37 @@ test_utf8_decode(void **state)
 		if (len > 0)
 			assert_int_equal(cp, v[i].cp);
 	}
+}
+
+/* A line repeated word for word is written once, then counted. */
+static void
+test_log_repeats_folded(void **state)
+{
+	char path[] = "/tmp/fod-logtest.XXXXXX", *text;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(log_init("t", LOG_DEST_FILE, path), 0);
+	for (int i = 0; i < 5; i++)
+		log_warnx("standby not healthy yet: %s", "connection refused");
+	log_warnx("something else");
+	log_info("something else"); /* another priority: not a repeat */
+	log_info("once");
+	log_info("once");
+	log_close(); /* says the last count */
+	text = util_read_file(path, 65536, NULL);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "warning: standby not healthy yet: connection refused\n"));
+	assert_non_null(strstr(text, "warning: last message repeated 4 times\n"));
+	assert_non_null(strstr(text, "warning: something else\n"));
+	assert_non_null(strstr(text, "info: something else\n"));
+	assert_non_null(strstr(text, "info: last message repeated 1 time\n"));
+	/* Five warnings made two lines. */
+	assert_null(strstr(strstr(text, "yet: connection refused") + 1, "yet: connection refused"));
+	free(text);
+	unlink(path);
 }
 
 static void
@@ -558,6 +590,7 @@ main(void)
 	    cmocka_unit_test(test_int_yesno),
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_ms_tv),
+	    cmocka_unit_test(test_log_repeats_folded),
 	    cmocka_unit_test(test_utf8_decode),
 	    cmocka_unit_test(test_write_atomic),
 	    cmocka_unit_test(test_mkdir_parents),
