@@ -404,6 +404,10 @@ static const struct command commands[] = {
     {"metrics", parse_none},
 };
 
+/* Paths made here live as long as the program; kept where LeakSanitizer
+ * sees them (volatile: a store the compiler may not drop as unread). */
+static char *volatile owned_socket, *volatile owned_status;
+
 /* The socket: -s, else -i NAME's, else $FAILOVERD_SOCKET, else the default. */
 static const char *
 socket_path(const char *sflag, const char *instance)
@@ -412,12 +416,8 @@ socket_path(const char *sflag, const char *instance)
 
 	if (sflag != NULL)
 		return sflag;
-	if (instance != NULL) {
-		static char *path; /* for the life of the program */
-
-		path = xasprintf("%s/failoverd/%s.sock", RUNSTATEDIR, instance);
-		return path;
-	}
+	if (instance != NULL)
+		return owned_socket = xasprintf("%s/failoverd/%s.sock", RUNSTATEDIR, instance);
 	if ((env = getenv("FAILOVERD_SOCKET")) != NULL && *env != '\0')
 		return env;
 	return RUNSTATEDIR "/failoverd/failoverd.sock";
@@ -550,7 +550,6 @@ static void __attribute__((noreturn)) die_access(const char *path, int err)
 static const char *
 status_file_path(const char *Sflag, bool socket_chosen, const char *sock)
 {
-	static char *path; /* for the life of the program */
 	const char *env;
 	size_t n = strlen(sock);
 
@@ -560,8 +559,7 @@ status_file_path(const char *Sflag, bool socket_chosen, const char *sock)
 		return env;
 	if (n < 5 || strcmp(sock + n - 5, ".sock") != 0)
 		return NULL;
-	path = xasprintf("%.*s.status", (int)(n - 5), sock);
-	return path;
+	return owned_status = xasprintf("%.*s.status", (int)(n - 5), sock);
 }
 
 /*
