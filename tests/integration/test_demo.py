@@ -43,8 +43,11 @@ class DemoTest(unittest.TestCase):
                             stdin=subprocess.DEVNULL, timeout=90)
         took = time.monotonic() - t0
         out = cp.stdout.decode("utf-8", "replace")
-        self.assertEqual(cp.returncode, 0, out + cp.stderr.decode("utf-8", "replace"))
+        err = cp.stderr.decode("utf-8", "replace")
+        self.assertEqual(cp.returncode, 0, out + err)
         self.assertLess(took, 60, "the demo must end within a minute")
+        # A fake server never prints a traceback (audit #16).
+        self.assertNotIn("Traceback", out + err)
         # The live event stream, in this order.
         want = [r"check unhealthy .*failures=1",
                 r"state primary -> failing-over",

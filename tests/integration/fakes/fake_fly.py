@@ -57,7 +57,9 @@ import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from quiet import QuietThreadingHTTPServer
 
 STATE_START_ALLOWED = ("stopped", "suspended", "failed")
 ACTIONS = ("start", "stop", "suspend")
@@ -237,7 +239,7 @@ class FakeFly:
         class Handler(_Handler):
             pass
         Handler.fake = fake
-        self.server = ThreadingHTTPServer((self.host, self._port), Handler)
+        self.server = QuietThreadingHTTPServer((self.host, self._port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)

@@ -41,13 +41,15 @@ import socketserver
 import struct
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from quiet import QuietThreadingHTTPServer, QuietThreadingTCPServer
 
 MODES = ("up", "down", "503", "status", "slow", "hang", "wrong-body", "garbage",
          "reset", "huge", "slowloris")
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class _Server(QuietThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     block_on_close = False
@@ -303,7 +305,7 @@ def _control_server(fake, port):
             except (ValueError, KeyError, TypeError) as e:
                 self._reply(400, {"error": str(e)})
 
-    srv = ThreadingHTTPServer(("127.0.0.1", port), Control)
+    srv = QuietThreadingHTTPServer(("127.0.0.1", port), Control)
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv

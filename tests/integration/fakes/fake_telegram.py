@@ -52,7 +52,9 @@ import socket
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from quiet import QuietThreadingHTTPServer
 
 TEXT_MAX = 4096
 HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -149,7 +151,7 @@ class FakeTelegram:
         class Handler(_Handler):
             pass
         Handler.fake = fake
-        self.server = ThreadingHTTPServer((self.host, self._port), Handler)
+        self.server = QuietThreadingHTTPServer((self.host, self._port), Handler)
         self.server.daemon_threads = True
         self._port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever,
