@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,27 +14,88 @@
 #include "status.h"
 #include "util.h"
 
-static void cmd_ping(struct daemon *, struct request *);
-static void cmd_help(struct daemon *, struct request *);
-static void cmd_status(struct daemon *, struct request *);
-static void cmd_metrics(struct daemon *, struct request *);
-static void cmd_events(struct daemon *, struct request *);
-static void cmd_check(struct daemon *, struct request *);
-static void cmd_selftest(struct daemon *, struct request *);
-static void cmd_force_activate(struct daemon *, struct request *);
-static void cmd_force_deactivate(struct daemon *, struct request *);
-static void cmd_pause(struct daemon *, struct request *);
-static void cmd_resume(struct daemon *, struct request *);
-static void cmd_sync(struct daemon *, struct request *);
-static void cmd_reload(struct daemon *, struct request *);
+/*
+ * The command table (contract §5.2). Each row carries its arguments as a
+ * typed spec; args_parse() checks and parses a request's arguments once,
+ * in the contract's error order, into struct cmd_args for the handler.
+ */
 
-static const char *const no_args[] = {NULL};
-static const char *const events_args[] = {"backlog", "types", "follow", NULL};
-static const char *const selftest_args[] = {"telegram", NULL};
-static const char *const activate_args[] = {"reason", "wait", NULL};
-static const char *const deactivate_args[] = {"reason", "force", "wait", "pause", NULL};
-static const char *const pause_args[] = {"duration", NULL};
-static const char *const sync_args[] = {"direction", "force", NULL};
+/* The arguments of every command, parsed; absent ones have their default. */
+struct cmd_args {
+	bool wait, force, follow, telegram;
+	const char *reason; /* NULL when absent; lives as long as the request */
+	int64_t duration_ms, pause_ms; /* 0 when absent */
+	int backlog;
+	char types[64][EVENT_TYPE_LEN];
+	int ntypes;
+	bool push; /* sync's direction */
+};
+
+enum arg_type {
+	ARG_BOOL,
+	ARG_REASON, /* a string of at most 200 bytes */
+	ARG_DURATION, /* seconds as a number, or a duration string; > 0 */
+	ARG_BACKLOG, /* an integer from 0 to 1000000 */
+	ARG_EVENT_TYPES, /* an array of known event types (or null) */
+	ARG_DIRECTION, /* "push" or "pull" */
+};
+
+struct argspec {
+	const char *name;
+	enum arg_type type;
+	bool required;
+	size_t off; /* of the value in struct cmd_args */
+	const char *errmsg; /* the invalid-argument message */
+};
+
+#define ARG(n, t, f, msg)                                                                          \
+	{                                                                                          \
+		n, t, false, offsetof(struct cmd_args, f), msg                                     \
+	}
+#define ARG_REQ(n, t, f, msg)                                                                      \
+	{                                                                                          \
+		n, t, true, offsetof(struct cmd_args, f), msg                                      \
+	}
+#define BOOL_MSG "wait, force and telegram must be booleans"
+static const struct argspec no_args[] = {{NULL}};
+static const struct argspec events_args[] = {
+    ARG("backlog", ARG_BACKLOG, backlog, "backlog must be an integer >= 0"),
+    ARG("types", ARG_EVENT_TYPES, types, "types must be an array of event types"),
+    ARG("follow", ARG_BOOL, follow, "follow must be a boolean"), {NULL}};
+static const struct argspec selftest_args[] = {
+    ARG("telegram", ARG_BOOL, telegram, BOOL_MSG), {NULL}};
+static const struct argspec activate_args[] = {
+    ARG("reason", ARG_REASON, reason, "reason must be a string of at most 200 bytes"),
+    ARG("wait", ARG_BOOL, wait, BOOL_MSG), {NULL}};
+static const struct argspec deactivate_args[] = {
+    ARG("reason", ARG_REASON, reason, "reason must be a string of at most 200 bytes"),
+    ARG("force", ARG_BOOL, force, BOOL_MSG), ARG("wait", ARG_BOOL, wait, BOOL_MSG),
+    ARG("pause", ARG_DURATION, pause_ms,
+        "pause must be a positive number of seconds or a duration like 10m, 1h"),
+    {NULL}};
+static const struct argspec pause_args[] = {
+    ARG("duration", ARG_DURATION, duration_ms,
+        "duration must be a positive number of seconds or a duration like 250ms, 5s, 1.5m, "
+        "1h"),
+    {NULL}};
+static const struct argspec sync_args[] = {
+    ARG_REQ("direction", ARG_DIRECTION, push, "direction must be \"push\" or \"pull\""),
+    ARG("force", ARG_BOOL, force, BOOL_MSG), {NULL}};
+#undef ARG
+#undef ARG_REQ
+#undef BOOL_MSG
+
+typedef void cmd_handler(struct daemon *, struct request *, const struct cmd_args *);
+static cmd_handler cmd_ping, cmd_help, cmd_status, cmd_metrics, cmd_events, cmd_check, cmd_selftest,
+    cmd_force_activate, cmd_force_deactivate, cmd_pause, cmd_resume, cmd_sync, cmd_reload;
+
+struct command {
+	const char *name;
+	enum cmd_level level;
+	const struct argspec *args;
+	cmd_handler *handler;
+	const char *usage;
+};
 
 static const struct command commands[] = {
     {"ping", LEVEL_READ, no_args, cmd_ping, "ping"},
@@ -71,65 +133,12 @@ control_event(struct daemon *d, struct request *r, const char *cmd, bool ok, con
 	events_emit(d->events, "control", f);
 }
 
-/* Unknown arguments, then each command's own type checks. */
-static bool
-args_known(struct request *r, char *msg, size_t msglen)
-{
-	json_object_object_foreach(r->req, k, v)
-	{
-		bool found = strcmp(k, "cmd") == 0 || strcmp(k, "id") == 0;
-		(void)v;
-		for (const char *const *a = r->cmd->args; !found && *a != NULL; a++)
-			found = strcmp(*a, k) == 0;
-		if (!found) {
-			snprintf(msg, msglen, "unknown argument \"%.64s\" for %s (usage: %s)", k,
-			    r->cmd->name, r->cmd->usage);
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Optional bool argument: 0 ok, -1 wrong type. */
+/* A duration: seconds as a number, or a duration string; positive. */
 static int
-arg_bool(struct request *r, const char *name, bool def, bool *out)
+arg_duration(json_object *v, int64_t *ms)
 {
-	json_object *v;
-
-	*out = def;
-	if (!json_object_object_get_ex(r->req, name, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_boolean))
-		return -1;
-	*out = json_object_get_boolean(v);
-	return 0;
-}
-
-static int
-arg_string(struct request *r, const char *name, const char **out)
-{
-	json_object *v;
-
-	*out = NULL;
-	if (!json_object_object_get_ex(r->req, name, &v))
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return -1;
-	*out = json_object_get_string(v);
-	return 0;
-}
-
-/* Optional duration argument: seconds as a number, or a duration string;
- * positive. *ms stays 0 when absent or null. 0 ok, -1 bad. */
-static int
-arg_duration(struct request *r, const char *name, int64_t *ms)
-{
-	json_object *v;
 	const char *err;
 
-	*ms = 0;
-	if (!json_object_object_get_ex(r->req, name, &v) || json_object_is_type(v, json_type_null))
-		return 0;
 	if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
 		double sec = json_object_get_double(v);
 
@@ -147,85 +156,117 @@ arg_duration(struct request *r, const char *name, int64_t *ms)
 }
 
 static int
-validate(struct daemon *d, struct request *r, char *msg, size_t msglen)
+arg_event_types(json_object *v, struct cmd_args *a, char *msg, size_t msglen)
 {
-	const char *name = r->cmd->name, *s;
-	int64_t ms;
-	bool b;
-
-	if (!args_known(r, msg, msglen))
+	if (!json_object_is_type(v, json_type_array))
 		return -1;
-	if (strcmp(name, "events") == 0) {
-		json_object *v;
-		if (json_object_object_get_ex(r->req, "backlog", &v) &&
-		    (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
-		        json_object_get_int64(v) > 1000000)) {
-			snprintf(msg, msglen, "backlog must be an integer >= 0");
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *t = json_object_array_get_idx(v, i);
+
+		if (!json_object_is_type(t, json_type_string) ||
+		    json_object_get_string_len(t) == 0 ||
+		    json_object_get_string_len(t) >= EVENT_TYPE_LEN)
+			return -1;
+		if (!proto_event_type_known(json_object_get_string(t))) {
+			snprintf(msg, msglen, "unknown event type \"%.*s\" (the types: %s)",
+			    EVENT_TYPE_LEN, json_object_get_string(t), proto_event_types_list());
+			return -2;
+		}
+		if (a->ntypes < 64)
+			strlcpy(a->types[a->ntypes++], json_object_get_string(t), EVENT_TYPE_LEN);
+	}
+	return 0;
+}
+
+/* One argument's value into a. 0, -1 (the spec's message), -2 (msg set). */
+static int
+arg_parse(const struct argspec *s, json_object *v, struct cmd_args *a, char *msg, size_t msglen)
+{
+	char *at = (char *)a + s->off;
+	const char *str;
+
+	switch (s->type) {
+	case ARG_BOOL:
+		if (!json_object_is_type(v, json_type_boolean))
+			return -1;
+		*(bool *)(void *)at = json_object_get_boolean(v);
+		return 0;
+	case ARG_REASON:
+		if (!json_object_is_type(v, json_type_string) ||
+		    json_object_get_string_len(v) > 200)
+			return -1;
+		*(const char **)(void *)at = json_object_get_string(v);
+		return 0;
+	case ARG_DURATION:
+		if (json_object_is_type(v, json_type_null))
+			return 0;
+		return arg_duration(v, (int64_t *)(void *)at);
+	case ARG_BACKLOG:
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+		    json_object_get_int64(v) > 1000000)
+			return -1;
+		*(int *)(void *)at = (int)json_object_get_int64(v);
+		return 0;
+	case ARG_EVENT_TYPES:
+		if (json_object_is_type(v, json_type_null))
+			return 0;
+		return arg_event_types(v, a, msg, msglen);
+	case ARG_DIRECTION:
+		str = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		if (strcmp(str, "push") != 0 && strcmp(str, "pull") != 0)
+			return -1;
+		*(bool *)(void *)at = strcmp(str, "push") == 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* Every argument of the request, checked against the command's spec and
+ * parsed into a: an unknown one first, then each value, then a missing
+ * required one. 0, or -1 with msg. */
+static int
+args_parse(struct request *r, struct cmd_args *a, char *msg, size_t msglen)
+{
+	const struct argspec *spec = r->cmd->args, *s;
+
+	memset(a, 0, sizeof(*a));
+	a->follow = true;
+	json_object_object_foreach(r->req, k, v)
+	{
+		if (strcmp(k, "cmd") == 0 || strcmp(k, "id") == 0)
+			continue;
+		for (s = spec; s->name != NULL && strcmp(s->name, k) != 0; s++)
+			;
+		if (s->name == NULL) {
+			snprintf(msg, msglen, "unknown argument \"%.64s\" for %s (usage: %s)", k,
+			    r->cmd->name, r->cmd->usage);
 			return -1;
 		}
-		if (json_object_object_get_ex(r->req, "types", &v) &&
-		    !json_object_is_type(v, json_type_null)) {
-			if (!json_object_is_type(v, json_type_array)) {
-				snprintf(msg, msglen, "types must be an array of event types");
+		(void)v;
+	}
+	for (s = spec; s->name != NULL; s++) {
+		json_object *val;
+		int rc;
+
+		if (!json_object_object_get_ex(r->req, s->name, &val)) {
+			if (s->required) {
+				snprintf(msg, msglen, "%s", s->errmsg);
 				return -1;
 			}
-			for (size_t i = 0; i < json_object_array_length(v); i++) {
-				json_object *t = json_object_array_get_idx(v, i);
-				if (!json_object_is_type(t, json_type_string) ||
-				    json_object_get_string_len(t) == 0 ||
-				    json_object_get_string_len(t) >= EVENT_TYPE_LEN) {
-					snprintf(
-					    msg, msglen, "types must be an array of event types");
-					return -1;
-				}
-				if (!proto_event_type_known(json_object_get_string(t))) {
-					snprintf(msg, msglen,
-					    "unknown event type \"%.*s\" (the types: %s)",
-					    EVENT_TYPE_LEN, json_object_get_string(t),
-					    proto_event_types_list());
-					return -1;
-				}
-			}
+			continue;
 		}
-		if (arg_bool(r, "follow", true, &b) == -1) {
-			snprintf(msg, msglen, "follow must be a boolean");
+		if ((rc = arg_parse(s, val, a, msg, msglen)) == -1)
+			snprintf(msg, msglen, "%s", s->errmsg);
+		if (rc != 0)
 			return -1;
-		}
 	}
-	if (arg_bool(r, "wait", false, &b) == -1 || arg_bool(r, "force", false, &b) == -1 ||
-	    arg_bool(r, "telegram", false, &b) == -1) {
-		snprintf(msg, msglen, "wait, force and telegram must be booleans");
-		return -1;
-	}
-	if (arg_string(r, "reason", &s) == -1 || (s != NULL && strlen(s) > 200)) {
-		snprintf(msg, msglen, "reason must be a string of at most 200 bytes");
-		return -1;
-	}
-	if (strcmp(name, "sync") == 0) {
-		if (arg_string(r, "direction", &s) == -1 || s == NULL ||
-		    (strcmp(s, "push") != 0 && strcmp(s, "pull") != 0)) {
-			snprintf(msg, msglen, "direction must be \"push\" or \"pull\"");
-			return -1;
-		}
-	}
-	if (strcmp(name, "pause") == 0 && arg_duration(r, "duration", &ms) == -1) {
-		snprintf(msg, msglen,
-		    "duration must be a positive number of seconds or a duration like 250ms, 5s, "
-		    "1.5m, 1h");
-		return -1;
-	}
-	if (strcmp(name, "force-deactivate") == 0 && arg_duration(r, "pause", &ms) == -1) {
-		snprintf(msg, msglen,
-		    "pause must be a positive number of seconds or a duration like 10m, 1h");
-		return -1;
-	}
-	(void)d;
 	return 0;
 }
 
 void
 commands_dispatch(struct daemon *d, struct request *r, const char *name, bool admin)
 {
+	struct cmd_args args;
 	char msg[256];
 
 	for (size_t i = 0; i < NCOMMANDS; i++)
@@ -253,7 +294,7 @@ commands_dispatch(struct daemon *d, struct request *r, const char *name, bool ad
 		    d->cfg->admin_group != NULL ? d->cfg->admin_group : "(not set)");
 		return;
 	}
-	if (validate(d, r, msg, sizeof(msg)) == -1) {
+	if (args_parse(r, &args, msg, sizeof(msg)) == -1) {
 		if (r->cmd->level == LEVEL_ADMIN)
 			control_event(d, r, name, false, "invalid-argument");
 		request_error(r, PROTO_INVALID_ARGUMENT, "%s", msg);
@@ -263,11 +304,11 @@ commands_dispatch(struct daemon *d, struct request *r, const char *name, bool ad
 		log_info("control: %s by uid %ld (pid %ld)", name, (long)r->uid, (long)r->pid);
 		control_event(d, r, name, true, NULL);
 	}
-	r->cmd->handler(d, r);
+	r->cmd->handler(d, r, &args);
 }
 
 static void
-cmd_ping(struct daemon *d, struct request *r)
+cmd_ping(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
 	json_object *res = json_object_new_object();
 
@@ -278,7 +319,7 @@ cmd_ping(struct daemon *d, struct request *r)
 }
 
 static void
-cmd_help(struct daemon *d, struct request *r)
+cmd_help(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
 	json_object *res = json_object_new_object(), *arr = json_object_new_array();
 
@@ -295,14 +336,14 @@ cmd_help(struct daemon *d, struct request *r)
 }
 
 static void
-cmd_status(struct daemon *d, struct request *r)
+cmd_status(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
 	request_reply(r, status_build(d));
 }
 
 /* The Prometheus exposition that METRICS_LISTEN serves, set or not. */
 static void
-cmd_metrics(struct daemon *d, struct request *r)
+cmd_metrics(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
 	json_object *res = json_object_new_object();
 	char *text = daemon_metrics_text(d);
@@ -313,65 +354,36 @@ cmd_metrics(struct daemon *d, struct request *r)
 }
 
 static void
-cmd_events(struct daemon *d, struct request *r)
+cmd_events(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	char types[64][EVENT_TYPE_LEN];
-	struct evfilter f = {types, 0};
-	json_object *v;
-	int backlog = 0;
-	bool follow;
+	struct evfilter f = {(char(*)[EVENT_TYPE_LEN])a->types, a->ntypes};
 
-	if (json_object_object_get_ex(r->req, "backlog", &v))
-		backlog = (int)json_object_get_int64(v);
-	if (json_object_object_get_ex(r->req, "types", &v) &&
-	    json_object_is_type(v, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(v) && f.n < 64; i++)
-			strlcpy(types[f.n++],
-			    json_object_get_string(json_object_array_get_idx(v, i)),
-			    EVENT_TYPE_LEN);
-	arg_bool(r, "follow", true, &follow);
-	request_subscribe(r, &f, backlog, follow);
+	request_subscribe(r, &f, a->backlog, a->follow);
 }
 
 static void
-cmd_check(struct daemon *d, struct request *r)
+cmd_check(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
 	engine_cmd_check(d->engine, r);
 }
 
 static void
-cmd_selftest(struct daemon *d, struct request *r)
+cmd_selftest(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	bool telegram;
-
-	arg_bool(r, "telegram", false, &telegram);
-	engine_cmd_selftest(d->engine, r, telegram);
+	engine_cmd_selftest(d->engine, r, a->telegram);
 }
 
 static void
-cmd_force_activate(struct daemon *d, struct request *r)
+cmd_force_activate(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	const char *reason;
-	bool wait;
-
-	arg_string(r, "reason", &reason);
-	arg_bool(r, "wait", false, &wait);
-	engine_cmd_force_activate(d->engine, r, reason, wait);
+	engine_cmd_force_activate(d->engine, r, a->reason, a->wait);
 }
 
 static void
-cmd_force_deactivate(struct daemon *d, struct request *r)
+cmd_force_deactivate(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	const char *reason;
-	bool wait, force;
-	int64_t pause_ms;
-
-	arg_string(r, "reason", &reason);
-	arg_bool(r, "wait", false, &wait);
-	arg_bool(r, "force", false, &force);
-	arg_duration(r, "pause", &pause_ms);
-	engine_cmd_force_deactivate(
-	    d->engine, r, reason, force, wait, pause_ms > 0 ? pause_ms : FORCE_PAUSE_DEFAULT_MS);
+	engine_cmd_force_deactivate(d->engine, r, a->reason, a->force, a->wait,
+	    a->pause_ms > 0 ? a->pause_ms : FORCE_PAUSE_DEFAULT_MS);
 }
 
 static json_object *
@@ -390,35 +402,27 @@ pause_result(struct daemon *d)
 }
 
 static void
-cmd_pause(struct daemon *d, struct request *r)
+cmd_pause(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	int64_t ms;
-
-	arg_duration(r, "duration", &ms);
-	daemon_pause(d, ms > 0 ? util_now_ms() + ms : 0);
+	daemon_pause(d, a->duration_ms > 0 ? util_now_ms() + a->duration_ms : 0);
 	request_reply(r, pause_result(d));
 }
 
 static void
-cmd_resume(struct daemon *d, struct request *r)
+cmd_resume(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
 	daemon_resume(d);
 	request_reply(r, pause_result(d));
 }
 
 static void
-cmd_sync(struct daemon *d, struct request *r)
+cmd_sync(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	const char *dir;
-	bool force;
-
-	arg_string(r, "direction", &dir);
-	arg_bool(r, "force", false, &force);
-	engine_cmd_sync(d->engine, r, strcmp(dir, "push") == 0, force);
+	engine_cmd_sync(d->engine, r, a->push, a->force);
 }
 
 static void
-cmd_reload(struct daemon *d, struct request *r)
+cmd_reload(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
 	char *why = daemon_reload(d);
 	json_object *res;

@@ -9,13 +9,9 @@ struct request;
 
 enum cmd_level { LEVEL_READ, LEVEL_ADMIN };
 
-struct command {
-	const char *name;
-	enum cmd_level level;
-	const char *const *args; /* allowed argument names, NULL-terminated */
-	void (*handler)(struct daemon *, struct request *);
-	const char *usage;
-};
+/* A row of the command table (commands.c): name, level, typed arguments,
+ * handler, usage. */
+struct command;
 
 /* Checks the command, access and arguments in the contract's order, emits
  * the `control` event for admin commands, then runs the handler. */
