@@ -50,6 +50,10 @@ struct command {
 	/* Adds arguments to req from argv (argv[0] is the command). 0, or -1 after a usage error.
 	 */
 	int (*parse)(int argc, char **argv, json_object *req, bool *unbounded);
+	/* The human output of a result (NULL: every field as key: value). */
+	void (*print)(json_object *req, json_object *res);
+	/* The exit status a successful reply still gives (NULL: 0). */
+	int (*exit_status)(json_object *res);
 };
 
 static const char short_usage[] =
@@ -388,20 +392,113 @@ parse_sync(int argc, char **argv, json_object *req, bool *unbounded)
 static json_object *parse_object(const char *line, size_t len);
 static void flush_stdout(void);
 
+/* Printers and exit statuses of the results, by command. */
+static void
+print_status(json_object *req, json_object *res)
+{
+	(void)req;
+	output_status(stdout, res, util_now_ms());
+}
+
+static void
+print_check(json_object *req, json_object *res)
+{
+	(void)req;
+	(void)output_check(stdout, res);
+}
+
+static int
+exit_check(json_object *res)
+{
+	return output_check_healthy(res) ? 0 : EXIT_FAILED;
+}
+
+static void
+print_selftest(json_object *req, json_object *res)
+{
+	(void)req;
+	(void)output_selftest(stdout, res);
+}
+
+static int
+exit_selftest(json_object *res)
+{
+	return output_selftest_failures(res) > 0 ? EXIT_FAILED : 0;
+}
+
+static void
+print_help(json_object *req, json_object *res)
+{
+	(void)req;
+	output_help(stdout, res);
+}
+
+static void
+print_ping(json_object *req, json_object *res)
+{
+	(void)req;
+	output_ping(stdout, res);
+}
+
+static void
+print_metrics(json_object *req, json_object *res)
+{
+	json_object *v;
+
+	(void)req;
+	if (json_object_object_get_ex(res, "text", &v) && json_object_is_type(v, json_type_string))
+		fputs(json_object_get_string(v), stdout);
+}
+
+static void
+print_pause(json_object *req, json_object *res)
+{
+	(void)req;
+	output_pause(stdout, res, util_now_ms());
+}
+
+static void
+print_sync(json_object *req, json_object *res)
+{
+	json_object *v = NULL;
+
+	json_object_object_get_ex(req, "direction", &v);
+	(void)output_sync(stdout, v != NULL ? json_object_get_string(v) : NULL, res);
+}
+
+static int
+exit_sync(json_object *res)
+{
+	return output_sync_ok(res) ? 0 : EXIT_FAILED;
+}
+
+static void
+print_reload(json_object *req, json_object *res)
+{
+	(void)req;
+	(void)output_reload(stdout, res);
+}
+
+static int
+exit_reload(json_object *res)
+{
+	return output_reload_restart_needed(res) > 0 ? EXIT_FAILED : 0;
+}
+
 static const struct command commands[] = {
-    {"status", parse_none},
-    {"check", parse_none},
-    {"selftest", parse_selftest},
-    {"force-activate", parse_force},
-    {"force-deactivate", parse_force},
-    {"pause", parse_pause},
-    {"resume", parse_none},
-    {"events", parse_events},
-    {"sync", parse_sync},
-    {"reload", parse_none},
-    {"ping", parse_none},
-    {"help", parse_help},
-    {"metrics", parse_none},
+    {"status", parse_none, print_status, NULL},
+    {"check", parse_none, print_check, exit_check},
+    {"selftest", parse_selftest, print_selftest, exit_selftest},
+    {"force-activate", parse_force, NULL, NULL},
+    {"force-deactivate", parse_force, NULL, NULL},
+    {"pause", parse_pause, print_pause, NULL},
+    {"resume", parse_none, print_pause, NULL},
+    {"events", parse_events, NULL, NULL},
+    {"sync", parse_sync, print_sync, exit_sync},
+    {"reload", parse_none, print_reload, exit_reload},
+    {"ping", parse_none, print_ping, NULL},
+    {"help", parse_help, print_help, NULL},
+    {"metrics", parse_none, print_metrics, NULL},
 };
 
 /* Paths made here live as long as the program; kept where LeakSanitizer
@@ -870,46 +967,16 @@ show_error(struct ctl *c, json_object *reply)
 }
 
 static int
-show_result(struct ctl *c, const char *cmd, json_object *req, json_object *res)
+show_result(struct ctl *c, const struct command *cmd, json_object *req, json_object *res)
 {
-	json_object *v;
-	int rc = 0;
+	int rc = cmd->exit_status != NULL ? cmd->exit_status(res) : 0;
 
-	if (strcmp(cmd, "check") == 0)
-		rc = output_check_healthy(res) ? 0 : EXIT_FAILED;
-	else if (strcmp(cmd, "selftest") == 0)
-		rc = output_selftest_failures(res) > 0 ? EXIT_FAILED : 0;
-	else if (strcmp(cmd, "sync") == 0)
-		rc = output_sync_ok(res) ? 0 : EXIT_FAILED;
-	else if (strcmp(cmd, "reload") == 0)
-		rc = output_reload_restart_needed(res) > 0 ? EXIT_FAILED : 0;
-	if (c->json) {
+	if (c->json)
 		output_json(stdout, res);
-		return rc;
-	}
-	if (strcmp(cmd, "status") == 0)
-		output_status(stdout, res, util_now_ms());
-	else if (strcmp(cmd, "check") == 0)
-		(void)output_check(stdout, res);
-	else if (strcmp(cmd, "selftest") == 0)
-		(void)output_selftest(stdout, res);
-	else if (strcmp(cmd, "help") == 0)
-		output_help(stdout, res);
-	else if (strcmp(cmd, "ping") == 0)
-		output_ping(stdout, res);
-	else if (strcmp(cmd, "metrics") == 0) {
-		if (json_object_object_get_ex(res, "text", &v) &&
-		    json_object_is_type(v, json_type_string))
-			fputs(json_object_get_string(v), stdout);
-	} else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
-		output_pause(stdout, res, util_now_ms());
-	else if (strcmp(cmd, "sync") == 0) {
-		json_object_object_get_ex(req, "direction", &v);
-		(void)output_sync(stdout, json_object_get_string(v), res);
-	} else if (strcmp(cmd, "reload") == 0)
-		(void)output_reload(stdout, res);
+	else if (cmd->print != NULL)
+		cmd->print(req, res);
 	else
-		output_result(stdout, cmd, res);
+		output_result(stdout, cmd->name, res);
 	return rc;
 }
 
@@ -1027,7 +1094,7 @@ main(int argc, char **argv)
 			json_object_object_get_ex(req, "follow", &v);
 			rc = ctl_events(&c, json_object_get_boolean(v));
 		} else
-			rc = show_result(&c, cmd->name, req, res);
+			rc = show_result(&c, cmd, req, res);
 	}
 	json_object_put(reply);
 	json_object_put(req);

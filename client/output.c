@@ -1045,6 +1045,84 @@ ev_simple(FILE *fp, json_object *ev, const char *word, const char *yes, const ch
 	ev_rest(fp, ev, shown);
 }
 
+/* How each event type is summed up: a printer and its words. */
+struct ev_printer {
+	const char *type;
+	void (*print)(FILE *, json_object *, const struct ev_printer *);
+	const char *word, *yes, *no;
+};
+
+static void
+evp_state(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	(void)p;
+	ev_state(fp, ev);
+}
+
+static void
+evp_check(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	(void)p;
+	ev_check(fp, ev);
+}
+
+static void
+evp_standby(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	(void)p;
+	ev_standby(fp, ev);
+}
+
+static void
+evp_run(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	ev_run(fp, ev, p->word);
+}
+
+static void
+evp_simple(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	ev_simple(fp, ev, p->word, p->yes, p->no);
+}
+
+static void
+evp_pause(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	(void)p;
+	ev_pause(fp, ev);
+}
+
+static void
+evp_text(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	ev_text(fp, ev, p->word, p->yes);
+}
+
+static const struct ev_printer ev_printers[] = {
+    {"state", evp_state, NULL, NULL, NULL},
+    {"check", evp_check, NULL, NULL, NULL},
+    {"standby", evp_standby, NULL, NULL, NULL},
+    {"sync", evp_run, "direction", NULL, NULL},
+    {"hook", evp_run, "hook", NULL, NULL},
+    {"notify", evp_simple, "channel", "ok", "FAILED"},
+    {"control", evp_simple, "cmd", "allowed", "DENIED"},
+    {"pause", evp_pause, NULL, NULL, NULL},
+    {"drift", evp_text, "detail", NULL, NULL},
+    {"error", evp_text, "what", "error", NULL},
+    {"daemon", evp_simple, "what", "ok", "FAILED"},
+};
+
+static const struct ev_printer *
+ev_printer_for(const char *type)
+{
+	if (type == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(ev_printers) / sizeof(ev_printers[0]); i++)
+		if (strcmp(ev_printers[i].type, type) == 0)
+			return &ev_printers[i];
+	return NULL;
+}
+
 char *
 output_event_line(json_object *ev)
 {
@@ -1058,34 +1136,14 @@ output_event_line(json_object *ev)
 	put_safe(fp, t != NULL ? t : "-");
 	fputc(' ', fp);
 	put_safe(fp, type != NULL ? type : "?");
-	if (ev == NULL || !json_object_is_type(ev, json_type_object))
-		;
-	else if (type == NULL)
-		ev_rest(fp, ev, NULL);
-	else if (strcmp(type, "state") == 0)
-		ev_state(fp, ev);
-	else if (strcmp(type, "check") == 0)
-		ev_check(fp, ev);
-	else if (strcmp(type, "standby") == 0)
-		ev_standby(fp, ev);
-	else if (strcmp(type, "sync") == 0)
-		ev_run(fp, ev, "direction");
-	else if (strcmp(type, "hook") == 0)
-		ev_run(fp, ev, "hook");
-	else if (strcmp(type, "notify") == 0)
-		ev_simple(fp, ev, "channel", "ok", "FAILED");
-	else if (strcmp(type, "control") == 0)
-		ev_simple(fp, ev, "cmd", "allowed", "DENIED");
-	else if (strcmp(type, "pause") == 0)
-		ev_pause(fp, ev);
-	else if (strcmp(type, "drift") == 0)
-		ev_text(fp, ev, "detail", NULL);
-	else if (strcmp(type, "error") == 0)
-		ev_text(fp, ev, "what", "error");
-	else if (strcmp(type, "daemon") == 0)
-		ev_simple(fp, ev, "what", "ok", "FAILED");
-	else
-		ev_rest(fp, ev, NULL); /* a newer daemon's type: every field as is */
+	if (ev != NULL && json_object_is_type(ev, json_type_object)) {
+		const struct ev_printer *p = ev_printer_for(type);
+
+		if (p != NULL)
+			p->print(fp, ev, p);
+		else
+			ev_rest(fp, ev, NULL); /* a newer daemon's type: every field as is */
+	}
 	if (fclose(fp) != 0) {
 		free(buf);
 		return NULL;
