@@ -177,6 +177,15 @@ def quote_value(v):
     raise ValueError("cannot quote %r" % v)
 
 
+def sanitized():
+    """True when failoverd is an ASan build (--enable-sanitizers)."""
+    try:
+        with open(FAILOVERD, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 def is_root():
     return os.geteuid() == 0
 

@@ -615,7 +615,13 @@ class HostileTest(fodtest.DaemonTestCase):
                                            100.0 * (rss2 - rss1) / rss1))
         self.assertLess(ms1, 10, "status median after round 1")
         self.assertLess(ms2, 10, "status median after round 2")
-        self.assertLessEqual(rss2, rss1 * 1.10, "RSS grew from round 1 to round 2")
+        if fodtest.sanitized():
+            # ASan keeps freed memory in its quarantine (256 MiB by default),
+            # so RSS grows from round to round with nothing leaked (+19 % was
+            # seen): in that build, leaks are LeakSanitizer's to find at exit.
+            sys.stderr.write("RSS growth not judged in an ASan build\n")
+        else:
+            self.assertLessEqual(rss2, rss1 * 1.10, "RSS grew from round 1 to round 2")
         # Nothing of it changed the daemon's state.
         s = self.d.status()
         for k in ("state", "state_since", "paused", "forced", "degraded"):

@@ -510,15 +510,6 @@ def faketime_ok():
     return os.path.exists(LIBFAKETIME)
 
 
-def sanitized():
-    """True when failoverd is an ASan build (--enable-sanitizers)."""
-    try:
-        with open(fodtest.FAILOVERD, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
-
-
 class ClockStepTest(OutsideCase):
     """The daemon's wall clock jumps an hour forward and back; intervals,
     the failover and a pause run on the monotonic clock."""
@@ -544,7 +535,7 @@ class ClockStepTest(OutsideCase):
                "FAKETIME_TIMESTAMP_FILE": self.stamp,
                "FAKETIME_NO_CACHE": "1",
                "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-        if sanitized():
+        if fodtest.sanitized():
             # ASan wants its runtime first in the library list; libfaketime
             # only wraps the clock calls, which ASan does not intercept.
             env["ASAN_OPTIONS"] = "verify_asan_link_order=0"
