@@ -567,7 +567,7 @@ announce(struct engine *e)
 				char t[32];
 				int64_t until = fo_grace_until(&e->fo, util_mono_ms());
 
-				log_warnx("failover held back: %s", ch[i].reason);
+				/* daemon_error logs it, once, at warning. */
 				daemon_error(d, "startup-grace", "%s", ch[i].reason);
 				util_time_fmt(util_mono_to_wall(until), t, sizeof(t));
 				engine_notify(e,
@@ -577,7 +577,6 @@ announce(struct engine *e)
 				break;
 			}
 			case FO_CH_GRACE_END:
-				log_warnx("STARTUP_GRACE hold over: %s", ch[i].reason);
 				daemon_error_cleared(d, "startup-grace", "%s", ch[i].reason);
 				break;
 			case FO_CH_FAILBACK_AWAITED:

@@ -244,7 +244,7 @@ fo_check_result(struct fo *fo, int64_t now, bool healthy, const char *error)
 {
 	if (healthy && fo->started) {
 		fo->seen_healthy = true;
-		fo_grace_end(fo, "the primary is healthy: no failover");
+		fo_grace_end(fo, "the primary is healthy once: the grace is over");
 	}
 	fo->last_healthy_known = true;
 	fo->last_healthy = healthy;
@@ -599,19 +599,22 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 	    fo_grace_until(fo, now) != 0) {
 		if (!fo->grace_held) {
 			char buf[32];
+			/* Whole seconds, rounded up: "110s", "2m". */
+			int64_t left = (fo_grace_until(fo, now) - now + 999) / 1000 * 1000;
 
 			fo->grace_held = true;
 			fo_emit(fo, FO_CH_GRACE_HOLD, fo->state,
-			    "primary not healthy since start (%d consecutive failed check%s: %s); "
-			    "no automatic failover for %s (STARTUP_GRACE) unless it recovers",
+			    "failover held back: primary not healthy since start (%d consecutive "
+			    "failed check%s: %s); no automatic failover for %s (STARTUP_GRACE) "
+			    "unless it recovers",
 			    fo->consecutive_failures, fo->consecutive_failures == 1 ? "" : "s",
-			    fo->last_error,
-			    util_duration_fmt(fo_grace_until(fo, now) - now, buf, sizeof(buf)));
+			    fo->last_error, util_duration_fmt(left, buf, sizeof(buf)));
 		}
 	} else if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold) {
 		char why[FO_REASON_LEN];
 
-		fo_grace_end(fo, "STARTUP_GRACE passed and the primary was never healthy");
+		fo_grace_end(
+		    fo, "STARTUP_GRACE passed and the primary was never healthy: failing over");
 		fo->drift = false;
 		snprintf(why, sizeof(why), "primary failed %d consecutive check%s: %s",
 		    fo->consecutive_failures, fo->consecutive_failures == 1 ? "" : "s",

@@ -90,7 +90,7 @@ class StartupGraceTest(FailoverCase):
         self.assertEqual([r for r in self.fly.requests("POST")], [])
         log = d.log_text()
         self.assertEqual(log.count("failover held back"), 1, log)
-        self.assertIn("warning: failover held back", log)
+        self.assertIn("warning: startup-grace: failover held back", log)
         self.assertEqual(len(self.grace_messages()), 1)
         self.assertFalse(any("FAILOVER BEGUN" in m["text"] for m in self.tg.messages()))
         # The grace is over for good: the next outage fails over as usual.
