@@ -758,7 +758,10 @@ fo_next_check_delay(const struct fo *fo)
 {
 	bool disagree;
 
-	if (fo->paused)
+	/* Paused: no automatic check, except the first after a start, which
+	 * the start-up needs to leave `starting` (a restart during a pause,
+	 * e.g. force-deactivate -f's, would otherwise stay there). */
+	if (fo->paused && !(fo->state == FO_STARTING && !fo->last_healthy_known))
 		return -1;
 	if (fo->check_now)
 		return 0;

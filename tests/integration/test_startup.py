@@ -147,6 +147,19 @@ class StartupGraceTest(FailoverCase):
         self.assertLessEqual(self.starts(), 1)
         self.assertEqual(self.fly.state(self.fly_app(), self.mid), "started")
 
+    def test_restart_while_paused_leaves_starting(self):
+        """A restart during a pause (force-deactivate -f's 10 minutes, say)
+        still checks once to leave `starting`; then the pause holds."""
+        d = self.start()
+        d.result("pause", duration="1h")
+        d.restart()
+        st = self.wait_state(d, "primary", timeout=10)
+        self.assertIs(st["paused"], True)
+        self.assertIsNotNone(st["local"]["last_check"])
+        n = st["local"]["checks_total"]
+        time.sleep(1.0)  # paused: no further automatic check (FAST_INTERVAL 50 ms)
+        self.assertEqual(d.status()["local"]["checks_total"], n)
+
     def fly_app(self):
         from test_failover import APP
         return APP

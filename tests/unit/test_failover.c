@@ -1570,6 +1570,28 @@ test_force_deactivate_abort_healthy_no_pause(void **s)
 	assert_false(fo.forced);
 }
 
+/* A restart during a pause still checks once, to leave `starting`; then
+ * the pause holds checks and actions as usual. */
+static void
+test_start_paused_checks_once(void **s)
+{
+	struct fo fo;
+	struct fo_params p = params();
+	struct fo_startup st = {.recorded = FO_REC_PRIMARY};
+
+	(void)s;
+	fo_init(&fo, &p);
+	fo_pause(&fo, T0, 0);
+	fo_start(&fo, T0, &st);
+	assert_int_equal(fo_next_check_delay(&fo), 0);
+	fo_machines(&fo, T0, true, 0);
+	assert_int_equal(fo.state, FO_STARTING);
+	fo_check_result(&fo, T0 + 10, false, "HTTP 503");
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_next_check_delay(&fo), -1);
+	assert_int_equal(fo_pending_action(&fo, T0 + 10).kind, FO_ACT_NONE);
+}
+
 /* "1 check", not "1 checks" (audit #16). */
 static void
 test_reason_singular(void **s)
@@ -1852,6 +1874,7 @@ main(void)
 	    cmocka_unit_test(test_force_deactivate_aborts_activation),
 	    cmocka_unit_test(test_force_deactivate_abort_healthy_no_pause),
 	    cmocka_unit_test(test_reason_singular),
+	    cmocka_unit_test(test_start_paused_checks_once),
 	    cmocka_unit_test(test_grace_holds_failover),
 	    cmocka_unit_test(test_grace_ends_on_healthy),
 	    cmocka_unit_test(test_grace_healthy_first),
