@@ -166,4 +166,13 @@ NOTIFY_CMD=echo "NOTIFY_CMD: $FAILOVER_FROM -> $FAILOVER_TO" >> %s/notify.log
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ^C ends the demo (what it started is stopped in main's finally) with
+    # one line, never a traceback; so does a second ^C during that clean-up.
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        try:
+            sys.stderr.write("\ndemo: interrupted\n")
+        except OSError:
+            pass
+        sys.exit(130)

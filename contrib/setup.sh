@@ -38,6 +38,7 @@ build() {
 		autoreconf -fi
 	fi
 	if [ ! -f Makefile ] || [ configure -nt config.status ]; then
+		# shellcheck disable=SC2086 # CONFIGURE_FLAGS is a list of options
 		./configure --sysconfdir=/etc --localstatedir=/var --runstatedir=/run ${CONFIGURE_FLAGS:-}
 	fi
 	make -j"$(nproc)"

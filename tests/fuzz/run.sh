@@ -35,6 +35,8 @@ else
 fi
 pc=$(pkg-config --cflags json-c libbsd-overlay) || exit 2
 pclibs=$(pkg-config --libs json-c libbsd-overlay) || exit 2
+# The quotes in -DSYSCONFDIR="/etc" are meant literally: they make C strings.
+# shellcheck disable=SC2089
 cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=all -Wall -Wextra -Wno-unused-parameter
 	$conf -I$src/common -I$src/daemon
@@ -71,7 +73,7 @@ for n in $names; do
 	s=$(sources "$n") || { echo "run.sh: no fuzzer '$n'" >&2; exit 2; }
 	xl=$(extra_libs "$n") || exit 2
 	bin=$out/fuzz_$n
-	# shellcheck disable=SC2086 # word splitting of the flag lists is wanted
+	# shellcheck disable=SC2086,SC2090 # word splitting of the flag lists is wanted
 	if ! $CC $cflags -o "$bin" "$here/fuzz_$n.c" $s $common $pclibs $xl -lm \
 	    >"$out/$n.build.log" 2>&1; then
 		cat "$out/$n.build.log" >&2
@@ -90,6 +92,7 @@ for n in $names; do
 	config) opts="$opts -max_len=8192" ;;
 	*) opts="$opts -max_len=16384" ;;
 	esac
+	# shellcheck disable=SC2086 # opts is a list of options
 	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix="$out/artifacts/$n-" $opts \
 	    "$work" "$here/corpus/$n" </dev/null >"$out/$n.log" 2>&1

@@ -27,6 +27,7 @@ UNIT = os.path.join(CONTRIB, "systemd", "failoverd.service")
 TEMPLATE = os.path.join(CONTRIB, "systemd", "failoverd@.service")
 PLIST = os.path.join(CONTRIB, "launchd", "io.failoverd.failoverd.plist")
 LOGROTATE = os.path.join(CONTRIB, "logrotate", "failoverd")
+NEWSYSLOG = os.path.join(CONTRIB, "newsyslog", "failoverd.conf")
 COMPLETION = os.path.join(CONTRIB, "bash-completion", "failoverctl")
 EXAMPLE = os.path.join(CONTRIB, "failoverd.conf.example")
 FLY_TOML = os.path.join(CONTRIB, "fly", "fly.toml")
@@ -35,6 +36,26 @@ DEPLOY = os.path.join(CONTRIB, "fly", "deploy.sh")
 MARKER = ".failoverd-standby-pushed"
 
 SH_FILES = [INIT, ENTRYPOINT, DEPLOY]
+
+
+def shell_scripts():
+    """Every shell script of the source tree (by its #! line): contrib/,
+    tests/ and .ci/, whatever its name."""
+    out = []
+    for top in ("contrib", "tests", ".ci"):
+        for dp, dns, fs in os.walk(os.path.join(fodtest.SRCDIR, top)):
+            dns[:] = [d for d in dns if d not in ("corpus", "__pycache__")]
+            for f in fs:
+                path = os.path.join(dp, f)
+                try:
+                    with open(path, "rb") as fh:
+                        first = fh.readline(100)
+                except OSError:
+                    continue
+                m = re.match(rb"#!\s*(?:/usr/bin/env\s+)?/?(?:\S*/)?(sh|bash|dash)\b", first)
+                if m:
+                    out.append((path, m.group(1).decode()))
+    return sorted(out)
 COMMANDS = ["status", "check", "selftest", "force-activate", "force-deactivate",
             "pause", "resume", "events", "sync", "reload", "ping", "help", "metrics"]
 EVENT_TYPES = ["state", "check", "standby", "sync", "hook", "notify", "control",
@@ -93,10 +114,15 @@ class TestSyntax(unittest.TestCase):
 
     def test_shellcheck(self):
         if shutil.which("shellcheck") is None:
-            self.skipTest("shellcheck is not installed")
-        for path in SH_FILES:
+            self.skipTest("shellcheck is not installed: the shell scripts are NOT checked")
+        scripts = shell_scripts()
+        names = [os.path.relpath(p, fodtest.SRCDIR) for p, _ in scripts]
+        for want in ("contrib/init.d/failoverd", "contrib/setup.sh", "tests/fuzz/run.sh",
+                     "tests/integration/fakes/fake_rclone.sh"):
+            self.assertIn(want, names)
+        for path, shell in scripts:
             with self.subTest(path=path):
-                r = run(["shellcheck", "-s", "sh", path])
+                r = run(["shellcheck", "-s", "sh" if shell == "dash" else shell, path])
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         r = run(["shellcheck", "-s", "bash", COMPLETION])
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -144,14 +170,39 @@ class TestSyntax(unittest.TestCase):
             with open(LOGROTATE) as f:
                 text = f.read()
             self.assertIn("USR1", text)
-            # The snippet names the failoverd user, which need not exist here.
-            text = text.replace("failoverd adm", "root root")
-            text = text.replace("/var/log/failoverd", os.path.join(tmp, "log"))
+            # No user is named: a failoverd user need not exist (audit #14).
+            self.assertNotRegex(text, r"(?m)^[ \t]*(su|create)[ \t]+\S")
+            log = os.path.join(tmp, "log")
+            os.mkdir(log)
+            with open(os.path.join(log, "web.log"), "w") as f:
+                f.write("x\n")
+            text = text.replace("/var/log/failoverd", log)
             with open(conf, "w") as f:
                 f.write(text)
             r = run(["logrotate", "-d", "-s", os.path.join(tmp, "state"), conf])
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertNotIn("error", r.stdout + r.stderr)
+            self.assertIn("web.log", r.stdout + r.stderr)
+
+    def test_newsyslog(self):
+        """newsyslog.conf(5): logfilename [owner:group] mode count size when
+        flags [pid_file] [sig_num]; signal 30 is SIGUSR1 on macOS."""
+        with open(NEWSYSLOG) as f:
+            rows = [ln.split() for ln in f if ln.strip() and not ln.startswith("#")]
+        self.assertEqual(len(rows), 1, rows)
+        name, owner, mode, count, size, when, flags, pidfile, sig = rows[0]
+        self.assertEqual(name, "/usr/local/var/log/failoverd/failoverd.log")
+        self.assertRegex(owner, r"^\w+:\w+$")
+        self.assertRegex(mode, r"^[0-7]{3}$")
+        self.assertTrue(count.isdigit() and size.isdigit())
+        self.assertRegex(when, r"^(\*|\d+|[@$]\S+)$")
+        self.assertRegex(flags, r"^[JZXBNCGpU]+$")
+        self.assertNotIn("N", flags, "N would send no signal")
+        # The default PID_FILE of a /usr/local build, as the plist's paths.
+        self.assertEqual(pidfile, "/usr/local/var/run/failoverd/failoverd.pid")
+        self.assertEqual(sig, "30")
+        with open(PLIST) as f:
+            self.assertIn("newsyslog", f.read())
 
 
 class TestSystemd(unittest.TestCase):
@@ -159,7 +210,13 @@ class TestSystemd(unittest.TestCase):
         s = u["Service"]
         self.assertEqual(s["Type"], ["notify"])
         self.assertRegex(s["WatchdogSec"][0], r"^\d+s?$")
-        self.assertEqual(s["ExecReload"], ["/bin/kill -HUP $MAINPID"])
+        # Validate first (failoverd -n), then signal: a broken file fails
+        # "systemctl reload" (audit #3).
+        self.assertEqual(len(s["ExecReload"]), 2, s["ExecReload"])
+        self.assertRegex(s["ExecReload"][0],
+                         r"^/bin/sh -c 'exec /usr/sbin/failoverd -n( -i \"\$\$1\")? >/dev/null'")
+        self.assertEqual(s["ExecReload"][1], "/bin/kill -HUP $MAINPID")
+        self.assertEqual(s["LogsDirectory"], ["failoverd"])
         self.assertEqual(s["User"], ["failoverd"])
         self.assertEqual(s["RuntimeDirectory"], ["failoverd"])
         # Shared by every instance: systemd must not remove it at a stop.
@@ -183,6 +240,26 @@ class TestSystemd(unittest.TestCase):
         u = unit_keys(TEMPLATE)
         self.check_common(u)
         self.assertEqual(u["Service"]["ExecStart"], ["/usr/sbin/failoverd -f -i %i"])
+
+    def exec_reload_check(self, unit, instance, env):
+        """Runs the unit's first ExecReload as systemd would ($$ -> $, %i ->
+        the instance) with the built daemon; returns the CompletedProcess."""
+        cmd = unit_keys(unit)["Service"]["ExecReload"][0]
+        cmd = cmd.replace("$$", "$").replace("%i", instance)
+        cmd = cmd.replace("/usr/sbin/failoverd", fodtest.FAILOVERD)
+        argv = [a.strip("'") for a in re.findall(r"'[^']*'|\S+", cmd)]
+        return run(argv, env=dict(fodtest.BASE_ENV, **env))
+
+    def test_exec_reload_validates(self):
+        for unit, inst in ((UNIT, ""), (TEMPLATE, "web")):
+            with self.subTest(unit=unit):
+                r = self.exec_reload_check(unit, inst, {"FAILURE_THRESHOLD": "many"})
+                self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("FAILURE_THRESHOLD", r.stderr)
+                self.assertEqual(r.stdout, "", "the settings table is not for the journal")
+        if not os.path.exists("/etc/failoverd.conf"):
+            r = self.exec_reload_check(UNIT, "", {})
+            self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
 
     def test_systemd_analyze_verify(self):
         if shutil.which("systemd-analyze") is None:
@@ -410,6 +487,32 @@ class TestInitScript(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("pid %d" % pid, r.stdout)
 
+    def test_reused_pid_is_not_the_daemon(self):
+        """After a crash the pid in PID_FILE may belong to another process: the
+        daemon's lock on PID_FILE is gone, so the script does not trust it
+        (audit #15)."""
+        if shutil.which("flock") is None:
+            self.skipTest("flock (util-linux) is not installed: only the pid is checked")
+        pid = self.start()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not fodtest.process_alive(pid), 5, msg="the daemon to die")
+        other = subprocess.Popen(["sleep", "300"])
+        self.addCleanup(other.wait)
+        self.addCleanup(other.kill)
+        with open(self.pidfile, "w") as f:
+            f.write("%d\n" % other.pid)
+        r = self.script("status")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        r = self.ok("stop")
+        self.assertIn("not running", r.stdout)
+        self.assertIsNone(other.poll(), "stop signalled the process that reused the pid")
+        # start is not fooled either: a new daemon, holding the lock.
+        new = self.start()
+        self.assertNotEqual(new, other.pid)
+        self.assertIn("running (pid %d)" % new, self.ok("status").stdout)
+        self.ok("stop")
+        self.assertIsNone(other.poll())
+
     def test_stale_pid_file(self):
         with open(self.pidfile, "w") as f:
             f.write("999999999\n")
@@ -489,11 +592,9 @@ class TestInitScript(unittest.TestCase):
         wait_until(lambda: os.path.getsize(self.log) > 0, 5, msg="the daemon to log")
         with open(LOGROTATE) as f:
             text = f.read()
-        user = run(["id", "-un"]).stdout.strip()
-        group = run(["id", "-gn"]).stdout.strip()
+        # As shipped, but for the paths: no user to replace.
         text = (text.replace("/var/log/failoverd/*.log", self.log)
-                .replace("/run/failoverd", self.tmp)
-                .replace("failoverd adm", "%s %s" % (user, group)))
+                .replace("/run/failoverd", self.tmp))
         conf = os.path.join(self.tmp, "logrotate.conf")
         with open(conf, "w") as f:
             f.write(text)

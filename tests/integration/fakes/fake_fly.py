@@ -59,7 +59,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
-from quiet import QuietThreadingHTTPServer
+from quiet import QuietThreadingHTTPServer, run_main
 
 STATE_START_ALLOWED = ("stopped", "suspended", "failed")
 ACTIONS = ("start", "stop", "suspend")
@@ -525,4 +525,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

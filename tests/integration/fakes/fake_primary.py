@@ -39,11 +39,12 @@ import json
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from quiet import QuietThreadingHTTPServer, QuietThreadingTCPServer
+from quiet import QuietThreadingHTTPServer, QuietThreadingTCPServer, run_main
 
 MODES = ("up", "down", "503", "status", "slow", "hang", "wrong-body", "garbage",
          "reset", "huge", "slowloris")
@@ -330,4 +331,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -49,12 +49,13 @@ import argparse
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
-from quiet import QuietThreadingHTTPServer
+from quiet import QuietThreadingHTTPServer, run_main
 
 TEXT_MAX = 4096
 HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -402,4 +403,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

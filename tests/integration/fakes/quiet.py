@@ -40,3 +40,20 @@ class QuietThreadingHTTPServer(QuietMixin, ThreadingHTTPServer):
 
 class QuietThreadingTCPServer(QuietMixin, socketserver.ThreadingTCPServer):
     pass
+
+
+def run_main(main):
+    """Runs a fake's main() as a program: ^C (SIGINT) and SIGTERM end it
+    with 130 and 143 and no traceback, wherever they arrive (also while the
+    fake stops); a closed stdout is not worth a traceback either."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return main()
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
