@@ -537,7 +537,9 @@ announce(struct engine *e)
 				log_info("%s%s: %s", ch[i].forced ? "forced" : "not forced",
 				    ch[i].degraded ? ", degraded" : "", ch[i].reason);
 				record_side(e);
-				daemon_state_save(d);
+				/* A forced activation's state change follows in this
+				 * pass and saves at once; nothing else is urgent. */
+				daemon_state_dirty(d);
 				break;
 			case FO_CH_PAUSE:
 				/* The machine paused or resumed by itself (force-deactivate
@@ -740,7 +742,7 @@ prov_action_done(const struct prov_status *ps, void *arg)
 		daemon_error_cleared(e->d, "fly-api", "the Fly Machines API answers again");
 		if (e->act.kind == FO_ACT_ACTIVATE) {
 			record_machines(e);
-			daemon_state_save(e->d);
+			daemon_state_dirty(e->d);
 			if (cfg->fly_health_url != NULL) {
 				standby_event(e, act_name(&e->act), "begin",
 				    "machines started; verifying FLY_HEALTH_URL");
@@ -752,7 +754,7 @@ prov_action_done(const struct prov_status *ps, void *arg)
 		} else {
 			json_object_put(e->d->dstate->machines);
 			e->d->dstate->machines = json_object_new_array();
-			daemon_state_save(e->d);
+			daemon_state_dirty(e->d);
 			if (e->act.pull && e->sync != NULL)
 				step_pull(e);
 			else if (e->act.failback_hook)
@@ -891,7 +893,7 @@ pushes_resume(struct engine *e)
 	if (!st->pushes_suspended)
 		return;
 	st->pushes_suspended = false;
-	daemon_state_save(e->d);
+	daemon_state_dirty(e->d);
 	log_info("the remote is in step again: automatic pushes resume");
 	daemon_error_cleared(e->d, "sync", "the remote is in step again: pushes resume");
 }
@@ -1082,7 +1084,7 @@ pull_done(struct engine *e, const struct sync_result *r)
 	    "`failoverctl sync push -f`",
 	    dur, r->error != NULL ? r->error : "?");
 	st->pushes_suspended = true;
-	daemon_state_save(e->d);
+	daemon_state_dirty(e->d);
 	daemon_error(e->d, "sync", "%s", msg);
 	engine_notify(e, "PULL FAILED, needs a person: %s.", msg);
 	standby_event(e, act_name(&e->act), "done", msg);
@@ -1516,7 +1518,7 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 static void
 notify_save(void *arg)
 {
-	daemon_state_save(arg);
+	daemon_state_dirty(arg);
 	daemon_status_changed(arg);
 }
 

@@ -205,6 +205,28 @@ state_retry_cb(evutil_socket_t fd, short what, void *arg)
 		daemon_state_save(d);
 }
 
+static void
+state_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->state_dirty)
+		daemon_state_save(d);
+}
+
+void
+daemon_state_dirty(struct daemon *d)
+{
+	if (d->state_flush == NULL) {
+		daemon_state_save(d);
+		return;
+	}
+	if (!d->state_dirty) {
+		d->state_dirty = true;
+		event_active(d->state_flush, EV_TIMEOUT, 0);
+	}
+}
+
 void
 daemon_state_save(struct daemon *d)
 {
@@ -214,6 +236,7 @@ daemon_state_save(struct daemon *d)
 
 	if (st == NULL)
 		return;
+	d->state_dirty = false;
 	failed_before = st->save_failed;
 	if (d->events != NULL)
 		st->events_total = d->events_base + events_count(d->events);
@@ -287,7 +310,7 @@ pause_changed(struct daemon *d)
 	    f, "paused_until", json_time_or_null(d->paused ? d->paused_until : 0));
 	events_emit(d->events, "pause", f);
 	/* After the event, so the saved event count includes it. */
-	daemon_state_save(d);
+	daemon_state_dirty(d);
 	pause_arm(d);
 	if (d->engine != NULL)
 		engine_pause_changed(d->engine);
@@ -733,6 +756,7 @@ main(int argc, char *argv[])
 	d->status_timer = evtimer_new(d->base, status_timer_cb, d);
 	d->pause_timer = evtimer_new(d->base, pause_timer_cb, d);
 	d->state_retry = evtimer_new(d->base, state_retry_cb, d);
+	d->state_flush = event_new(d->base, -1, 0, state_flush_cb, d);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		d->sigs[i] = evsignal_new(d->base, sigs[i], signal_cb, d);
 		event_add(d->sigs[i], NULL);
@@ -817,6 +841,8 @@ main(int argc, char *argv[])
 	event_free(d->status_timer);
 	event_free(d->pause_timer);
 	event_free(d->state_retry);
+	event_free(d->state_flush);
+	d->state_flush = NULL;
 	events_free(d->events);
 	dstate_free(d->dstate);
 	log_info("stopped");

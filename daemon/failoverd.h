@@ -75,6 +75,8 @@ struct daemon {
 	bool status_failed; /* the last write failed (reported once) */
 	/* STATE_FILE could not be written: tried again on this timer too. */
 	struct event *state_retry;
+	struct event *state_flush; /* daemon_state_dirty's one save per pass */
+	bool state_dirty;
 
 	struct event *sigs[5];
 	struct event *watchdog;
@@ -98,8 +100,14 @@ json_object *daemon_restart_needed_json(const struct daemon *);
 /* Pause (until = wall ms or 0 for none) / resume; emits the `pause` event. */
 void daemon_pause(struct daemon *, int64_t until);
 void daemon_resume(struct daemon *);
-/* Durable state changed: persist it (errors are reported, not fatal). */
+/* Durable state changed: persist it now (errors are reported, not
+ * fatal). Only where the outside world must not get ahead of the file: the
+ * side and forced before an action's first request, the seq floor, start
+ * and stop. */
 void daemon_state_save(struct daemon *);
+/* Durable state changed: one save at the end of this loop pass, however
+ * many changes it holds (STATUS_FILE's way). */
+void daemon_state_dirty(struct daemon *);
 /* The Prometheus exposition (contract §12), malloc'd. */
 char *daemon_metrics_text(struct daemon *);
 /* sd_notify("STATUS=...") etc.; no-op without $NOTIFY_SOCKET. */

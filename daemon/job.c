@@ -543,7 +543,7 @@ job_start(struct event_base *base, const struct job_opts *o, job_done_cb *cb, vo
 		return j;
 	}
 	log_debug("%s: started, pid %d", job_name(j), (int)j->pid);
-	if (spawn_observer != NULL)
+	if (spawn_observer != NULL && !o->transient)
 		spawn_observer(j->pid, spawn_observer_arg);
 	if ((j->ev_read = event_new(base, j->fd, EV_READ | EV_PERSIST, job_read_cb, j)) == NULL ||
 	    event_add(j->ev_read, NULL) == -1) {

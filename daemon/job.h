@@ -43,6 +43,9 @@ struct job_opts {
 	int64_t kill_grace_ms; /* TERM -> KILL; 0 = JOB_KILL_GRACE_MS */
 	size_t output_max; /* bytes of output kept (the last ones); 0 = JOB_OUTPUT_MAX */
 	const char *name; /* for log lines, e.g. "FENCE_CMD"; may be NULL */
+	/* Short-lived and harmless if a crash leaves it running (bounded by
+	 * its own timeout): not reported to the spawn observer. */
+	bool transient;
 };
 
 struct job_result {

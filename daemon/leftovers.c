@@ -76,7 +76,7 @@ spawned(pid_t pgid, void *arg)
 	json_object_object_add(o, "pgid", json_object_new_int((int)pgid));
 	json_object_object_add(o, "start", json_object_new_int64((int64_t)start));
 	json_object_array_add(st->jobs, o);
-	daemon_state_save(d);
+	daemon_state_dirty(d);
 }
 
 void

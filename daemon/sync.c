@@ -715,6 +715,8 @@ run_job_result(struct sync_run *r, const struct job_result *res, const char *ste
 	return true;
 }
 
+static void sync_poll_done(struct job *, const struct job_result *, void *);
+
 static void
 sync_job_start(
     struct sync *s, struct argv_b *a, int64_t timeout_ms, job_done_cb *cb, const char *name)
@@ -728,6 +730,10 @@ sync_job_start(
 	o.timeout_ms = timeout_ms;
 	o.output_max = SYNC_OUTPUT_MAX;
 	o.name = name;
+	/* A marker poll (rclone cat, a few hundred ms, bounded) is not recorded
+	 * in STATE_FILE for the next start to kill: a failback waiting for a
+	 * late marker would rewrite the file at every poll. */
+	o.transient = cb == sync_poll_done;
 	s->job = job_start(s->base, &o, cb, s);
 	argv_free(a);
 	if (s->job == NULL) {
