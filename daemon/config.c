@@ -344,21 +344,21 @@ check_rclone_path(const char *v)
 }
 
 static const char *
-check_readable(const char *v)
-{
-	if (v[0] != '/')
-		return "must be an absolute path (the daemon runs from /)";
-	if (access(v, R_OK) == -1)
-		return strerror(errno);
-	return NULL;
-}
-
-static const char *
 check_abs(const char *v)
 {
 	if (v[0] != '/')
 		return "must be an absolute path (the daemon runs from /)";
 	return NULL;
+}
+
+static const char *
+check_readable(const char *v)
+{
+	const char *why = check_abs(v);
+
+	if (why == NULL && access(v, R_OK) == -1)
+		why = strerror(errno);
+	return why;
 }
 
 /* A command run with /bin/sh -c from the daemon's directory, /: its first

@@ -7,7 +7,6 @@
  * engine_int.h, shared only with selftest.c (the `selftest` command).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

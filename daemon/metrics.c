@@ -94,26 +94,32 @@ jget(json_object *st, const char *a, const char *b)
 	return v;
 }
 
-static int64_t
-jint(json_object *st, const char *a, const char *b)
+/* A number at st.a(.b), or NULL when absent or not a number. */
+static json_object *
+jnum(json_object *st, const char *a, const char *b)
 {
 	json_object *v = jget(st, a, b);
 
 	return v != NULL &&
 	        (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
-	    ? json_object_get_int64(v)
-	    : 0;
+	    ? v
+	    : NULL;
+}
+
+static int64_t
+jint(json_object *st, const char *a, const char *b)
+{
+	json_object *v = jnum(st, a, b);
+
+	return v != NULL ? json_object_get_int64(v) : 0;
 }
 
 static double
 jdouble(json_object *st, const char *a, const char *b)
 {
-	json_object *v = jget(st, a, b);
+	json_object *v = jnum(st, a, b);
 
-	return v != NULL &&
-	        (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
-	    ? json_object_get_double(v)
-	    : 0;
+	return v != NULL ? json_object_get_double(v) : 0;
 }
 
 static bool
