@@ -53,8 +53,9 @@ usage(FILE *fp)
 	    "                secrets are refused: use the file, the environment or *_FILE)\n"
 	    "  -h            this help\n"
 	    "  -V            print the version\n"
-	    "Signals: HUP reloads the configuration (SOCKET, PID_FILE, STATE_FILE and\n"
-	    "PROVIDER wait for a restart), TERM/INT stop cleanly, USR1 reopens LOG_FILE.\n"
+	    "Signals: HUP reloads the configuration (SOCKET, PID_FILE, STATE_FILE, PROVIDER\n"
+	    "and METRICS_LISTEN wait for a restart), TERM/INT stop cleanly, USR1 reopens\n"
+	    "LOG_FILE.\n"
 	    "See failoverd(8), failoverd.conf(5) and failoverctl(8).\n",
 	    SYSCONFDIR, SYSCONFDIR);
 }
