@@ -1,3 +1,9 @@
+/*
+ * The control protocol's commands (contract §5.2): one table row per
+ * command with its access level, typed argument spec and handler; the
+ * level is checked first, the arguments are parsed once, a `control` event
+ * records every mutating command, and the handlers hand over to the engine.
+ */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -391,27 +397,28 @@ pause_result(struct daemon *d)
 {
 	json_object *res = json_object_new_object();
 	char buf[UTIL_TIME_LEN];
+	int64_t until;
+	bool paused = engine_paused(d->engine, &until);
 
-	json_object_object_add(res, "paused", json_object_new_boolean(d->paused));
-	if (d->paused)
+	json_object_object_add(res, "paused", json_object_new_boolean(paused));
+	if (paused)
 		json_object_object_add(res, "paused_until",
-		    d->paused_until != 0
-		        ? json_object_new_string(util_time_fmt(d->paused_until, buf, sizeof(buf)))
-		        : NULL);
+		    until != 0 ? json_object_new_string(util_time_fmt(until, buf, sizeof(buf)))
+		               : NULL);
 	return res;
 }
 
 static void
 cmd_pause(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	daemon_pause(d, a->duration_ms > 0 ? util_now_ms() + a->duration_ms : 0);
+	engine_pause(d->engine, a->duration_ms > 0 ? util_now_ms() + a->duration_ms : 0);
 	request_reply(r, pause_result(d));
 }
 
 static void
 cmd_resume(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	daemon_resume(d);
+	engine_resume(d->engine);
 	request_reply(r, pause_result(d));
 }
 

@@ -1,3 +1,9 @@
+/*
+ * The control socket (contract §5): the listening socket and its hygiene,
+ * one connection object per client with one teardown path, line framing
+ * and backpressure, peer credentials, replies, and `events` subscribers
+ * (fed by the daemon's subscription to the event stream).
+ */
 #include <errno.h>
 #include <grp.h>
 #include <stdarg.h>

@@ -7,6 +7,7 @@
 #define FOD_ENGINE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -20,13 +21,20 @@ void engine_start(struct engine *);
  * what is pending gets up to 2 s to be delivered (runs the loop). */
 void engine_shutdown(struct engine *);
 void engine_free(struct engine *);
+/* A run is due in this loop pass (engine_mark was called): it saves what
+ * STATE_FILE is due at its end. */
+bool engine_marked(const struct engine *);
 /* After a successful reload (d->cfg is the new config). */
 void engine_reconfigure(struct engine *);
-/* Pause/resume changed (d->paused is the truth). */
-void engine_pause_changed(struct engine *);
+/* The pause (contract §5: `pause`, `resume`), owned by the state machine
+ * with its expiry: until_wall is wall ms, 0 = until resume. */
+void engine_pause(struct engine *, int64_t until_wall);
+void engine_resume(struct engine *);
+/* Paused now; *until_wall (may be NULL) gets the expiry, 0 = none. */
+bool engine_paused(struct engine *, int64_t *until_wall);
 
-/* Adds state, state_since, reason, forced, degraded, local, standby, sync,
- * notify and counters to a status object. */
+/* status.c: adds state, state_since, reason, forced, degraded, local,
+ * standby, sync, notify and counters to a status object. */
 void engine_status(struct engine *, json_object *status);
 const char *engine_state_str(const struct engine *);
 

@@ -1,7 +1,10 @@
 /*
- * The engine's own state, shared by the files that make up the engine
- * (engine.c: loop, announcing, the action pipeline, listings, status;
- * selftest.c: the `selftest` command). Nothing outside them includes it.
+ * The engine's own state, shared by the files that make up the engine and
+ * nothing else: engine.c (the loop pass, inputs, life cycle, commands),
+ * announce.c (what changed, told once), action.c (the action pipeline and
+ * state sync), standby.c (listings, reconciliation, the standby watch),
+ * selftest.c (the `selftest` command). status.c reads it through
+ * engine_status() only.
  */
 #ifndef FOD_ENGINE_INT_H
 #define FOD_ENGINE_INT_H
@@ -16,10 +19,8 @@
 #include "engine.h"
 #include "failover.h"
 #include "provider.h"
+#include "provq.h"
 
-#define RETRY_BASE_MS 1000
-#define RETRY_CAP_MS (5 * 60 * 1000)
-#define CONFIG_RETRY_MIN_MS (60 * 1000) /* "retried slowly" */
 #define WAITERS_MAX 64
 #define SHUTDOWN_FLUSH_MS 2000
 /* PROVIDER=command: failed FLY_HEALTH_URL probes (FAST_INTERVAL apart) after
@@ -33,6 +34,7 @@ struct waiter {
 };
 
 struct selftest;
+struct sync_result;
 
 /* What the one sync in flight is for. */
 enum sync_use {
@@ -44,38 +46,51 @@ enum sync_use {
 	SU_MANUAL, /* the `sync` command */
 };
 
-/* Where the current action is. */
-enum act_step {
-	STEP_NONE,
+/* The steps of an action, in the order they run (action.c). */
+enum step {
 	STEP_FENCE, /* FENCE_CMD */
-	STEP_PUSH, /* waiting for the pre-push, then the final push */
+	STEP_PUSH_WAIT, /* the pre-push (or a periodic push) in flight ends */
+	STEP_FINAL_PUSH, /* within what is left of SYNC_TIMEOUT */
 	STEP_PROVIDER, /* start or stop the machines */
 	STEP_VERIFY, /* FLY_HEALTH_URL */
 	STEP_PULL, /* the standby's marker, the pull, the apply */
 	STEP_FAILBACK, /* FAILBACK_CMD */
+	STEP_MAX,
+};
+
+/* The action in flight: the machine's fo_action and its step list. */
+struct run {
+	struct fo_action act;
+	bool running;
+	enum step steps[STEP_MAX];
+	int nsteps, next;
+	enum step cur;
+	int verify_failures; /* of this attempt's verification */
+	int64_t push_wait_from; /* mono: the wait for the pushes began */
 };
 
 struct engine {
 	struct daemon *d;
 	struct fo fo;
 	struct selftest *selftest; /* the one in flight, or NULL */
-	/* state_since on the wall clock, converted once per change so status
-	 * does not jitter by a millisecond between two reads. */
-	int64_t since_mono, since_wall;
+	/* state_since and paused_until on the wall clock, converted once per
+	 * change so status does not jitter by a millisecond between reads. */
+	int64_t since_mono, since_wall, pause_mono, pause_wall;
 
 	struct checker *checker;
-	struct check_probe *probe; /* FLY_HEALTH_URL verification / watch */
+	struct check_probe *probe; /* FLY_HEALTH_URL verification */
+	struct check_probe *watch_probe; /* FLY_HEALTH_URL standby watch */
 
 	const struct provider_ops *pops;
 	struct provider *prov;
-	bool prov_busy;
-	bool prov_is_action; /* the provider runs the fsm's current action */
+	struct provq *provq;
 
 	/* Local health, as status shows it. */
 	bool checked;
 	int64_t check_end; /* mono, end of the last check */
 	struct check_result last;
 	uint64_t checks_total, checks_failed;
+	int64_t first_fail; /* mono, the first failed check of the streak */
 
 	/* Standby, as status shows it. */
 	bool listed;
@@ -83,12 +98,7 @@ struct engine {
 	int standby_healthy; /* -1 unknown, 0, 1 */
 	char standby_error[256];
 
-	/* The action in flight. */
-	struct fo_action act;
-	bool act_running;
-	int watch_failures;
-	int verify_failures; /* of this attempt's verification */
-	bool aborting; /* a force-deactivate aborted the activation */
+	struct run run;
 
 	struct waiter waiters[WAITERS_MAX];
 	int nwaiters;
@@ -96,29 +106,27 @@ struct engine {
 	/* State sync, notifications, hooks. */
 	struct sync *sync; /* NULL when sync is off */
 	struct notifier *notifier;
+	struct notify_listener *listener; /* Telegram's texts for the events */
 	struct hooks *hooks;
 	enum sync_use sync_use;
-	int64_t push_started; /* mono, of the push in flight */
 	struct request *sync_req; /* the `sync` command waiting */
-	enum act_step step;
-	bool prep_done; /* this transition's fence and final push are done */
-	int64_t trans_start; /* mono, the transition's first attempt */
-	int64_t first_fail; /* mono, the first failed check of the streak */
-	int64_t detect_ms; /* first failed check -> failing-over */
-	bool pull_alerted; /* this failback's pull failure was announced */
-	bool auth_alerted; /* the provider's auth failure was announced */
-	/* The last `state` event, for hooks. */
-	char *state_json;
-	char state_from[16], state_to[16], state_reason[FO_REASON_LEN];
 
-	struct event *ev_tick; /* fo_tick at fo_next_deadline */
-	struct event *ev_reconcile; /* RECONCILE_INTERVAL listings */
-	struct event *ev_timeout; /* ACTIVATION_TIMEOUT of a transition */
-	struct event *ev_verify; /* next FLY_HEALTH_URL probe */
-	struct event *ev_watch; /* standby watch while standby */
-	struct event *ev_run; /* deferred engine_run */
-	struct event *ev_periodic; /* SYNC_INTERVAL pushes */
-	int64_t force_pause_ms; /* the pause force-deactivate with force sets */
+	/* Announcing (announce.c). */
+	int64_t trans_start; /* mono, the transition's beginning */
+	int64_t detect_ms; /* first failed check -> failing-over, or -1 */
+	bool aborting; /* a force-deactivate aborted the activation */
+	bool pull_alerted; /* this failback's pull failure was announced */
+	/* For the Telegram texts (announce_ctx): STATE_FILE's side before the
+	 * change, the active time a failback closed, whether force-* began the
+	 * transition (and paused for how long), a pause that expired, and a
+	 * failed attempt to tell once (the provider's first, each failback's
+	 * first failed pull). */
+	char recorded[16];
+	int64_t closed_active_ms;
+	bool forced_cause;
+	int64_t force_pause_ms;
+	bool pause_expired;
+	bool provider_retry, pull_retry;
 	/* status.cause: what started the current or last transition; the
 	 * operator's reason and uid of the force-* command in progress. */
 	json_object *cause;
@@ -126,18 +134,59 @@ struct engine {
 	char op_reason[256];
 	bool op_has_reason;
 	long op_uid;
-	bool in_run;
+
+	struct event *ev_run; /* the one engine_run of this loop pass */
+	struct event *ev_tick; /* fo_tick at fo_next_deadline */
+	struct event *ev_reconcile; /* RECONCILE_INTERVAL listings */
+	struct event *ev_verify; /* next FLY_HEALTH_URL probe */
+	struct event *ev_watch; /* standby watch while standby */
+	struct event *ev_periodic; /* SYNC_INTERVAL pushes */
 	bool stopping; /* engine_shutdown: no new action */
 	bool flushing;
 };
 
-/* Runs the engine at the next loop pass (inputs from inside another
- * module's callback). */
-void engine_kick(struct engine *);
+/* engine.c */
+/* Marks the engine: one engine_run at the end of this loop pass, however
+ * many inputs arrived in it. */
+void engine_mark(struct engine *);
+/* Wall time of the machine's paused_until (0 when none). */
+int64_t engine_pause_wall(struct engine *);
+void waiters_finish(struct engine *, bool only_target, enum fo_state reached, const char *fail);
+
+/* announce.c */
+/* Drains the machine's changes into events, logs, STATE_FILE, Telegram,
+ * hooks and waiters; then STATUS= and STATUS_FILE. */
+void announce(struct engine *);
+void standby_event(struct engine *, const char *action, const char *phase, const char *detail);
+const char *standby_name(const struct engine *);
+double standby_cost_usd(const struct engine *, int64_t active_ms);
+/* Telegram hears the events from here on, with announce.c's context. */
+void announce_listen(struct engine *);
+/* The `pause` event, log line and STATE_FILE record of a FO_CH_PAUSE. */
+void announce_pause(struct engine *, const struct fo_change *);
+
+/* action.c */
+const char *act_name(const struct fo_action *);
+void action_start(struct engine *, const struct fo_action *);
+/* The machine superseded the action in flight: stop what runs. */
+void action_cancel(struct engine *);
+void engine_synced(const struct sync_result *, void *);
+void periodic_arm(struct engine *);
+void periodic_cb(evutil_socket_t, short, void *); /* SYNC_INTERVAL */
+void verify_cb(evutil_socket_t, short, void *); /* the next FLY_HEALTH_URL probe */
+bool pushes_allowed(struct engine *);
+/* The machine asked for a pre-push (fo_prepush_take). */
+void prepush_start(struct engine *);
+
+/* standby.c */
+void engine_list(struct engine *);
+void reconcile_cb(evutil_socket_t, short, void *);
+void watch_cb(evutil_socket_t, short, void *);
+void machines_set(struct engine *, const struct machine_list *);
+void record_machines(struct engine *);
+json_object *machines_json(const struct engine *);
 
 /* selftest.c */
-/* The listing a selftest waits for was cancelled by an action. */
-void selftest_listing_lost(struct engine *);
 /* Ends the selftest in flight (failed with why); its listing is cancelled. */
 void selftest_free(struct selftest *, const char *why);
 

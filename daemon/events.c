@@ -1,18 +1,23 @@
+/*
+ * Events (events.h): the numbered ring, the one serialisation of each
+ * event, and the subscriber table it is handed to.
+ */
 #include <stdlib.h>
 #include <string.h>
 
-#include "control.h"
 #include "events.h"
-#include "failoverd.h"
 #include "log.h"
-#include "state.h"
 #include "util.h"
 
-/* seq is persisted in blocks: one STATE_FILE write per this many events. */
-#define SEQ_BLOCK 1000
+struct evsub {
+	const char *const *types;
+	events_sub_cb *cb;
+	void *arg;
+};
 
 struct events {
-	struct daemon *d;
+	struct evsub subs[EVENTS_SUBS_MAX];
+	int nsubs;
 	struct evrec *ring[EVENTS_RING];
 	unsigned head; /* next slot */
 	unsigned n;
@@ -21,11 +26,10 @@ struct events {
 };
 
 struct events *
-events_new(struct daemon *d, uint64_t first_seq)
+events_new(uint64_t first_seq)
 {
 	struct events *ev = xcalloc(1, sizeof(*ev));
 
-	ev->d = d;
 	ev->next_seq = first_seq > 0 ? first_seq : 1;
 	return ev;
 }
@@ -67,10 +71,44 @@ events_count(const struct events *ev)
 	return ev->count;
 }
 
-uint64_t
+int
+events_subscribe(struct events *ev, const char *const *types, events_sub_cb *cb, void *arg)
+{
+	if (ev->nsubs == EVENTS_SUBS_MAX)
+		return -1;
+	ev->subs[ev->nsubs].types = types;
+	ev->subs[ev->nsubs].cb = cb;
+	ev->subs[ev->nsubs].arg = arg;
+	ev->nsubs++;
+	return 0;
+}
+
+void
+events_unsubscribe(struct events *ev, events_sub_cb *cb, void *arg)
+{
+	for (int i = 0; i < ev->nsubs; i++)
+		if (ev->subs[i].cb == cb && ev->subs[i].arg == arg) {
+			memmove(&ev->subs[i], &ev->subs[i + 1],
+			    (size_t)(ev->nsubs - i - 1) * sizeof(ev->subs[0]));
+			ev->nsubs--;
+			return;
+		}
+}
+
+static bool
+sub_wants(const struct evsub *s, const char *type)
+{
+	if (s->types == NULL)
+		return true;
+	for (const char *const *t = s->types; *t != NULL; t++)
+		if (strcmp(*t, type) == 0)
+			return true;
+	return false;
+}
+
+const struct evrec *
 events_emit(struct events *ev, const char *type, json_object *fields)
 {
-	struct daemon *d = ev->d;
 	json_object *obj = json_object_new_object(), *wrap;
 	struct evrec *r;
 	char when[UTIL_TIME_LEN];
@@ -93,7 +131,7 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 		json_object_put(fields);
 	}
 	wrap = json_object_new_object();
-	json_object_object_add(wrap, "event", obj);
+	json_object_object_add(wrap, "event", json_object_get(obj));
 	s = json_object_to_json_string_ext(
 	    wrap, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	r->line = xasprintf("%s\n", s);
@@ -108,16 +146,15 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	ev->count++;
 
 	log_debug2("event %s", r->line);
-	if (d->control != NULL)
-		control_broadcast(d->control, r);
-
-	/* Keep the persisted floor ahead of every seq handed out. */
-	if (d->dstate != NULL && r->seq + 1 >= d->dstate->seq_floor) {
-		d->dstate->seq_floor = r->seq + 1 + SEQ_BLOCK;
-		daemon_state_save(d);
-	}
-	daemon_status_changed(d);
-	return r->seq;
+	/* The ring holds a reference; so does this call, so a subscriber
+	 * that emits 1024 events of its own cannot free r under us. */
+	evrec_ref(r);
+	for (int i = 0; i < ev->nsubs; i++)
+		if (sub_wants(&ev->subs[i], r->type))
+			ev->subs[i].cb(r, obj, ev->subs[i].arg);
+	json_object_put(obj);
+	evrec_unref(r);
+	return r;
 }
 
 bool

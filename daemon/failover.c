@@ -132,6 +132,8 @@ static void
 fo_begin(struct fo *fo, int64_t now, enum fo_state to, enum fo_cause cause, const char *reason)
 {
 	fo->cause = cause;
+	fo->trans_start = now;
+	fo->timed_out = false;
 	fo_set_state(fo, now, to, reason);
 }
 
@@ -165,7 +167,9 @@ static void
 fo_act_activate(struct fo *fo, bool resumed)
 {
 	fo_act_set(fo, FO_ACT_ACTIVATE);
-	fo->act.push = true;
+	fo->act.push = fo->p.sync;
+	fo->act.fence = fo->p.fence;
+	fo->act.fence_required = fo->p.fence && fo->p.fence_required;
 	fo->act.forced = fo->forced;
 	fo->act.resumed = resumed;
 }
@@ -174,7 +178,7 @@ static void
 fo_act_deactivate(struct fo *fo, bool resumed)
 {
 	fo_act_set(fo, FO_ACT_DEACTIVATE);
-	fo->act.pull = true;
+	fo->act.pull = fo->p.sync;
 	fo->act.failback_hook = true;
 	fo->act.resumed = resumed;
 }
@@ -259,6 +263,58 @@ fo_check_result(struct fo *fo, int64_t now, bool healthy, const char *error)
 		snprintf(fo->last_error, sizeof(fo->last_error), "%s",
 		    error != NULL && *error != '\0' ? error : "check failed");
 	}
+	/* Not within STARTUP_GRACE before the primary was ever healthy: no
+	 * failover may follow yet, and STATE_DIR may still be restoring. */
+	if (!healthy && fo->state == FO_PRIMARY && fo->consecutive_failures == 1 && fo->p.sync &&
+	    !fo->paused && fo_grace_until(fo, now) == 0)
+		fo->prepush = true;
+	else if (healthy || fo->state != FO_PRIMARY)
+		fo->prepush = false;
+	fo_recompute(fo, now);
+}
+
+bool
+fo_prepush_take(struct fo *fo)
+{
+	bool p = fo->prepush;
+
+	fo->prepush = false;
+	return p;
+}
+
+void
+fo_listing(struct fo *fo, int64_t now, const struct fo_listing *l)
+{
+	int n = l->running;
+
+	if (l->ok && !l->known)
+		n = fo->active ? 1 : 0; /* cannot list: our own record is the truth */
+	else if (l->ok && fo->state == FO_STARTING && fo->start.recorded == FO_REC_FAILING_OVER)
+		/* Killed mid-activation with machines still `starting`: the
+		 * activation is not done until they are started and verified. */
+		n = l->started;
+	fo_machines(fo, now, l->ok, n);
+}
+
+void
+fo_standby_health(struct fo *fo, int64_t now, bool healthy)
+{
+	if (fo->state != FO_STANDBY)
+		return;
+	if (healthy) {
+		fo->standby_failures = 0;
+		fo->standby_unhealthy = false;
+		if (fo->standby_alerted) {
+			fo->standby_alerted = false;
+			fo_emit(fo, FO_CH_STANDBY_HEALTHY, fo->state,
+			    "FLY_HEALTH_URL is healthy again");
+		}
+	} else if (++fo->standby_failures == fo->p.failure_threshold) {
+		fo->standby_unhealthy = true;
+		fo->standby_alerted = true;
+		fo_emit(fo, FO_CH_STANDBY_UNHEALTHY, fo->state, "FLY_HEALTH_URL failing %d time%s",
+		    fo->standby_failures, fo->standby_failures == 1 ? "" : "s");
+	}
 	fo_recompute(fo, now);
 }
 
@@ -310,13 +366,13 @@ fo_force_activate(struct fo *fo, int64_t now, const char *reason, const char **w
  * side pushed. FAILBACK_CMD runs (it undoes the fence). Paused like any
  * forced failback onto a primary that is not healthy. */
 static void
-fo_abort_activation(struct fo *fo, int64_t now, const char *reason)
+fo_abort_activation(struct fo *fo, int64_t now, const char *reason, int64_t pause_ms)
 {
 	char why[FO_REASON_LEN];
 
 	if (!fo_primary_healthy(fo) && !fo->paused) {
 		fo->paused = true;
-		fo->paused_until = 0;
+		fo->paused_until = pause_ms > 0 ? now + pause_ms : 0;
 		fo_emit(fo, FO_CH_PAUSE, fo->state, "paused by force-deactivate");
 	}
 	fo_set_flags(fo, false, fo->degraded, "activation aborted");
@@ -333,6 +389,13 @@ fo_abort_activation(struct fo *fo, int64_t now, const char *reason)
 enum fo_result
 fo_force_deactivate(struct fo *fo, int64_t now, const char *reason, bool force, const char **why)
 {
+	return fo_force_deactivate_for(fo, now, reason, force, 0, why);
+}
+
+enum fo_result
+fo_force_deactivate_for(
+    struct fo *fo, int64_t now, const char *reason, bool force, int64_t pause_ms, const char **why)
+{
 	const char *w = NULL;
 	enum fo_result r = FO_OK;
 
@@ -347,7 +410,7 @@ fo_force_deactivate(struct fo *fo, int64_t now, const char *reason, bool force, 
 			r = FO_CONFLICT;
 			break;
 		}
-		fo_abort_activation(fo, now, reason);
+		fo_abort_activation(fo, now, reason, pause_ms);
 		break;
 	case FO_PRIMARY:
 	case FO_FAILING_BACK:
@@ -364,6 +427,7 @@ fo_force_deactivate(struct fo *fo, int64_t now, const char *reason, bool force, 
 		/* Forced onto a sick primary: keep the daemon from failing
 		 * straight over again until a person resumes. */
 		fo->want_pause = !fo_primary_healthy(fo);
+		fo->want_pause_ms = pause_ms;
 		fo->want = FO_PRIMARY;
 		snprintf(fo->want_reason, sizeof(fo->want_reason), "force-deactivate%s%s%s",
 		    fo->want_pause ? " (forced)" : "", reason != NULL && *reason ? ": " : "",
@@ -426,6 +490,50 @@ fo_pending_action(const struct fo *fo, int64_t now)
 	if (fo->act.kind == FO_ACT_NONE || fo->act_running || now < fo->act_retry_at)
 		return none;
 	return fo->act;
+}
+
+int64_t
+fo_retry_delay(enum fo_retry cls, int attempt, int64_t hint_ms)
+{
+	int64_t d;
+
+	if (cls == FO_RETRY_SOON)
+		return FO_RETRY_BASE_MS;
+	d = util_backoff_ms(attempt > 0 ? attempt - 1 : 0, FO_RETRY_BASE_MS, FO_RETRY_CAP_MS);
+	if (hint_ms > d)
+		d = hint_ms;
+	if (cls == FO_RETRY_CONFIG && d < FO_RETRY_CONFIG_MIN_MS)
+		d = FO_RETRY_CONFIG_MIN_MS;
+	return d;
+}
+
+void
+fo_action_prepared(struct fo *fo, uint64_t id)
+{
+	if (fo_action_current(fo, id))
+		fo->act.prepared = true;
+}
+
+enum fo_outcome
+fo_action_failed(struct fo *fo, int64_t now, uint64_t id, enum fo_retry cls, int64_t hint_ms,
+    const char *detail, int64_t *retry_ms)
+{
+	int64_t d = fo_retry_delay(cls, fo->act.attempt, hint_ms);
+
+	if (retry_ms != NULL)
+		*retry_ms = d;
+	if (!fo_action_current(fo, id) || !fo->act_running)
+		return FO_OUT_STALE;
+	if (cls == FO_RETRY_PULL && fo->state == FO_FAILING_BACK &&
+	    now - fo->trans_start >= fo->p.activation_timeout_ms) {
+		/* Give up: the primary serves without the standby's state. */
+		fo_action_done(fo, now, id, true, "the standby is stopped; the pull failed", 0);
+		fo_set_flags(fo, fo->forced, true, "the pull failed: pushes suspended");
+		fo_recompute(fo, now);
+		return FO_OUT_GAVE_UP;
+	}
+	fo_action_done(fo, now, id, false, detail, d);
+	return FO_OUT_RETRY;
 }
 
 int
@@ -493,8 +601,17 @@ fo_action_done(
 			fo->drift = false;
 		if (a.restart)
 			fo->restart = false;
-		fo_set_flags(
-		    fo, fo->forced, false, a.drift ? "drift corrected" : "standby restarted");
+		if (a.unhealthy) {
+			/* Stopped: nothing runs now, so the restart follows. */
+			fo->standby_unhealthy = false;
+			fo->standby_failures = 0;
+			fo->listed = true;
+			fo->running = 0;
+		}
+		fo_set_flags(fo, fo->forced, false,
+		    a.drift           ? "drift corrected"
+		        : a.unhealthy ? "unhealthy standby stopped"
+		                      : "standby restarted");
 	}
 	fo_recompute(fo, now);
 	return 0;
@@ -650,12 +767,16 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 
 	if (fo->want == FO_PRIMARY) {
 		fo->want = FO_STARTING;
+		int64_t until = fo->want_pause_ms > 0 ? now + fo->want_pause_ms : 0;
+
+		/* A pause already running keeps going, for at least this long. */
 		if (fo->want_pause && !fo->paused) {
 			fo->paused = true;
-			fo->paused_until = 0;
+			fo->paused_until = until;
 			fo_emit(fo, FO_CH_PAUSE, fo->state, "paused by force-deactivate");
-		} else if (fo->want_pause && fo->paused_until != 0) {
-			fo->paused_until = 0;
+		} else if (fo->want_pause && fo->paused_until != 0 &&
+		    (until == 0 || until > fo->paused_until)) {
+			fo->paused_until = until;
 			fo_emit(fo, FO_CH_PAUSE, fo->state, "paused by force-deactivate");
 		}
 		fo->want_pause = false;
@@ -712,11 +833,18 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 	} else if (fo->listed && fo->running > 0)
 		fo->restart = false;
 	if (fo->restart && !fo->paused) {
-		if (fo->act.kind == FO_ACT_NONE) {
+		if (fo->act.kind == FO_ACT_NONE || (fo->act.unhealthy && !fo->act_running)) {
 			fo_act_set(fo, FO_ACT_ACTIVATE);
 			fo->act.restart = true;
 		}
-	} else if (fo->act.kind != FO_ACT_NONE && fo->act.restart && !fo->act_running)
+	} else if (fo->standby_unhealthy && !fo->paused) {
+		/* An unhealthy standby is stopped; the restart above follows. */
+		if (fo->act.kind == FO_ACT_NONE) {
+			fo_act_set(fo, FO_ACT_DEACTIVATE);
+			fo->act.unhealthy = true;
+		}
+	} else if (fo->act.kind != FO_ACT_NONE && (fo->act.restart || fo->act.unhealthy) &&
+	    !fo->act_running)
 		fo_act_set(fo, FO_ACT_NONE);
 }
 
@@ -747,10 +875,27 @@ fo_recompute(struct fo *fo, int64_t now)
 		if (fo->state == before)
 			break;
 	}
-	if (fo->state != FO_STANDBY)
+	if (fo->state != FO_STANDBY) {
 		fo->failback_awaited = false;
+		fo->standby_failures = 0;
+		fo->standby_unhealthy = false;
+		fo->standby_alerted = false;
+	}
+	if (fo->state != FO_PRIMARY)
+		fo->prepush = false;
 	if (fo->state != FO_PRIMARY && fo->state != FO_STANDBY)
 		fo->want = FO_STARTING;
+	if ((fo->state == FO_FAILING_OVER || fo->state == FO_FAILING_BACK) && !fo->timed_out &&
+	    fo->p.activation_timeout_ms > 0 &&
+	    now >= fo->trans_start + fo->p.activation_timeout_ms) {
+		char buf[32];
+
+		fo->timed_out = true;
+		fo_set_flags(fo, fo->forced, true, "ACTIVATION_TIMEOUT passed");
+		fo_emit(fo, FO_CH_TIMEOUT, fo->state,
+		    "not done after ACTIVATION_TIMEOUT (%s); retries go on",
+		    util_duration_fmt(fo->p.activation_timeout_ms, buf, sizeof(buf)));
+	}
 }
 
 int64_t
@@ -795,6 +940,9 @@ fo_next_deadline(const struct fo *fo, int64_t now)
 		fo_deadline_min(&best, fo_grace_until(fo, now), now);
 	if (fo->act.kind != FO_ACT_NONE && !fo->act_running)
 		fo_deadline_min(&best, fo->act_retry_at, now);
+	if ((fo->state == FO_FAILING_OVER || fo->state == FO_FAILING_BACK) && !fo->timed_out &&
+	    fo->p.activation_timeout_ms > 0)
+		fo_deadline_min(&best, fo->trans_start + fo->p.activation_timeout_ms, now);
 	if (fo->state == FO_STANDBY && !fo->paused) {
 		if (!fo->forced && !fo->p.failback_manual)
 			fo_deadline_min(&best, fo->active_since + fo->p.min_standby_ms, now);

@@ -18,14 +18,30 @@
  *      A report whose id is no longer current is ignored. If the current
  *      action changes while one runs (fo_action_current() turns false),
  *      the engine cancels the old operation: it was superseded.
- *      A failed attempt sets `degraded` and the same action comes back
- *      from fo_pending_action() after retry_ms (backoff with jitter is the
- *      engine's: util_backoff_ms(act.attempt, ...)).
+ *      A failed attempt is reported with fo_action_failed(fo, now, id,
+ *      class, hint, detail, &retry_ms): the machine's retry policy (one
+ *      backoff with jitter, by class: normal, configuration error at least
+ *      60 s, could-not-start 1 s, pull) sets `degraded` and offers the same
+ *      action again after retry_ms, or, for a failback's pull past
+ *      ACTIVATION_TIMEOUT, gives up: the failback is done, degraded
+ *      (FO_OUT_GAVE_UP: the engine suspends pushes).
  *   3. re-arms its timers from fo_next_check_delay() and
  *      fo_next_deadline(), and calls fo_tick() when the deadline passes.
  *
  * Operational state (counts, last check, machines seen) is kept apart from
  * administrative state (paused, forced, failback mode). Decisions:
+ *
+ * - the first failed check while primary (outside STARTUP_GRACE and a
+ *   pause, with sync on) asks for a pre-push of STATE_DIR
+ *   (fo_prepush_take), so most of it is on the remote by the threshold.
+ * - a transition not done ACTIVATION_TIMEOUT after it began turns
+ *   `degraded` (FO_CH_TIMEOUT, once); retries go on.
+ * - an activation's action carries what it runs first: FENCE_CMD (fence,
+ *   fence_required: a failed fence fails the attempt) and the final push
+ *   (push); once both are done (fo_action_prepared) later attempts skip
+ *   them.
+ * - the pause is the machine's, with its expiry: fo_pause(until), expiry
+ *   in fo_tick; force-deactivate with force pauses for pause_ms.
  *
  * - primary: FAILURE_THRESHOLD consecutive failures -> failing-over,
  *   except within STARTUP_GRACE of fo_start while no check has yet been
@@ -53,6 +69,11 @@
  *   with drift set (no push, no pull, no hook), offered only while the
  *   primary's last check was healthy and not paused; no machine running
  *   while standby -> an ACTIVATE with restart set (no push).
+ * - the standby watch (fo_standby_health): FAILURE_THRESHOLD failed probes
+ *   of FLY_HEALTH_URL while standby -> FO_CH_STANDBY_UNHEALTHY and, unless
+ *   paused, a DEACTIVATE with unhealthy set (stop only), after which none
+ *   runs and the restart above follows; a healthy probe after the alert ->
+ *   FO_CH_STANDBY_HEALTHY.
  *
  * Start-up (fo_start, then the first fo_check_result and fo_machines):
  *   machines running and STATE_FILE recording an activation (standby,
@@ -116,6 +137,15 @@ struct fo_params {
 	/* STARTUP_GRACE: no automatic failover after fo_start until the
 	 * primary was healthy once or this long has passed (0 = off). */
 	int64_t startup_grace_ms;
+	/* ACTIVATION_TIMEOUT: a transition not done this long after it began
+	 * turns `degraded` (FO_CH_TIMEOUT), and a failing pull gives up
+	 * (fo_action_failed with FO_RETRY_PULL). 0 = never. */
+	int64_t activation_timeout_ms;
+	/* STATE_DIR is synced: an activation pushes first (after the fence), a
+	 * failback pulls, and the first failed check asks for a pre-push. */
+	bool sync;
+	bool fence; /* FENCE_CMD is set: an activation runs it first */
+	bool fence_required; /* FENCE_REQUIRED: a failed fence fails the attempt */
 };
 
 struct fo_startup {
@@ -145,6 +175,36 @@ struct fo_action {
 	bool resumed; /* continues a transition interrupted by a restart */
 	bool forced; /* activation asked for by force-activate */
 	bool aborted; /* deactivate: stops an activation force-deactivate aborted */
+	bool fence; /* activate: FENCE_CMD first */
+	bool fence_required; /* ... and its failure fails the attempt */
+	bool prepared; /* activate: fence and final push done (later attempts skip them) */
+	bool unhealthy; /* deactivate outside a transition: stop an unhealthy
+	                 * standby to start it again (a restart follows) */
+};
+
+/* How a failed attempt is retried: one backoff, by class. */
+enum fo_retry {
+	FO_RETRY_BACKOFF, /* exponential from 1 s to 5 min, with jitter */
+	FO_RETRY_CONFIG, /* needs a person: the same, but never under 60 s */
+	FO_RETRY_SOON, /* the step could not even start: 1 s */
+	FO_RETRY_PULL, /* a failback's pull: backoff until ACTIVATION_TIMEOUT
+	                * since the transition began, then give up */
+};
+
+#define FO_RETRY_BASE_MS 1000
+#define FO_RETRY_CAP_MS (5 * 60 * 1000)
+#define FO_RETRY_CONFIG_MIN_MS (60 * 1000)
+
+/* The delay before attempt+1 after `attempt` failed; hint_ms (the peer's
+ * Retry-After, or -1) is honoured when longer. Random jitter included. */
+int64_t fo_retry_delay(enum fo_retry, int attempt, int64_t hint_ms);
+
+/* What became of a failed attempt. */
+enum fo_outcome {
+	FO_OUT_RETRY, /* the same action comes back after *retry_ms */
+	FO_OUT_GAVE_UP, /* FO_RETRY_PULL past ACTIVATION_TIMEOUT: the failback
+	                 * is done without the standby's state, degraded */
+	FO_OUT_STALE, /* the action was no longer current: nothing changed */
 };
 
 /* What started a transition (failing-over or failing-back). */
@@ -170,6 +230,9 @@ enum fo_change_kind {
 	FO_CH_FAILBACK_AWAITED, /* FAILBACK=manual and the primary is back */
 	FO_CH_GRACE_HOLD, /* the failure threshold is met within STARTUP_GRACE */
 	FO_CH_GRACE_END, /* that hold is over: primary healthy, or grace passed */
+	FO_CH_TIMEOUT, /* the transition is not done after ACTIVATION_TIMEOUT */
+	FO_CH_STANDBY_UNHEALTHY, /* FLY_HEALTH_URL failed FAILURE_THRESHOLD times */
+	FO_CH_STANDBY_HEALTHY, /* ... and is healthy again */
 };
 
 struct fo_change {
@@ -232,10 +295,21 @@ struct fo {
 	bool seen_healthy; /* a healthy check since fo_start */
 	bool grace_held; /* a failover is being held back by STARTUP_GRACE */
 
+	/* The current transition (failing-over/-back). */
+	int64_t trans_start;
+	bool timed_out; /* ACTIVATION_TIMEOUT passed (FO_CH_TIMEOUT sent) */
+	bool prepush; /* a pre-push is asked for (fo_prepush_take) */
+
+	/* The standby watch (FLY_HEALTH_URL while standby). */
+	int standby_failures;
+	bool standby_unhealthy; /* reached the threshold: restart it */
+	bool standby_alerted; /* FO_CH_STANDBY_UNHEALTHY sent, not yet HEALTHY */
+
 	/* Pending admin intent, consumed by fo_recompute. */
 	enum fo_state want; /* FO_STANDBY, FO_PRIMARY or FO_STARTING (none) */
 	char want_reason[FO_REASON_LEN];
 	bool want_pause;
+	int64_t want_pause_ms; /* its length (0 = until resume) */
 
 	/* The current action. */
 	struct fo_action act;
@@ -258,6 +332,21 @@ void fo_start(struct fo *, int64_t now, const struct fo_startup *);
 void fo_check_result(struct fo *, int64_t now, bool healthy, const char *error);
 /* A machine listing: ok=false when it failed; running = started machines. */
 void fo_machines(struct fo *, int64_t now, bool ok, int running);
+/* A listing with what the provider saw: `known` false when it cannot list
+ * (PROVIDER=command: the machine's own record counts); running = started
+ * or starting, started = started only. At start-up after an interrupted
+ * activation only started machines count (starting ones are not verified). */
+struct fo_listing {
+	bool ok, known;
+	int running, started;
+};
+void fo_listing(struct fo *, int64_t now, const struct fo_listing *);
+/* The standby watch's probe of FLY_HEALTH_URL while standby. */
+void fo_standby_health(struct fo *, int64_t now, bool healthy);
+/* True once after the first failed check while primary (outside
+ * STARTUP_GRACE and a pause, with sync on): push STATE_DIR now, so most of
+ * it is on the remote by the time the threshold is reached. */
+bool fo_prepush_take(struct fo *);
 
 enum fo_result fo_force_activate(struct fo *, int64_t now, const char *reason, const char **why);
 /* force: go ahead while the primary is not healthy, and pause (no expiry
@@ -265,6 +354,10 @@ enum fo_result fo_force_activate(struct fo *, int64_t now, const char *reason, c
  * (a deactivation without pull, act.aborted). */
 enum fo_result fo_force_deactivate(
     struct fo *, int64_t now, const char *reason, bool force, const char **why);
+/* The same, and the pause that `force` sets ends after pause_ms (0 = at
+ * resume). */
+enum fo_result fo_force_deactivate_for(
+    struct fo *, int64_t now, const char *reason, bool force, int64_t pause_ms, const char **why);
 /* until: monotonic ms, 0 = until resume. A new pause replaces the expiry. */
 void fo_pause(struct fo *, int64_t now, int64_t until);
 /* FO_NOOP when not paused (counts untouched). */
@@ -276,6 +369,13 @@ void fo_tick(struct fo *, int64_t now);
 
 /* The action to start now (kind FO_ACT_NONE: nothing). */
 struct fo_action fo_pending_action(const struct fo *, int64_t now);
+/* The current activation's fence and final push are done: a later attempt
+ * skips them. */
+void fo_action_prepared(struct fo *, uint64_t id);
+/* An attempt failed: the retry policy (class, backoff, ACTIVATION_TIMEOUT
+ * for pulls) decides; *retry_ms gets the delay before the next attempt. */
+enum fo_outcome fo_action_failed(struct fo *, int64_t now, uint64_t id, enum fo_retry,
+    int64_t hint_ms, const char *detail, int64_t *retry_ms);
 /* Claims the pending action with this id. 0, or -1 if it is not pending. */
 int fo_action_begin(struct fo *, int64_t now, uint64_t id);
 /* True while id is the current action (not superseded or finished). */

@@ -211,6 +211,15 @@ state_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 
+	/* A marked engine runs first in the next pass and saves at its end:
+	 * one write for the inputs and what the run makes of them. */
+	if (d->state_dirty && !engine_marked(d->engine))
+		daemon_state_save(d);
+}
+
+void
+daemon_state_flush(struct daemon *d)
+{
 	if (d->state_dirty)
 		daemon_state_save(d);
 }
@@ -285,77 +294,23 @@ serve_metrics(void *arg)
 	return daemon_metrics_text(arg);
 }
 
-static void pause_timer_cb(evutil_socket_t, short, void *);
+/* seq is persisted in blocks: one STATE_FILE write per this many events. */
+#define SEQ_BLOCK 1000
 
+/* Every event: to `events` clients; the persisted seq floor stays ahead
+ * of every seq handed out; STATUS_FILE shows the count. */
 static void
-pause_arm(struct daemon *d)
-{
-	int64_t left;
-
-	evtimer_del(d->pause_timer);
-	if (!d->paused || d->paused_until == 0)
-		return;
-	left = d->paused_until_mono - util_mono_ms();
-	util_timer_in(d->pause_timer, left);
-}
-
-static void
-pause_changed(struct daemon *d)
-{
-	json_object *f = json_object_new_object();
-
-	d->dstate->paused = d->paused;
-	d->dstate->paused_until = d->paused_until;
-	json_object_object_add(f, "paused", json_object_new_boolean(d->paused));
-	json_object_object_add(
-	    f, "paused_until", json_time_or_null(d->paused ? d->paused_until : 0));
-	events_emit(d->events, "pause", f);
-	/* After the event, so the saved event count includes it. */
-	daemon_state_dirty(d);
-	pause_arm(d);
-	if (d->engine != NULL)
-		engine_pause_changed(d->engine);
-	daemon_status_changed(d);
-}
-
-void
-daemon_pause(struct daemon *d, int64_t until)
-{
-	char buf[UTIL_TIME_LEN];
-
-	d->paused = true;
-	d->paused_until = until;
-	d->paused_until_mono = until != 0 ? util_wall_to_mono(until) : 0;
-	log_info("paused %s%s", until != 0 ? "until " : "until resume",
-	    until != 0 ? util_time_fmt(until, buf, sizeof(buf)) : "");
-	pause_changed(d);
-}
-
-void
-daemon_resume(struct daemon *d)
-{
-	bool was = d->paused;
-
-	d->paused = false;
-	d->paused_until = 0;
-	log_info("resumed%s", was ? "" : " (was not paused)");
-	pause_changed(d);
-}
-
-static void
-pause_timer_cb(evutil_socket_t fd, short what, void *arg)
+daemon_on_event(const struct evrec *rec, json_object *event, void *arg)
 {
 	struct daemon *d = arg;
 
-	/* The expiry runs on the monotonic clock: a wall clock step neither
-	 * ends a pause early nor stretches it. */
-	if (d->paused && d->paused_until != 0 && util_mono_ms() + 5 >= d->paused_until_mono) {
-		log_info("pause expired");
-		d->pause_expired = true;
-		daemon_resume(d);
-		d->pause_expired = false;
-	} else
-		pause_arm(d); /* woken early: look again */
+	if (d->control != NULL)
+		control_broadcast(d->control, (struct evrec *)rec);
+	if (d->dstate != NULL && rec->seq + 1 >= d->dstate->seq_floor) {
+		d->dstate->seq_floor = rec->seq + 1 + SEQ_BLOCK;
+		daemon_state_save(d);
+	}
+	daemon_status_changed(d);
 }
 
 static struct config *
@@ -740,7 +695,10 @@ main(int argc, char *argv[])
 		event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
 		d->base = event_base_new_with_config(ec);
 		event_config_free(ec);
-		if (d->base == NULL)
+		/* The loop pass (tmux's proc_loop): inputs run at the default
+		 * priority, then the engine's one run, then the one STATE_FILE
+		 * save of what the pass left dirty. */
+		if (d->base == NULL || event_base_priority_init(d->base, PRIO_N) == -1)
 			fatalx("cannot create the event loop");
 	}
 	if (lr == DSTATE_CORRUPT || lr == DSTATE_UNREADABLE) {
@@ -753,11 +711,12 @@ main(int argc, char *argv[])
 			d->dstate->seq_floor = now;
 	}
 	d->events_base = d->dstate->events_total;
-	d->events = events_new(d, d->dstate->seq_floor);
+	d->events = events_new(d->dstate->seq_floor);
+	events_subscribe(d->events, NULL, daemon_on_event, d);
 	d->status_timer = evtimer_new(d->base, status_timer_cb, d);
-	d->pause_timer = evtimer_new(d->base, pause_timer_cb, d);
 	d->state_retry = evtimer_new(d->base, state_retry_cb, d);
 	d->state_flush = event_new(d->base, -1, 0, state_flush_cb, d);
+
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		d->sigs[i] = evsignal_new(d->base, sigs[i], signal_cb, d);
 		event_add(d->sigs[i], NULL);
@@ -781,15 +740,6 @@ main(int argc, char *argv[])
 		daemon_error(d, "state-file", "%s", msg);
 	else if (lr == DSTATE_FRESH)
 		log_info("no STATE_FILE at %s yet: first start", d->cfg->state_file);
-	if (d->dstate->paused &&
-	    (d->dstate->paused_until == 0 || d->dstate->paused_until > util_now_ms())) {
-		d->paused = true;
-		d->paused_until = d->dstate->paused_until;
-		d->paused_until_mono =
-		    d->paused_until != 0 ? util_wall_to_mono(d->paused_until) : 0;
-		log_info("still paused from before the restart");
-		pause_arm(d);
-	}
 	daemon_state_save(d); /* the seq floor moved past this run's events */
 
 	d->engine = engine_new(d);
@@ -820,8 +770,8 @@ main(int argc, char *argv[])
 	event_base_dispatch(d->base);
 
 	daemon_sd_notify(d, "STOPPING=1");
+	daemon_event(d, "stop", true, NULL); /* Telegram says so: flushed next */
 	engine_shutdown(d->engine);
-	daemon_event(d, "stop", true, NULL);
 	daemon_state_save(d);
 	d->stopped_at = util_now_ms();
 	status_write(d);
@@ -840,7 +790,6 @@ main(int argc, char *argv[])
 	if (d->watchdog != NULL)
 		event_free(d->watchdog);
 	event_free(d->status_timer);
-	event_free(d->pause_timer);
 	event_free(d->state_retry);
 	event_free(d->state_flush);
 	d->state_flush = NULL;

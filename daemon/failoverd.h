@@ -20,6 +20,12 @@ struct dstate;
 
 #define ERRORS_MAX 16
 
+/* Event priorities of a loop pass: the engine's run (PRIO_ENGINE) comes
+ * before new inputs (everything else, PRIO_DEFAULT). */
+#define PRIO_ENGINE 0
+#define PRIO_DEFAULT 1
+#define PRIO_N 2
+
 /* Recent problems, shown in status.errors (bounded ring). */
 struct error_ring {
 	struct {
@@ -51,14 +57,6 @@ struct daemon {
 	int64_t stopped_at; /* wall ms of a clean stop, for STATUS_FILE */
 	bool foreground;
 	bool sd_notify;
-
-	/* Administrative state (apart from what checks say). */
-	bool paused;
-	int64_t paused_until; /* wall ms, 0 = until resume */
-	int64_t paused_until_mono; /* the same on the monotonic clock: the
-	                            * expiry, immune to wall clock steps */
-	bool pause_expired; /* set while the resume of an expiry runs */
-	struct event *pause_timer;
 
 	struct error_ring errors;
 	/* Keys a reload changed that only a restart applies (static names). */
@@ -97,17 +95,17 @@ void daemon_error_cleared(struct daemon *, const char *what, const char *fmt, ..
 char *daemon_reload(struct daemon *);
 /* ["KEY", ...]: the changed keys a restart has yet to apply. */
 json_object *daemon_restart_needed_json(const struct daemon *);
-/* Pause (until = wall ms or 0 for none) / resume; emits the `pause` event. */
-void daemon_pause(struct daemon *, int64_t until);
-void daemon_resume(struct daemon *);
 /* Durable state changed: persist it now (errors are reported, not
  * fatal). Only where the outside world must not get ahead of the file: the
  * side and forced before an action's first request, the seq floor, start
  * and stop. */
 void daemon_state_save(struct daemon *);
 /* Durable state changed: one save at the end of this loop pass, however
- * many changes it holds (STATUS_FILE's way). */
+ * many changes it holds (STATUS_FILE's way); when the engine is marked,
+ * at the end of its run. */
 void daemon_state_dirty(struct daemon *);
+/* The save daemon_state_dirty asked for, now (the engine's run ends). */
+void daemon_state_flush(struct daemon *);
 /* The Prometheus exposition (contract §12), malloc'd. */
 char *daemon_metrics_text(struct daemon *);
 /* sd_notify("STATUS=...") etc.; no-op without $NOTIFY_SOCKET. */

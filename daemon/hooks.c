@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <json-c/json.h>
 
 #include "config.h"
@@ -43,6 +44,11 @@ struct hooks {
 	char **queue[NOTIFY_QUEUE_MAX];
 	int qhead, qlen;
 	struct job *notify_job;
+	struct event *ev_notify; /* starts the queue's head after the pass */
+
+	/* The last `state` event: what FENCE_CMD and FAILBACK_CMD are about. */
+	char *state_event;
+	char state_from[16], state_to[16], state_reason[256];
 };
 
 const char *
@@ -172,15 +178,27 @@ run_slot(struct hooks *h, enum hook_kind k)
 	return k == HOOK_FENCE ? &h->run[0] : k == HOOK_FAILBACK ? &h->run[1] : NULL;
 }
 
+static void
+last_state(const struct hooks *h, struct hook_ctx *c)
+{
+	c->event = h->state_event;
+	c->state = h->state_to;
+	c->from = h->state_from;
+	c->to = h->state_to;
+	c->reason = h->state_reason;
+}
+
 int
-hooks_run(struct hooks *h, enum hook_kind k, const struct hook_ctx *c, hook_done_cb *cb, void *arg)
+hooks_run(struct hooks *h, enum hook_kind k, hook_done_cb *cb, void *arg)
 {
 	struct hook_run *hr = run_slot(h, k);
+	struct hook_ctx c;
 	char **env;
 
 	if (hr == NULL || hr->job != NULL || hook_cmd(h->cfg, k) == NULL)
 		return -1;
-	env = hook_environ(h->cfg, c);
+	last_state(h, &c);
+	env = hook_environ(h->cfg, &c);
 	hr->cb = cb;
 	hr->arg = arg;
 	hr->job = hook_spawn(h, k, env, run_done, hr);
@@ -251,9 +269,42 @@ notify_next(struct hooks *h)
 	}
 }
 
+static void
+notify_kick(evutil_socket_t fd, short what, void *arg)
+{
+	notify_next(arg);
+}
+
+/* A `state` event: kept for FENCE_CMD/FAILBACK_CMD, and NOTIFY_CMD queued.
+ * It starts after this loop pass, when STATE_FILE has recorded the change. */
+static void
+hooks_on_state(const struct evrec *rec, json_object *ev, void *arg)
+{
+	struct hooks *h = arg;
+	json_object *v;
+	struct hook_ctx c;
+
+	free(h->state_event);
+	h->state_event = xstrdup(json_object_to_json_string_ext(
+	    ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	strlcpy(h->state_from,
+	    json_object_object_get_ex(ev, "from", &v) ? json_object_get_string(v) : "",
+	    sizeof(h->state_from));
+	strlcpy(h->state_to,
+	    json_object_object_get_ex(ev, "to", &v) ? json_object_get_string(v) : "",
+	    sizeof(h->state_to));
+	strlcpy(h->state_reason,
+	    json_object_object_get_ex(ev, "reason", &v) ? json_object_get_string(v) : "",
+	    sizeof(h->state_reason));
+	last_state(h, &c);
+	hooks_notify(h, &c);
+}
+
 void
 hooks_notify(struct hooks *h, const struct hook_ctx *c)
 {
+	struct timeval now = {0, 0};
+
 	if (h->cfg->notify_cmd == NULL)
 		return;
 	if (h->qlen == NOTIFY_QUEUE_MAX) {
@@ -267,7 +318,7 @@ hooks_notify(struct hooks *h, const struct hook_ctx *c)
 	}
 	h->queue[(h->qhead + h->qlen) % NOTIFY_QUEUE_MAX] = hook_environ(h->cfg, c);
 	h->qlen++;
-	notify_next(h);
+	evtimer_add(h->ev_notify, &now);
 }
 
 int
@@ -277,6 +328,8 @@ hooks_notify_queued(const struct hooks *h)
 }
 
 /* --- life cycle ----------------------------------------------------------------- */
+
+static const char *const state_types[] = {"state", NULL};
 
 struct hooks *
 hooks_new(struct event_base *base, struct events *events, const struct config *cfg)
@@ -290,6 +343,8 @@ hooks_new(struct event_base *base, struct events *events, const struct config *c
 	h->run[0].kind = HOOK_FENCE;
 	h->run[1].h = h;
 	h->run[1].kind = HOOK_FAILBACK;
+	h->ev_notify = evtimer_new(base, notify_kick, h);
+	events_subscribe(events, state_types, hooks_on_state, h);
 	return h;
 }
 
@@ -309,5 +364,8 @@ hooks_free(struct hooks *h)
 	job_cancel(h->notify_job);
 	while (h->qlen > 0)
 		queue_pop(h);
+	events_unsubscribe(h->events, hooks_on_state, h);
+	event_free(h->ev_notify);
+	free(h->state_event);
 	free(h);
 }

@@ -4,7 +4,9 @@
  * (queued: one at a time, in order). Each runs as a job (job.c): /bin/sh -c
  * in its own process group, HOOK_TIMEOUT escalating TERM -> KILL to the
  * whole group, an environment of PATH, HOME, LANG, TZ and the FAILOVER_*
- * variables only (never a secret). Each outcome is a `hook` event.
+ * variables only (never a secret). Each outcome is a `hook` event. The
+ * FAILOVER_* variables describe the last `state` event, which this module
+ * hears as a subscriber of the event stream.
  */
 #ifndef FOD_HOOKS_H
 #define FOD_HOOKS_H
@@ -42,10 +44,11 @@ bool hooks_configured(const struct hooks *, enum hook_kind);
  * loop. Returns 0, or -1 when it is not configured or already running (cb
  * not called).
  */
-int hooks_run(struct hooks *, enum hook_kind, const struct hook_ctx *, hook_done_cb *, void *);
+int hooks_run(struct hooks *, enum hook_kind, hook_done_cb *, void *);
 /* Stops a FENCE_CMD/FAILBACK_CMD run (KILL to its group); no callback. */
 void hooks_cancel(struct hooks *, enum hook_kind);
-/* NOTIFY_CMD for a state change: queued, run one at a time, in order. */
+/* NOTIFY_CMD for a state change: queued, run one at a time, in order.
+ * hooks_new subscribes to `state` events and calls it for each. */
 void hooks_notify(struct hooks *, const struct hook_ctx *);
 /* NOTIFY_CMD runs waiting or running. */
 int hooks_notify_queued(const struct hooks *);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -900,11 +901,18 @@ notifier_reconfigure(struct notifier *n, const struct config *cfg)
 	tg_schedule(n);
 }
 
+const struct config *
+notifier_config(const struct notifier *n)
+{
+	return n->cfg;
+}
+
 void
 notifier_free(struct notifier *n)
 {
 	if (n == NULL)
 		return;
+
 	http_request_cancel(n->req);
 	http_request_cancel(n->test_req);
 	http_request_cancel(n->hb_req);

@@ -93,6 +93,52 @@ void notifier_heartbeat(struct notifier *);
 typedef void notify_test_cb(bool ok, const char *detail, void *arg);
 int notifier_test(struct notifier *, const char *text, notify_test_cb *cb, void *arg);
 
+/* What the Telegram texts need beyond the event itself; the engine fills
+ * it when an event is emitted (notify_ctx_cb). */
+struct notify_ctx {
+	const char *standby; /* FLY_APP, or what stands for it */
+	const char *state; /* the state now */
+	const char *recorded; /* STATE_FILE's side before this change */
+	const char *action; /* the action in flight ("activate", ...), or NULL */
+	int attempt; /* its attempt */
+	bool drift; /* it corrects drift */
+	bool provider_retry; /* a `standby retry` to tell: the provider's first failure */
+	bool pull_retry; /* ... a failback's first failed pull */
+	bool aborting; /* the failback ends an aborted activation */
+	bool forced; /* the activation is forced */
+	bool forced_cause; /* this transition was begun by force-* */
+	bool force_paused; /* ... and paused for pause_ms */
+	bool paused, pause_expired;
+	int64_t pause_ms;
+	int64_t detect_ms; /* first failed check -> failing-over, or -1 */
+	int64_t transition_ms; /* since the transition began */
+	int64_t outage_ms, active_ms; /* of the failback that just ended */
+	double cost_usd;
+	const char *last_error; /* the primary's last check error */
+	const char *standby_error; /* the provider's or FLY_HEALTH_URL's last */
+	int64_t grace_until; /* wall ms: STARTUP_GRACE's end */
+	int64_t config_retry_ms;
+};
+typedef void notify_ctx_cb(struct notify_ctx *, void *arg);
+
+/* notify_text.c: the text for an event, malloc'd, or NULL for none. */
+char *notify_text_for(json_object *event, const struct notify_ctx *);
+/* "12.5s", "3m 20s", "2h 5m". */
+const char *notify_dur(int64_t ms, char *buf, size_t len);
+
+/*
+ * notify_text.c: a listener hears the events Telegram tells about (state,
+ * standby, error, hook, pause, daemon) and queues their texts on n,
+ * prefixed with "failoverd[ INSTANCE] on HOST: ". An error is told once
+ * until it clears.
+ */
+struct notify_listener;
+struct notify_listener *notify_listen(
+    struct notifier *n, struct events *events, notify_ctx_cb *cb, void *arg);
+void notify_listener_free(struct notify_listener *);
+/* The notifier's configuration (the last reload's). */
+const struct config *notifier_config(const struct notifier *);
+
 /* Daemon stopping: tries to deliver what is pending within timeout_ms;
  * cb is called once, when nothing is pending or the time is up (what is
  * left stays in dstate for the next start). */

@@ -3,8 +3,8 @@
  * health endpoint is probed, the Fly token is tried by listing the app's
  * machines (startable ones counted), commands and hooks are looked up,
  * STATE_DIR takes a probe file, rclone lists the remote, and Telegram gets
- * a test message when asked. It borrows the provider only while no action
- * needs it.
+ * a test message when asked. Its listing waits behind any other use of
+ * the provider and gives way to an action (provq.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,10 +59,8 @@ selftest_free(struct selftest *t, const char *why)
 	struct engine *e = t->e;
 
 	check_probe_cancel(t->probe);
-	if (t->listing && e->prov_busy) {
-		e->pops->cancel(e->prov);
-		e->prov_busy = false;
-	}
+	if (t->listing)
+		provq_cancel(e->provq, PQ_SELFTEST);
 	request_error(t->req, PROTO_FAILED, "%s", why);
 	json_object_put(t->checks);
 	e->selftest = NULL;
@@ -104,12 +102,10 @@ selftest_list_done(const struct prov_status *ps, void *arg)
 	struct engine *e = t->e;
 	int startable = 0, running = 0, want = e->d->cfg->fly_machine_count;
 
-	e->prov_busy = false;
 	t->listing = false;
 	if (ps->res != PROV_OK) {
 		selftest_add(t, "fly-api", false, "%s", ps->error);
 		selftest_finish(t);
-		engine_kick(e); /* anything that waited for the provider */
 		return;
 	}
 	for (int i = 0; ps->machines != NULL && i < ps->machines->n; i++) {
@@ -125,16 +121,14 @@ selftest_list_done(const struct prov_status *ps, void *arg)
 	    e->d->cfg->fly_app, ps->machines != NULL ? ps->machines->n : 0,
 	    ps->machines != NULL && ps->machines->n == 1 ? "" : "s", startable, running, want);
 	selftest_finish(t);
-	engine_kick(e);
 }
 
-void
-selftest_listing_lost(struct engine *e)
+/* An action took the provider first. */
+static void
+selftest_listing_lost(void *arg)
 {
-	struct selftest *t = e->selftest;
+	struct selftest *t = arg;
 
-	if (t == NULL || !t->listing)
-		return;
 	t->listing = false;
 	selftest_add(
 	    t, "fly-api", false, "interrupted by an activation or deactivation: try again");
@@ -223,20 +217,21 @@ engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 		selftest_command(t, "deactivate-cmd", "DEACTIVATE_CMD", cfg->deactivate_cmd);
 		break;
 	case PROVIDER_FLY:
-		if (e->prov_busy || e->act_running) {
+		if (e->run.running) {
 			selftest_add(t, "fly-api", false,
-			    "the Fly API is busy with an activation, deactivation or listing: try again");
+			    "the Fly API is busy with an activation or deactivation: try again");
 			break;
 		}
-		e->prov_busy = true;
-		e->prov_is_action = false;
-		t->listing = true;
-		t->pending++;
-		if (e->pops->start(e->prov, PROV_OP_LIST, selftest_list_done, NULL, t) == -1) {
-			e->prov_busy = false;
-			t->listing = false;
-			t->pending--;
-			selftest_add(t, "fly-api", false, "the provider is busy: try again");
+		{
+			/* Behind a listing in flight; an action takes precedence. */
+			struct provq_req req = {.op = PROV_OP_LIST,
+			    .done = selftest_list_done,
+			    .lost = selftest_listing_lost,
+			    .arg = t};
+
+			t->listing = true;
+			t->pending++;
+			provq_submit(e->provq, PQ_SELFTEST, &req);
 		}
 		break;
 	}

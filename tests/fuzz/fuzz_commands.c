@@ -74,12 +74,13 @@ request_peer_alive(const struct request *r)
 	return true;
 }
 
-uint64_t
+const struct evrec *
 events_emit(struct events *ev, const char *type, json_object *fields)
 {
 	json_object_put(fields);
-	return 1;
+	return NULL;
 }
+
 
 json_object *
 status_build(struct daemon *d)
@@ -87,18 +88,32 @@ status_build(struct daemon *d)
 	return json_object_new_object();
 }
 
+static bool fz_paused;
+static int64_t fz_paused_until;
+
 void
-daemon_pause(struct daemon *d, int64_t until)
+engine_pause(struct engine *e, int64_t until)
 {
-	d->paused = true;
-	d->paused_until = until;
+	(void)e;
+	fz_paused = true;
+	fz_paused_until = until;
 }
 
 void
-daemon_resume(struct daemon *d)
+engine_resume(struct engine *e)
 {
-	d->paused = false;
-	d->paused_until = 0;
+	(void)e;
+	fz_paused = false;
+	fz_paused_until = 0;
+}
+
+bool
+engine_paused(struct engine *e, int64_t *until)
+{
+	(void)e;
+	if (until != NULL)
+		*until = fz_paused_until;
+	return fz_paused;
 }
 
 char *
@@ -178,7 +193,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	d.cfg = &cfg;
-	d.paused = false;
+	fz_paused = false;
 	e = proto_parse_request((const char *)data, size, &req, &cmd, &id, msg, sizeof(msg));
 	if (e != PROTO_OK) {
 		if (req != NULL || msg[0] == '\0')

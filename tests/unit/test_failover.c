@@ -23,6 +23,7 @@ params(void)
 	    .check_interval_ms = 60 * SEC,
 	    .fast_interval_ms = 5 * SEC,
 	    .failback_manual = false,
+	    .sync = true, /* STATE_DIR set: activations push, failbacks pull */
 	};
 	return p;
 }
@@ -1805,6 +1806,346 @@ test_grace_paused(void **s)
 	assert_int_equal(fo.state, FO_FAILING_OVER);
 }
 
+/* ---- policy the engine used to decide (issue 11) ---- */
+
+static void
+test_prepush_first_failed_check(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	assert_false(fo_prepush_take(&fo));
+	checks(&fo, &now, 1, false);
+	assert_true(fo_prepush_take(&fo));
+	assert_false(fo_prepush_take(&fo)); /* once */
+	checks(&fo, &now, 1, false);
+	assert_false(fo_prepush_take(&fo)); /* only the first of a streak */
+	checks(&fo, &now, 1, true);
+	checks(&fo, &now, 1, false);
+	assert_true(fo_prepush_take(&fo)); /* a new streak */
+}
+
+static void
+test_prepush_not_without_sync_paused_or_grace(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+	struct fo_startup st = {.recorded = FO_REC_PRIMARY};
+
+	(void)s;
+	p.sync = false;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 1, false);
+	assert_false(fo_prepush_take(&fo));
+
+	p = params();
+	start_primary(&fo, &p);
+	fo_pause(&fo, now, 0);
+	checks(&fo, &now, 1, false);
+	assert_false(fo_prepush_take(&fo));
+
+	/* Within STARTUP_GRACE, before the primary was ever healthy. */
+	p.startup_grace_ms = 120 * SEC;
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_machines(&fo, T0, true, 0);
+	now = T0;
+	checks(&fo, &now, 1, false);
+	assert_false(fo_prepush_take(&fo));
+}
+
+static void
+test_activation_timeout_degrades_once(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	struct fo_change c;
+	int64_t now = T0;
+	struct fo_action a;
+
+	(void)s;
+	p.activation_timeout_ms = 300 * SEC;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_int_equal(fo_next_deadline(&fo, now), now + 300 * SEC);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	drain(&fo, FO_CH_STATE, NULL);
+	fo_tick(&fo, now + 299 * SEC);
+	assert_false(fo.degraded);
+	fo_tick(&fo, now + 300 * SEC);
+	assert_true(fo.degraded);
+	assert_string_equal(fo.degraded_reason, "ACTIVATION_TIMEOUT passed");
+	assert_int_equal(drain(&fo, FO_CH_TIMEOUT, &c), 1);
+	assert_non_null(strstr(c.reason, "retries go on"));
+	fo_tick(&fo, now + 400 * SEC);
+	assert_int_equal(drain(&fo, FO_CH_TIMEOUT, NULL), 0); /* once per transition */
+	assert_int_equal(fo_action_done(&fo, now + 401 * SEC, a.id, true, NULL, 0), 0);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_false(fo.degraded);
+	fo_tick(&fo, now + 900 * SEC);
+	assert_int_equal(drain(&fo, FO_CH_TIMEOUT, NULL), 0);
+}
+
+static void
+test_retry_classes(void **s)
+{
+	(void)s;
+	for (int i = 0; i < 50; i++) {
+		int64_t d = fo_retry_delay(FO_RETRY_BACKOFF, 1, -1);
+		assert_true(d >= FO_RETRY_BASE_MS / 2 && d <= FO_RETRY_BASE_MS);
+		d = fo_retry_delay(FO_RETRY_BACKOFF, 30, -1);
+		assert_true(d >= FO_RETRY_CAP_MS / 2 && d <= FO_RETRY_CAP_MS);
+		assert_true(fo_retry_delay(FO_RETRY_CONFIG, 1, -1) >= FO_RETRY_CONFIG_MIN_MS);
+		assert_int_equal(fo_retry_delay(FO_RETRY_SOON, 9, -1), FO_RETRY_BASE_MS);
+		assert_int_equal(fo_retry_delay(FO_RETRY_BACKOFF, 1, 42 * SEC), 42 * SEC);
+	}
+}
+
+static void
+test_failed_pull_retries_then_gives_up(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0, retry = 0;
+	struct fo_action a;
+
+	(void)s;
+	p.activation_timeout_ms = 60 * SEC;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	checks(&fo, &now, 3, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	a = fo_pending_action(&fo, now);
+	assert_true(a.pull);
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	assert_int_equal(
+	    fo_action_failed(&fo, now + 10 * SEC, a.id, FO_RETRY_PULL, -1, "rclone exit 1", &retry),
+	    FO_OUT_RETRY);
+	assert_true(retry > 0);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	assert_true(fo.degraded);
+	/* A stale id changes nothing. */
+	assert_int_equal(fo_action_failed(&fo, now + 11 * SEC, a.id, FO_RETRY_PULL, -1, "x", NULL),
+	    FO_OUT_STALE);
+	a = fo_pending_action(&fo, now + 10 * SEC + retry);
+	assert_int_equal(a.attempt, 2);
+	assert_int_equal(fo_action_begin(&fo, now + 10 * SEC + retry, a.id), 0);
+	assert_int_equal(
+	    fo_action_failed(&fo, now + 61 * SEC, a.id, FO_RETRY_PULL, -1, "rclone exit 1", NULL),
+	    FO_OUT_GAVE_UP);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_true(fo.degraded);
+	assert_string_equal(fo.degraded_reason, "the pull failed: pushes suspended");
+	assert_int_equal(fo_pending_action(&fo, now + 62 * SEC).kind, FO_ACT_NONE);
+}
+
+static void
+test_config_retry_is_slow(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0, retry = 0;
+	struct fo_action a;
+
+	(void)s;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	assert_int_equal(fo_action_failed(&fo, now, a.id, FO_RETRY_CONFIG, -1, "HTTP 401", &retry),
+	    FO_OUT_RETRY);
+	assert_true(retry >= FO_RETRY_CONFIG_MIN_MS);
+	assert_int_equal(fo_pending_action(&fo, now + retry - 1).kind, FO_ACT_NONE);
+	assert_int_equal(fo_pending_action(&fo, now + retry).kind, FO_ACT_ACTIVATE);
+}
+
+static void
+test_fence_flags_and_prepared(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+	struct fo_action a;
+
+	(void)s;
+	p.fence = true;
+	p.fence_required = true;
+	start_primary(&fo, &p);
+	checks(&fo, &now, 3, false);
+	a = fo_pending_action(&fo, now);
+	assert_true(a.fence && a.fence_required && a.push && !a.prepared);
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	/* The fence failed: the next attempt fences again. */
+	assert_int_equal(
+	    fo_action_failed(&fo, now, a.id, FO_RETRY_BACKOFF, -1, "fence", NULL), FO_OUT_RETRY);
+	a = fo_pending_action(&fo, now + 10 * SEC);
+	assert_false(a.prepared);
+	assert_int_equal(fo_action_begin(&fo, now + 10 * SEC, a.id), 0);
+	/* Fenced and pushed, then the provider failed: the retry skips both. */
+	fo_action_prepared(&fo, a.id);
+	assert_int_equal(
+	    fo_action_failed(&fo, now + 10 * SEC, a.id, FO_RETRY_BACKOFF, -1, "HTTP 503", NULL),
+	    FO_OUT_RETRY);
+	a = fo_pending_action(&fo, now + 20 * SEC);
+	assert_true(a.prepared);
+	assert_int_equal(a.attempt, 3);
+
+	p.fence_required = false;
+	start_primary(&fo, &p);
+	now = T0;
+	checks(&fo, &now, 3, false);
+	a = fo_pending_action(&fo, now);
+	assert_true(a.fence);
+	assert_false(a.fence_required);
+	p.fence = false;
+	start_primary(&fo, &p);
+	now = T0;
+	checks(&fo, &now, 3, false);
+	assert_false(fo_pending_action(&fo, now).fence);
+}
+
+static void
+test_standby_health_restart(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	struct fo_change c;
+	int64_t now = T0;
+	struct fo_action a;
+
+	(void)s;
+	p.failback_manual = true;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	fo_standby_health(&fo, now, false);
+	fo_standby_health(&fo, now, false);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	fo_standby_health(&fo, now, false);
+	assert_int_equal(drain(&fo, FO_CH_STANDBY_UNHEALTHY, &c), 1);
+	assert_non_null(strstr(c.reason, "failing 3 times"));
+	/* The restart: first a stop of the unhealthy standby... */
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_DEACTIVATE);
+	assert_true(a.unhealthy);
+	assert_false(a.pull || a.failback_hook);
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	assert_int_equal(fo_action_done(&fo, now, a.id, true, NULL, 0), 0);
+	assert_int_equal(fo.state, FO_STANDBY);
+	/* ...then a start, with a drift event saying nothing runs. */
+	assert_int_equal(drain(&fo, FO_CH_DRIFT, NULL), 1);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_ACTIVATE);
+	assert_true(a.restart);
+	assert_false(a.push);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	fo_standby_health(&fo, now, true);
+	assert_int_equal(drain(&fo, FO_CH_STANDBY_HEALTHY, NULL), 1); /* the alert ends */
+	fo_standby_health(&fo, now, true);
+	assert_int_equal(drain(&fo, FO_CH_STANDBY_HEALTHY, NULL), 0); /* once */
+	fo_standby_health(&fo, now, false);
+	fo_standby_health(&fo, now, false);
+	fo_standby_health(&fo, now, false);
+	fo_standby_health(&fo, now, true);
+	assert_int_equal(drain(&fo, FO_CH_STANDBY_HEALTHY, NULL), 1);
+}
+
+static void
+test_standby_health_paused_no_restart(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.failback_manual = true;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	fo_pause(&fo, now, 0);
+	for (int i = 0; i < 5; i++)
+		fo_standby_health(&fo, now, false);
+	assert_int_equal(drain(&fo, FO_CH_STANDBY_UNHEALTHY, NULL), 1); /* alert only */
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	fo_resume(&fo, now);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_DEACTIVATE);
+}
+
+static void
+test_listing_counts_started_after_interrupted_activation(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	struct fo_startup st = {.recorded = FO_REC_FAILING_OVER};
+	struct fo_listing l = {.ok = true, .known = true, .running = 1, .started = 0};
+
+	(void)s;
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_check_result(&fo, T0, false, "HTTP 503");
+	fo_listing(&fo, T0, &l);
+	/* A machine still `starting` is not a finished activation. */
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_true(fo_pending_action(&fo, T0).resumed);
+
+	st.recorded = FO_REC_STANDBY;
+	fo_init(&fo, &p);
+	fo_start(&fo, T0, &st);
+	fo_check_result(&fo, T0, false, "HTTP 503");
+	fo_listing(&fo, T0, &l);
+	assert_int_equal(fo.state, FO_STANDBY); /* elsewhere starting ones count */
+}
+
+static void
+test_listing_unknown_uses_own_record(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+	struct fo_listing l = {.ok = true, .known = false};
+
+	(void)s;
+	start_primary(&fo, &p);
+	fo_listing(&fo, now, &l);
+	assert_false(fo.drift);
+	to_standby(&fo, &now);
+	fo_listing(&fo, now, &l);
+	assert_false(fo.restart); /* active: one counts as running */
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+}
+
+static void
+test_force_deactivate_pause_expires(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	struct fo_change c;
+	int64_t now = T0;
+
+	(void)s;
+	start_primary(&fo, &p);
+	to_standby(&fo, &now);
+	checks(&fo, &now, 1, false);
+	assert_int_equal(fo_force_deactivate_for(&fo, now, "ops", true, 600 * SEC, NULL), FO_OK);
+	assert_true(fo.paused);
+	assert_int_equal(fo.paused_until, now + 600 * SEC);
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, &c), 1);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_next_deadline(&fo, now), now + 600 * SEC);
+	fo_tick(&fo, now + 600 * SEC);
+	assert_false(fo.paused);
+	assert_int_equal(drain(&fo, FO_CH_PAUSE, &c), 1);
+	assert_string_equal(c.reason, "pause expired");
+	assert_int_equal(fo_next_check_delay(&fo), 0);
+}
+
 int
 main(void)
 {
@@ -1883,6 +2224,18 @@ main(void)
 	    cmocka_unit_test(test_grace_resumed_transition_finishes),
 	    cmocka_unit_test(test_grace_force_activate),
 	    cmocka_unit_test(test_grace_paused),
+	    cmocka_unit_test(test_prepush_first_failed_check),
+	    cmocka_unit_test(test_prepush_not_without_sync_paused_or_grace),
+	    cmocka_unit_test(test_activation_timeout_degrades_once),
+	    cmocka_unit_test(test_retry_classes),
+	    cmocka_unit_test(test_failed_pull_retries_then_gives_up),
+	    cmocka_unit_test(test_config_retry_is_slow),
+	    cmocka_unit_test(test_fence_flags_and_prepared),
+	    cmocka_unit_test(test_standby_health_restart),
+	    cmocka_unit_test(test_standby_health_paused_no_restart),
+	    cmocka_unit_test(test_listing_counts_started_after_interrupted_activation),
+	    cmocka_unit_test(test_listing_unknown_uses_own_record),
+	    cmocka_unit_test(test_force_deactivate_pause_expires),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
