@@ -18,7 +18,7 @@
 
 #include "control.h"
 #include "engine_int.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "fly_api.h"
 #include "hooks.h"
 #include "log.h"

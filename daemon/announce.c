@@ -12,12 +12,12 @@
 
 #include "engine_int.h"
 #include "events.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "hooks.h"
 #include "log.h"
+#include "proto.h"
 #include "notify.h"
 #include "state.h"
-#include "status.h"
 #include "timer.h"
 #include "util.h"
 

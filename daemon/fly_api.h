@@ -87,6 +87,11 @@ int fly_parse_ok(const char *body, char *err, size_t errlen);
 char *fly_error_text(int status, const char *body, char *buf, size_t len);
 
 /* Machines as the API names their states. */
-bool fly_state_running(const char *state); /* started, starting */
+/* started, starting (provider.c's machine_state_running) */
+static inline bool
+fly_state_running(const char *state)
+{
+	return machine_state_running(state);
+}
 
 #endif

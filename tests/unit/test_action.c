@@ -17,7 +17,7 @@
 #include "check.h"
 #include "control.h"
 #include "engine_int.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "hooks.h"
 #include "log.h"
 #include "state.h"
