@@ -4,6 +4,7 @@
  *
  *   activate:   [fence] [wait for the push in flight, final push] provider [verify]
  *   deactivate: provider [pull] [FAILBACK_CMD]
+ *   warm:       provider (start) [verify] suspend (FLY_STANDBY_MODE=suspended)
  *
  * action_next() runs them in order; each step's callback stores its outcome
  * and calls action_next() (on to the next step), action_fail() (the one
@@ -29,11 +30,15 @@
 
 static void action_next(struct engine *);
 
+/* The `standby` event's action (contract §6: activate, deactivate,
+ * restart); a warm-up starts the standby, so it is an activation. */
 const char *
 act_name(const struct fo_action *a)
 {
 	if (a->kind == FO_ACT_ACTIVATE)
 		return a->restart ? "restart" : "activate";
+	if (a->kind == FO_ACT_WARM)
+		return "activate";
 	return a->unhealthy ? "restart" : "deactivate";
 }
 
@@ -64,8 +69,8 @@ action_succeed(struct engine *e, const char *what, const char *reason)
 	fo_action_done(&e->fo, util_mono_ms(), a->id, true, reason, 0);
 	if (a->restart)
 		daemon_error_cleared(e->d, "standby", "the standby runs again");
-	if (a->kind == FO_ACT_DEACTIVATE)
-		e->standby_healthy = -1;
+	if (a->kind == FO_ACT_DEACTIVATE || a->kind == FO_ACT_WARM)
+		e->standby_healthy = -1; /* stopped or suspended: not serving */
 }
 
 /* A failed attempt comes back after retry_ms: say so. */
@@ -116,6 +121,11 @@ steps_build(struct engine *e, const struct fo_action *a)
 		r->steps[r->nsteps++] = STEP_PROVIDER;
 		if (e->d->cfg->fly_health_url != NULL)
 			r->steps[r->nsteps++] = STEP_VERIFY;
+	} else if (a->kind == FO_ACT_WARM) {
+		r->steps[r->nsteps++] = STEP_PROVIDER;
+		if (e->d->cfg->fly_health_url != NULL)
+			r->steps[r->nsteps++] = STEP_VERIFY;
+		r->steps[r->nsteps++] = STEP_SUSPEND;
 	} else {
 		r->steps[r->nsteps++] = STEP_PROVIDER;
 		if (a->pull && e->sync != NULL)
@@ -158,6 +168,10 @@ action_start(struct engine *e, const struct fo_action *a)
 	if (a->restart)
 		daemon_error(e->d, "standby",
 		    "no standby machine is running while standby: starting one again");
+	if (a->kind == FO_ACT_WARM)
+		snprintf(detail, sizeof(detail),
+		    "warm-up: starting the standby's machines to suspend them warm (attempt %d)",
+		    a->attempt);
 	standby_event(e, act_name(a), "begin",
 	    a->unhealthy ? "FLY_HEALTH_URL failing: stopping the standby to start it again"
 	                 : detail);
@@ -179,6 +193,11 @@ action_next(struct engine *e)
 	const char *done;
 
 	if (r->next == r->nsteps) {
+		if (r->act.kind == FO_ACT_WARM) {
+			action_succeed(e, "warm-up done: the standby is suspended, ready to resume",
+			    "standby warmed");
+			return;
+		}
 		if (r->act.kind == FO_ACT_DEACTIVATE)
 			done = "the standby's machines are stopped";
 		else if (!has_step(r, STEP_VERIFY))
@@ -203,6 +222,7 @@ action_next(struct engine *e)
 	case STEP_VERIFY: step_verify(e); break;
 	case STEP_PULL: step_pull(e); break;
 	case STEP_FAILBACK: step_failback(e); break;
+	case STEP_SUSPEND: step_provider(e); break;
 	case STEP_MAX: break;
 	}
 }
@@ -359,7 +379,7 @@ prov_action_done(const struct prov_status *ps, void *arg)
 		daemon_error_cleared(e->d, "fly-api", "the Fly Machines API answers again");
 		if (a->kind == FO_ACT_ACTIVATE)
 			record_machines(e);
-		else {
+		else if (a->kind == FO_ACT_DEACTIVATE) {
 			json_object_put(e->d->dstate->machines);
 			e->d->dstate->machines = json_object_new_array();
 		}
@@ -382,8 +402,10 @@ static void
 step_provider(struct engine *e)
 {
 	const struct fo_action *a = &e->run.act;
+	bool start =
+	    a->kind == FO_ACT_ACTIVATE || (a->kind == FO_ACT_WARM && e->run.cur != STEP_SUSPEND);
 	struct provq_req req = {
-	    .op = a->kind == FO_ACT_ACTIVATE ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE,
+	    .op = start ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE,
 	    .done = prov_action_done,
 	    .progress = prov_progress,
 	    .arg = e,

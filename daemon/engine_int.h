@@ -55,6 +55,7 @@ enum step {
 	STEP_VERIFY, /* FLY_HEALTH_URL */
 	STEP_PULL, /* the standby's marker, the pull, the apply */
 	STEP_FAILBACK, /* FAILBACK_CMD */
+	STEP_SUSPEND, /* warm-up: the provider's stop, which suspends */
 	STEP_MAX,
 };
 
