@@ -73,6 +73,7 @@ static const char *check_readable(const char *);
 static const char *check_command(const char *);
 static const char *check_abs(const char *);
 static const char *check_listen(const char *);
+static const char *check_standby_mode(const char *);
 
 /* clang-format off */
 #define K(n, t, d, f) {.name = n, .type = t, .def = d, .off = offsetof(struct config, f)}
@@ -105,6 +106,9 @@ static const struct keydef keys[] = {
 	K("FLY_API_HOSTNAME", K_BASEURL, "https://api.machines.dev", fly_api_hostname),
 	KI("FLY_MACHINE_COUNT", "1", fly_machine_count, 1, 100),
 	K("FLY_HEALTH_URL", K_URL, NULL, fly_health_url),
+	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, check_standby_mode),
+	K("FLY_PROMOTE_URL", K_URL, NULL, fly_promote_url),
+	K("FLY_LEASE", K_BOOL, "yes", fly_lease),
 	K("ACTIVATION_TIMEOUT", K_DUR, "300", activation_timeout_ms),
 	KC("ACTIVATE_CMD", activate_cmd, check_command),
 	KC("DEACTIVATE_CMD", deactivate_cmd, check_command),
@@ -294,6 +298,14 @@ check_fly_app(const char *v)
 {
 	if (strlen(v) > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))
 		return "a Fly app name is lower-case letters, digits and '-' (at most 63)";
+	return NULL;
+}
+
+static const char *
+check_standby_mode(const char *v)
+{
+	if (strcmp(v, "stopped") != 0 && strcmp(v, "suspended") != 0)
+		return "must be stopped or suspended";
 	return NULL;
 }
 

@@ -25,6 +25,9 @@ enum fly_call {
 	FLY_CALL_START,
 	FLY_CALL_STOP,
 	FLY_CALL_WAIT,
+	FLY_CALL_SUSPEND,
+	FLY_CALL_LEASE, /* acquire or refresh: POST …/lease */
+	FLY_CALL_RELEASE, /* DELETE …/lease */
 };
 
 enum fly_verdict {
@@ -76,6 +79,21 @@ int fly_parse_machine(const char *body, struct machine *out, char *err, size_t e
 int fly_parse_start(const char *body, char *prev, size_t prevlen, char *err, size_t errlen);
 /* {"ok":true} from stop, suspend and wait; "ok" false or absent is -1. */
 int fly_parse_ok(const char *body, char *err, size_t errlen);
+/*
+ * A lease reply {"status":"success","data":{"nonce":"…","owner":"…",
+ * "expires_at":N,…}}: the nonce (1-63 of [A-Za-z0-9_-]: it goes into a
+ * header) into nonce; owner ("" when absent, truncated) into owner.
+ */
+int fly_parse_lease(const char *body, char *nonce, size_t noncelen, char *owner, size_t ownerlen,
+    char *err, size_t errlen);
+
+/*
+ * Whether Fly can suspend the machine (its docs: memory ≤ 2048 MB, no swap,
+ * no schedule; GPUs are not seen here). false with the reasons in why
+ * ("memory 4096 MB > 2048; swap 512 MB; a schedule").
+ */
+#define FLY_SUSPEND_MAX_MEMORY_MB 2048
+bool fly_suspend_eligible(const struct machine *, char *why, size_t len);
 
 /*
  * A human error for a non-2xx reply, "412 failed_precondition: unable to

@@ -6,7 +6,8 @@
  *
  * KEY=VALUE are the config keys, read as the environment would be; no
  * file and not the real environment are read. Output:
- * {"res","error","retry_after_ms","machines":[{id,state, region,instance_id}],"progress":[...]}.
+ * {"res","error","retry_after_ms","machines":[{id,state,region,instance_id,
+ * previous_state}],"notice","progress":[...]}.
  * Exit 0 when the operation ended (whatever its result), 2 on a usage or config error.
  */
 #include <stdio.h>
@@ -65,9 +66,12 @@ on_done(const struct prov_status *st, void *arg)
 		json_object_object_add(m, "state", json_object_new_string(x->state));
 		json_object_object_add(m, "region", json_object_new_string(x->region));
 		json_object_object_add(m, "instance_id", json_object_new_string(x->instance_id));
+		json_object_object_add(
+		    m, "previous_state", json_object_new_string(x->previous_state));
 		json_object_array_add(ms, m);
 	}
 	json_object_object_add(r->out, "machines", ms);
+	json_object_object_add(r->out, "notice", json_object_new_string(st->notice));
 	r->done = true;
 	event_base_loopbreak(r->base);
 }
