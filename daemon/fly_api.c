@@ -20,8 +20,12 @@ fly_classify(enum fly_call call, int status)
 		/* Only the wait is safe to re-issue blindly; a 408 on start or
 		 * stop is ambiguous, and the next attempt re-lists first. */
 		return call == FLY_CALL_WAIT ? FLY_V_REISSUE : FLY_V_RETRY;
-	case 409:
 	case 412:
+		/* A suspend refused by precondition may never succeed (what
+		 * an ineligible machine gets is unverified): the provider
+		 * looks at the machine and stops it instead if it runs. */
+		return call == FLY_CALL_SUSPEND ? FLY_V_FAILED : FLY_V_RETRY;
+	case 409:
 	case 429: return FLY_V_RETRY;
 	case 401:
 	case 403: return FLY_V_CONFIG;
@@ -394,18 +398,26 @@ fly_parse_ok(const char *body, char *err, size_t errlen)
 	return rc;
 }
 
-int
-fly_parse_lease(const char *body, char *nonce, size_t noncelen, char *owner, size_t ownerlen,
-    char *err, size_t errlen)
+static void
+fly_copy_text(char *dst, size_t len, const char *src)
 {
-	struct json_object *o, *data;
-	const char *n, *w;
+	size_t i;
+
+	strlcpy(dst, src != NULL ? src : "", len);
+	fly_utf8_trim(dst);
+	for (i = 0; dst[i] != '\0'; i++)
+		if (iscntrl((unsigned char)dst[i]))
+			dst[i] = '?';
+}
+
+int
+fly_parse_lease(const char *body, struct fly_lease_info *out, char *err, size_t errlen)
+{
+	struct json_object *o, *data, *v;
+	const char *n;
 	int rc = -1;
 
-	if (noncelen > 0)
-		*nonce = '\0';
-	if (ownerlen > 0)
-		*owner = '\0';
+	memset(out, 0, sizeof(*out));
 	if ((o = fly_json_parse(body, err, errlen)) == NULL)
 		return -1;
 	if (!json_object_is_type(o, json_type_object) ||
@@ -415,20 +427,17 @@ fly_parse_lease(const char *body, char *nonce, size_t noncelen, char *owner, siz
 		goto out;
 	}
 	n = fly_json_str(data, "nonce");
-	if (n == NULL || !fly_name_valid(n) || strlen(n) >= noncelen) {
+	if (n == NULL || !fly_name_valid(n) || strlen(n) >= sizeof(out->nonce)) {
 		snprintf(err, errlen, "lease reply without a usable nonce");
 		goto out;
 	}
-	strlcpy(nonce, n, noncelen);
-	if ((w = fly_json_str(data, "owner")) != NULL && ownerlen > 0) {
-		size_t i;
-
-		strlcpy(owner, w, ownerlen);
-		fly_utf8_trim(owner);
-		for (i = 0; owner[i] != '\0'; i++)
-			if (iscntrl((unsigned char)owner[i]))
-				owner[i] = '?';
-	}
+	strlcpy(out->nonce, n, sizeof(out->nonce));
+	fly_copy_text(out->owner, sizeof(out->owner), fly_json_str(data, "owner"));
+	fly_copy_text(
+	    out->description, sizeof(out->description), fly_json_str(data, "description"));
+	if (json_object_object_get_ex(data, "expires_at", &v) &&
+	    json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0)
+		out->expires_at = json_object_get_int64(v);
 	rc = 0;
 out:
 	json_object_put(o);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "provider.h"
 
@@ -81,11 +82,17 @@ int fly_parse_start(const char *body, char *prev, size_t prevlen, char *err, siz
 int fly_parse_ok(const char *body, char *err, size_t errlen);
 /*
  * A lease reply {"status":"success","data":{"nonce":"…","owner":"…",
- * "expires_at":N,…}}: the nonce (1-63 of [A-Za-z0-9_-]: it goes into a
- * header) into nonce; owner ("" when absent, truncated) into owner.
+ * "description":"…","expires_at":N,…}}: the nonce must be 1-63 of
+ * [A-Za-z0-9_-] (it goes into a header); owner and description are
+ * truncated, control characters become '?'; expires_at is 0 when absent.
  */
-int fly_parse_lease(const char *body, char *nonce, size_t noncelen, char *owner, size_t ownerlen,
-    char *err, size_t errlen);
+struct fly_lease_info {
+	char nonce[64];
+	char owner[128];
+	char description[128];
+	int64_t expires_at; /* Unix seconds */
+};
+int fly_parse_lease(const char *body, struct fly_lease_info *out, char *err, size_t errlen);
 
 /*
  * Whether Fly can suspend the machine (its docs: memory ≤ 2048 MB, no swap,

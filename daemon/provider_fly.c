@@ -54,8 +54,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#include <json-c/json.h>
 
 #include "config.h"
 #include "fly_api.h"
@@ -74,7 +77,9 @@
  * default) so a deposed leader's lease lapses before a new leader acts. */
 #define FLY_LEASE_TTL_S 10
 #define FLY_LEASE_REFRESH_MS (FLY_LEASE_TTL_S * 1000 / 3)
-#define FLY_LEASE_BODY "{\"ttl\":10,\"description\":\"failoverd\"}"
+/* A lease left by a killed holder is waited out at most this long in one
+ * retry (its expires_at, from the server's clock). */
+#define FLY_LEASE_WAIT_MAX_MS 30000
 #define FLY_RELEASE_TIMEOUT_MS 5000
 #define FLY_NONCE_HEADER "fly-machine-lease-nonce"
 
@@ -94,6 +99,7 @@ enum fly_step {
 	ST_WAIT,
 	ST_SUSPEND,
 	ST_LEASE,
+	ST_LEASE_GET, /* whose is the lease that answered 409? */
 };
 
 struct fly_lease {
@@ -129,6 +135,8 @@ struct provider {
 	bool suspend_mode; /* FLY_STANDBY_MODE=suspended */
 	bool lease_on; /* FLY_LEASE=yes */
 	bool lease_warned; /* the missing lease endpoint was reported */
+	char *lease_body; /* {"ttl":…,"description":"failoverd HOST[/INSTANCE]"} */
+	char *lease_desc; /* that description: a lease with it is this monitor's */
 	struct fly_bg *bg; /* refreshes and releases in flight */
 	int nrelease; /* releases among them */
 	struct event *ev_refresh;
@@ -174,10 +182,13 @@ struct provider {
 	bool lease_missing; /* this action goes on without leases */
 	char notice[256];
 	char suspend_err[200]; /* why the current target's suspend was refused */
+	char lease_err[200]; /* the 409 on the current lease */
+	bool lease_regot; /* the current lease was asked for again once */
 };
 
 static void fly_next(struct provider *);
 static void fly_replan(struct provider *);
+static void fly_lease_describe(struct provider *, const struct config *);
 
 static void
 fly_redact(const struct provider *p, char *s, size_t len)
@@ -246,8 +257,8 @@ fly_bg_start(struct provider *p, const char *id, const char *nonce, bool release
 	o.method = release ? "DELETE" : "POST";
 	o.url = url;
 	o.headers = headers;
-	o.body = release ? NULL : FLY_LEASE_BODY;
-	o.body_len = release ? 0 : strlen(FLY_LEASE_BODY);
+	o.body = release ? NULL : p->lease_body;
+	o.body_len = release ? 0 : strlen(p->lease_body);
 	o.timeout_ms = release
 	    ? FLY_RELEASE_TIMEOUT_MS
 	    : (p->request_timeout_ms < FLY_LEASE_REFRESH_MS ? p->request_timeout_ms
@@ -290,7 +301,8 @@ fly_bg_done(const struct http_response *r, void *arg)
 	struct fly_bg *b = arg;
 	struct provider *p = b->p;
 	struct fly_lease *l;
-	char nonce[64], owner[64], err[128], text[200];
+	struct fly_lease_info li;
+	char err[128], text[200];
 	bool release;
 
 	fly_bg_unlink(p, b);
@@ -310,14 +322,14 @@ fly_bg_done(const struct http_response *r, void *arg)
 			log_warnx("fly: %s the lease of machine %s: %s",
 			    b->release ? "cannot release" : "cannot refresh", b->id, text);
 	} else if (!b->release && l != NULL) {
-		if (fly_parse_lease(r->body, nonce, sizeof(nonce), owner, sizeof(owner), err,
-		        sizeof(err)) == -1)
+		if (fly_parse_lease(r->body, &li, err, sizeof(err)) == -1)
 			log_warnx("fly: refresh lease of %s: %s", b->id, err);
-		else if (strcmp(nonce, l->nonce) != 0) {
+		else if (strcmp(li.nonce, l->nonce) != 0) {
 			/* Ours had lapsed and a new one was made: use that. */
 			log_warnx("fly: the lease of machine %s lapsed and was taken again", b->id);
-			strlcpy(l->nonce, nonce, sizeof(l->nonce));
+			strlcpy(l->nonce, li.nonce, sizeof(l->nonce));
 		}
+		explicit_bzero(&li, sizeof(li));
 	}
 	release = b->release;
 	explicit_bzero(b->nonce, sizeof(b->nonce));
@@ -491,6 +503,7 @@ fly_step_str(enum fly_step s)
 	case ST_WAIT: return "wait for machine";
 	case ST_SUSPEND: return "suspend machine";
 	case ST_LEASE: return "lease machine";
+	case ST_LEASE_GET: return "get the lease of machine";
 	}
 	return "?";
 }
@@ -506,6 +519,7 @@ fly_step_call(enum fly_step s)
 	case ST_WAIT: return FLY_CALL_WAIT;
 	case ST_SUSPEND: return FLY_CALL_SUSPEND;
 	case ST_LEASE: return FLY_CALL_LEASE;
+	case ST_LEASE_GET: return FLY_CALL_GET;
 	}
 	return FLY_CALL_GET;
 }
@@ -516,8 +530,8 @@ fly_step_what(struct provider *p, char *buf, size_t len)
 {
 	if (p->step == ST_LIST)
 		snprintf(buf, len, "list machines of %s", p->app);
-	else if (p->step == ST_LEASE)
-		snprintf(buf, len, "lease machine %s", p->leases[p->lease_idx].id);
+	else if (p->step == ST_LEASE || p->step == ST_LEASE_GET)
+		snprintf(buf, len, "%s %s", fly_step_str(p->step), p->leases[p->lease_idx].id);
 	else
 		snprintf(buf, len, "%s %s", fly_step_str(p->step), fly_target(p)->id);
 }
@@ -625,7 +639,15 @@ fly_lease_machine(struct provider *p)
 {
 	fly_issue(p, ST_LEASE, "POST",
 	    fly_url_machine(p->base_url, p->app, p->leases[p->lease_idx].id, "lease"),
-	    FLY_LEASE_BODY, p->request_timeout_ms);
+	    p->lease_body, p->request_timeout_ms);
+}
+
+static void
+fly_lease_get(struct provider *p)
+{
+	fly_issue(p, ST_LEASE_GET, "GET",
+	    fly_url_machine(p->base_url, p->app, p->leases[p->lease_idx].id, "lease"), NULL,
+	    p->request_timeout_ms);
 }
 
 static void
@@ -953,6 +975,66 @@ next:
 	fly_next(p);
 }
 
+/*
+ * The lease that answered 409, as GET shows it. This monitor's own (its
+ * description; left by a run of it that was killed mid-action: a daemon
+ * runs once per instance) is taken over with its nonce. Another holder's
+ * ends the attempt as a retry naming it, timed to its expiry; one that
+ * lapsed in between is asked for again, once.
+ */
+static void
+fly_lease_owner(struct provider *p, const struct http_response *r)
+{
+	struct fly_lease *l = &p->leases[p->lease_idx];
+	struct fly_lease_info li;
+	int64_t retry = r->retry_after_ms, left;
+	char err[128];
+
+	if (r->err == HTTP_OK && r->status == 404 && !p->lease_regot) {
+		p->lease_regot = true;
+		fly_lease_machine(p);
+		return;
+	}
+	if (r->err == HTTP_OK && r->status == 200 &&
+	    fly_parse_lease(r->body, &li, err, sizeof(err)) == 0) {
+		if (strcmp(li.description, p->lease_desc) == 0) {
+			fly_progress(p,
+			    "machine %s: taking over the lease this monitor held before "
+			    "it restarted",
+			    l->id);
+			strlcpy(l->nonce, li.nonce, sizeof(l->nonce));
+			explicit_bzero(&li, sizeof(li));
+			/* Its TTL runs from the old run's last refresh: renew now. */
+			l->refreshing = true;
+			fly_bg_start(p, l->id, l->nonce, false);
+			p->lease_idx++;
+			p->lease_regot = false;
+			fly_next(p);
+			return;
+		}
+		left = li.expires_at > 0 ? (li.expires_at - (int64_t)time(NULL)) * 1000 + 500 : -1;
+		if (left > FLY_LEASE_WAIT_MAX_MS)
+			left = FLY_LEASE_WAIT_MAX_MS;
+		if (left > retry)
+			retry = left;
+		fly_progress(p, "machine %s is leased by %s (%s)", l->id,
+		    li.owner[0] != '\0' ? li.owner : "another holder",
+		    li.description[0] != '\0' ? li.description : "no description");
+		fly_finish(p, PROV_RETRY, retry,
+		    "machine %s is leased by %s (%s%s%s): not changing it until the lease is "
+		    "released or lapses",
+		    l->id, li.owner[0] != '\0' ? li.owner : "another holder", p->lease_err,
+		    li.description[0] != '\0' ? ", " : "", li.description);
+		explicit_bzero(&li, sizeof(li));
+		return;
+	}
+	fly_progress(p, "machine %s is leased by another holder: %s", l->id, p->lease_err);
+	fly_finish(p, PROV_RETRY, retry,
+	    "machine %s is leased by another holder (%s): not changing it until the lease is "
+	    "released or lapses",
+	    l->id, p->lease_err);
+}
+
 static void
 fly_http_done(const struct http_response *r, void *arg)
 {
@@ -1003,16 +1085,14 @@ fly_http_done(const struct http_response *r, void *arg)
 		return;
 	}
 	if (p->step == ST_LEASE && r->status == 409) {
-		/* Held by another: nothing was changed yet; the retry (with
-		 * backoff) tries again, and a lease left by a killed daemon
-		 * lapses within FLY_LEASE_TTL_S. */
-		fly_error_text(r->status, r->body, text, sizeof(text));
-		fly_progress(p, "machine %s is leased by another holder: %s",
-		    p->leases[p->lease_idx].id, text);
-		fly_finish(p, PROV_RETRY, r->retry_after_ms,
-		    "machine %s is leased by another holder (%s): not changing it until the lease "
-		    "is released or lapses",
-		    p->leases[p->lease_idx].id, text);
+		/* Held already: whose is it? (GET shows it, nonce included.) */
+		fly_error_text(r->status, r->body, p->lease_err, sizeof(p->lease_err));
+		fly_redact(p, p->lease_err, sizeof(p->lease_err));
+		fly_lease_get(p);
+		return;
+	}
+	if (p->step == ST_LEASE_GET) {
+		fly_lease_owner(p, r);
 		return;
 	}
 	if (p->step == ST_SUSPEND && v == FLY_V_FAILED) {
@@ -1109,19 +1189,21 @@ fly_http_done(const struct http_response *r, void *arg)
 		break;
 	case ST_LEASE: {
 		struct fly_lease *l = &p->leases[p->lease_idx];
-		char owner[64];
+		struct fly_lease_info li;
 
-		if (fly_parse_lease(r->body, l->nonce, sizeof(l->nonce), owner, sizeof(owner), err,
-		        sizeof(err)) == -1) {
-			l->nonce[0] = '\0';
+		if (fly_parse_lease(r->body, &li, err, sizeof(err)) == -1) {
 			fly_finish(p, PROV_FAILED, -1, "%s: HTTP %d but %s: no lease taken", what,
 			    r->status, err);
 			return;
 		}
+		strlcpy(l->nonce, li.nonce, sizeof(l->nonce));
+		explicit_bzero(&li, sizeof(li));
 		log_debug("fly: machine %s leased for %ds", l->id, FLY_LEASE_TTL_S);
 		p->lease_idx++;
+		p->lease_regot = false;
 		break;
 	}
+	case ST_LEASE_GET: break; /* handled above */
 	case ST_STOP:
 		if (fly_parse_ok(r->body, err, sizeof(err)) == -1)
 			log_debug("fly: %s: %s", what, err);
@@ -1273,9 +1355,31 @@ fly_configure(struct provider *p, const struct config *cfg)
 	p->suspend_mode =
 	    cfg->fly_standby_mode != NULL && strcmp(cfg->fly_standby_mode, "suspended") == 0;
 	p->lease_on = cfg->fly_lease;
+	fly_lease_describe(p, cfg);
 	fly_timeouts(p);
 	/* Another app or API: what was listed says nothing about it. */
 	machine_list_free(&p->known);
+}
+
+/* "failoverd HOST[/INSTANCE]": whose lease it is, for `fly machine leases
+ * view` and for this monitor to know its own after a restart. */
+static void
+fly_lease_describe(struct provider *p, const struct config *cfg)
+{
+	struct json_object *o = json_object_new_object();
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) == -1)
+		strlcpy(host, "unknown-host", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	free(p->lease_desc);
+	free(p->lease_body);
+	p->lease_desc = xasprintf("failoverd %s%s%s", host, cfg->instance != NULL ? "/" : "",
+	    cfg->instance != NULL ? cfg->instance : "");
+	json_object_object_add(o, "ttl", json_object_new_int(FLY_LEASE_TTL_S));
+	json_object_object_add(o, "description", json_object_new_string(p->lease_desc));
+	p->lease_body = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
 }
 
 static struct provider *
@@ -1316,6 +1420,8 @@ fly_destroy(struct provider *p)
 	machine_list_free(&p->known);
 	event_free(p->ev);
 	event_free(p->ev_refresh);
+	free(p->lease_desc);
+	free(p->lease_body);
 	free(p->base_url);
 	free(p->app);
 	if (p->auth != NULL)
