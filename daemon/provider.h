@@ -114,5 +114,7 @@ int machine_list_count_running(const struct machine_list *); /* started or start
  * seconds (clamped to [1, 60]; 0 = 60, and at most ACTIVATION_TIMEOUT).
  */
 void provider_fly_tune(struct provider *, int64_t request_timeout_ms, int wait_timeout_s);
+/* No lease refresh or release of a finished operation is in flight. */
+bool provider_fly_idle(const struct provider *);
 
 #endif

@@ -1482,6 +1482,12 @@ provider_fly_tune(struct provider *p, int64_t request_timeout_ms, int wait_timeo
 	fly_timeouts(p);
 }
 
+bool
+provider_fly_idle(const struct provider *p)
+{
+	return p->bg == NULL;
+}
+
 const struct provider_ops provider_fly_ops = {
     .name = "fly",
     .create = fly_create,

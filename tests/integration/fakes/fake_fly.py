@@ -236,7 +236,7 @@ class FakeFly:
         self.thread = None
 
     # --- set-up -----------------------------------------------------------
-    # on_action(action, machine_id): called for each start/stop request
+    # on_action(action, machine_id): called for each start/stop/suspend request
     # (before it is answered, outside the lock); None = nothing.
     on_action = None
 
@@ -419,7 +419,7 @@ class FakeFly:
                              "expires at %s" % (m.id, held["owner"],
                                                 _iso(held["expires"]))}, {}
         hook = self.on_action
-        if hook is not None and action in ("start", "stop"):
+        if hook is not None:
             # A test's view of the world at the moment the request arrives
             # (e.g. what is on the sync remote); also how a test plays the
             # standby's entrypoint (its final push on stop).
