@@ -106,9 +106,6 @@ static const struct keydef keys[] = {
 	K("FLY_API_HOSTNAME", K_BASEURL, "https://api.machines.dev", fly_api_hostname),
 	KI("FLY_MACHINE_COUNT", "1", fly_machine_count, 1, 100),
 	K("FLY_HEALTH_URL", K_URL, NULL, fly_health_url),
-	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, check_standby_mode),
-	K("FLY_PROMOTE_URL", K_URL, NULL, fly_promote_url),
-	K("FLY_LEASE", K_BOOL, "yes", fly_lease),
 	K("ACTIVATION_TIMEOUT", K_DUR, "300", activation_timeout_ms),
 	KC("ACTIVATE_CMD", activate_cmd, check_command),
 	KC("DEACTIVATE_CMD", deactivate_cmd, check_command),
@@ -140,6 +137,10 @@ static const struct keydef keys[] = {
 	K("PID_FILE", K_PATH, NULL, pid_file),
 	K("LOG_FILE", K_PATH, NULL, log_file),
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
+	/* §11 */
+	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, check_standby_mode),
+	K("FLY_PROMOTE_URL", K_URL, NULL, fly_promote_url),
+	K("FLY_LEASE", K_BOOL, "yes", fly_lease),
 	KC("METRICS_LISTEN", metrics_listen, check_listen),
 	K("STARTUP_GRACE", K_DUR0, "120", startup_grace_ms),
 };
