@@ -73,6 +73,7 @@ static const char *check_readable(const char *);
 static const char *check_command(const char *);
 static const char *check_abs(const char *);
 static const char *check_listen(const char *);
+static const char *check_standby_mode(const char *);
 
 /* clang-format off */
 #define K(n, t, d, f) {.name = n, .type = t, .def = d, .off = offsetof(struct config, f)}
@@ -136,6 +137,10 @@ static const struct keydef keys[] = {
 	K("PID_FILE", K_PATH, NULL, pid_file),
 	K("LOG_FILE", K_PATH, NULL, log_file),
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
+	/* §11 */
+	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, check_standby_mode),
+	K("FLY_PROMOTE_URL", K_URL, NULL, fly_promote_url),
+	K("FLY_LEASE", K_BOOL, "yes", fly_lease),
 	KC("METRICS_LISTEN", metrics_listen, check_listen),
 	K("STARTUP_GRACE", K_DUR0, "120", startup_grace_ms),
 };
@@ -294,6 +299,14 @@ check_fly_app(const char *v)
 {
 	if (strlen(v) > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))
 		return "a Fly app name is lower-case letters, digits and '-' (at most 63)";
+	return NULL;
+}
+
+static const char *
+check_standby_mode(const char *v)
+{
+	if (strcmp(v, "stopped") != 0 && strcmp(v, "suspended") != 0)
+		return "must be stopped or suspended";
 	return NULL;
 }
 

@@ -47,6 +47,9 @@ struct config {
 	char *fly_api_hostname;
 	int fly_machine_count;
 	char *fly_health_url;
+	char *fly_standby_mode; /* "stopped" or "suspended" (§11) */
+	char *fly_promote_url; /* §11; NULL = no promotion step */
+	bool fly_lease; /* §11: Fly machine leases around each action */
 	int64_t activation_timeout_ms;
 	char *activate_cmd;
 	char *deactivate_cmd;

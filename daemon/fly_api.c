@@ -1,5 +1,6 @@
 /* The Fly Machines API without the I/O: see fly_api.h. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,12 @@ fly_classify(enum fly_call call, int status)
 		/* Only the wait is safe to re-issue blindly; a 408 on start or
 		 * stop is ambiguous, and the next attempt re-lists first. */
 		return call == FLY_CALL_WAIT ? FLY_V_REISSUE : FLY_V_RETRY;
-	case 409:
 	case 412:
+		/* A suspend refused by precondition may never succeed (what
+		 * an ineligible machine gets is unverified): the provider
+		 * looks at the machine and stops it instead if it runs. */
+		return call == FLY_CALL_SUSPEND ? FLY_V_FAILED : FLY_V_RETRY;
+	case 409:
 	case 429: return FLY_V_RETRY;
 	case 401:
 	case 403: return FLY_V_CONFIG;
@@ -235,6 +240,42 @@ fly_json_str(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+/* A whole number member in [0, INT_MAX], or 0 (absent, another type,
+ * out of range: the reply did not say). */
+static int
+fly_json_uint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	int64_t n;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	n = json_object_get_int64(v);
+	return n > 0 && n <= 0x7fffffff ? (int)n : 0;
+}
+
+/* What decides suspend eligibility, from config. */
+static void
+fly_machine_config(struct json_object *o, struct machine *m)
+{
+	struct json_object *cfg, *sub;
+
+	if (!json_object_object_get_ex(o, "config", &cfg) ||
+	    !json_object_is_type(cfg, json_type_object))
+		return;
+	if (json_object_object_get_ex(cfg, "guest", &sub) &&
+	    json_object_is_type(sub, json_type_object))
+		m->memory_mb = fly_json_uint(sub, "memory_mb");
+	if (json_object_object_get_ex(cfg, "init", &sub) &&
+	    json_object_is_type(sub, json_type_object))
+		m->swap_size_mb = fly_json_uint(sub, "swap_size_mb");
+	/* Any non-empty schedule ("hourly", ...) keeps Fly from suspending. */
+	if (json_object_object_get_ex(cfg, "schedule", &sub) && sub != NULL &&
+	    !(json_object_is_type(sub, json_type_string) && *json_object_get_string(sub) == '\0'))
+		m->schedule = true;
+}
+
 static int
 fly_machine_from_json(struct json_object *o, struct machine *m, char *err, size_t errlen)
 {
@@ -263,6 +304,7 @@ fly_machine_from_json(struct json_object *o, struct machine *m, char *err, size_
 	strlcpy(m->instance_id, inst != NULL ? inst : "", sizeof(m->instance_id));
 	fly_utf8_trim(m->state);
 	fly_utf8_trim(m->region);
+	fly_machine_config(o, m);
 	return 0;
 }
 
@@ -356,6 +398,78 @@ fly_parse_ok(const char *body, char *err, size_t errlen)
 	return rc;
 }
 
+static void
+fly_copy_text(char *dst, size_t len, const char *src)
+{
+	size_t i;
+
+	strlcpy(dst, src != NULL ? src : "", len);
+	fly_utf8_trim(dst);
+	for (i = 0; dst[i] != '\0'; i++)
+		if (iscntrl((unsigned char)dst[i]))
+			dst[i] = '?';
+}
+
+int
+fly_parse_lease(const char *body, struct fly_lease_info *out, char *err, size_t errlen)
+{
+	struct json_object *o, *data, *v;
+	const char *n;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if ((o = fly_json_parse(body, err, errlen)) == NULL)
+		return -1;
+	if (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "data", &data) ||
+	    !json_object_is_type(data, json_type_object)) {
+		snprintf(err, errlen, "lease reply without a \"data\" object");
+		goto out;
+	}
+	n = fly_json_str(data, "nonce");
+	if (n == NULL || !fly_name_valid(n) || strlen(n) >= sizeof(out->nonce)) {
+		snprintf(err, errlen, "lease reply without a usable nonce");
+		goto out;
+	}
+	strlcpy(out->nonce, n, sizeof(out->nonce));
+	fly_copy_text(out->owner, sizeof(out->owner), fly_json_str(data, "owner"));
+	fly_copy_text(
+	    out->description, sizeof(out->description), fly_json_str(data, "description"));
+	if (json_object_object_get_ex(data, "expires_at", &v) &&
+	    json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0)
+		out->expires_at = json_object_get_int64(v);
+	rc = 0;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+bool
+fly_suspend_eligible(const struct machine *m, char *why, size_t len)
+{
+	bool ok = true;
+
+	if (len > 0)
+		*why = '\0';
+	if (m->memory_mb > FLY_SUSPEND_MAX_MEMORY_MB) {
+		snprintf(why, len, "memory %d MB > %d", m->memory_mb, FLY_SUSPEND_MAX_MEMORY_MB);
+		ok = false;
+	}
+	if (m->swap_size_mb > 0) {
+		size_t n = strlen(why);
+
+		snprintf(why + n, len - n, "%sswap %d MB", ok ? "" : "; ", m->swap_size_mb);
+		ok = false;
+	}
+	if (m->schedule) {
+		size_t n = strlen(why);
+
+		snprintf(why + n, len - n, "%sa schedule", ok ? "" : "; ");
+		ok = false;
+	}
+	return ok;
+}
+
 static const char *
 fly_reason(int status)
 {
@@ -400,7 +514,9 @@ fly_error_text(int status, const char *body, char *buf, size_t len)
 		code = fly_json_str(o, "status");
 		if (msg != NULL && *msg == '\0')
 			msg = NULL;
-		if (code != NULL && (*code == '\0' || strcmp(code, "unknown") == 0))
+		/* A lease error's "status" is the envelope's "error". */
+		if (code != NULL &&
+		    (*code == '\0' || strcmp(code, "unknown") == 0 || strcmp(code, "error") == 0))
 			code = NULL;
 	}
 	if (msg != NULL && code != NULL && strncmp(msg, code, strlen(code)) != 0)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "provider.h"
 
@@ -25,6 +26,9 @@ enum fly_call {
 	FLY_CALL_START,
 	FLY_CALL_STOP,
 	FLY_CALL_WAIT,
+	FLY_CALL_SUSPEND,
+	FLY_CALL_LEASE, /* acquire or refresh: POST …/lease */
+	FLY_CALL_RELEASE, /* DELETE …/lease */
 };
 
 enum fly_verdict {
@@ -76,6 +80,27 @@ int fly_parse_machine(const char *body, struct machine *out, char *err, size_t e
 int fly_parse_start(const char *body, char *prev, size_t prevlen, char *err, size_t errlen);
 /* {"ok":true} from stop, suspend and wait; "ok" false or absent is -1. */
 int fly_parse_ok(const char *body, char *err, size_t errlen);
+/*
+ * A lease reply {"status":"success","data":{"nonce":"…","owner":"…",
+ * "description":"…","expires_at":N,…}}: the nonce must be 1-63 of
+ * [A-Za-z0-9_-] (it goes into a header); owner and description are
+ * truncated, control characters become '?'; expires_at is 0 when absent.
+ */
+struct fly_lease_info {
+	char nonce[64];
+	char owner[128];
+	char description[128];
+	int64_t expires_at; /* Unix seconds */
+};
+int fly_parse_lease(const char *body, struct fly_lease_info *out, char *err, size_t errlen);
+
+/*
+ * Whether Fly can suspend the machine (its docs: memory ≤ 2048 MB, no swap,
+ * no schedule; GPUs are not seen here). false with the reasons in why
+ * ("memory 4096 MB > 2048; swap 512 MB; a schedule").
+ */
+#define FLY_SUSPEND_MAX_MEMORY_MB 2048
+bool fly_suspend_eligible(const struct machine *, char *why, size_t len);
 
 /*
  * A human error for a non-2xx reply, "412 failed_precondition: unable to

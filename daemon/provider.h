@@ -25,6 +25,15 @@ struct machine {
 	char state[32]; /* Fly's state string: started, stopped, suspended, ... */
 	char region[16];
 	char instance_id[MACHINE_ID_LEN];
+	/* From config (0/false when the reply did not say): what decides
+	 * whether Fly can suspend the machine (fly_suspend_eligible). */
+	int memory_mb; /* config.guest.memory_mb */
+	int swap_size_mb; /* config.init.swap_size_mb */
+	bool schedule; /* config.schedule is set */
+	/* This action's start reply: "suspended" means it resumed (warm),
+	 * anything else (stopped, failed, ...) a cold boot; "" = not started
+	 * by this action. */
+	char previous_state[32];
 };
 
 struct machine_list {
@@ -50,6 +59,11 @@ struct prov_status {
 	/* Machines as last seen by this operation (may be empty; valid only
 	 * during the callback). For list: the whole app. */
 	const struct machine_list *machines;
+	/* Something done differently from what was asked, for the engine to
+	 * report as an `error` event even on PROV_OK, e.g. "machine X cannot
+	 * be suspended (400 …): stopped instead"; "" when none. Never a
+	 * secret. */
+	char notice[256];
 };
 
 /* Called exactly once per operation, from the event loop, unless cancelled. */
@@ -60,8 +74,14 @@ typedef void prov_progress_cb(const char *detail, void *arg);
 enum prov_op {
 	PROV_OP_LIST, /* list the machines */
 	PROV_OP_ACTIVATE, /* make FLY_MACHINE_COUNT machines started and wait
-	                   * until they are (suspended ones are stopped first) */
-	PROV_OP_DEACTIVATE, /* stop every started machine, wait until stopped */
+	                   * until they are (suspended ones are stopped first;
+	                   * with FLY_STANDBY_MODE=suspended they are resumed
+	                   * by the start and preferred: warm) */
+	PROV_OP_DEACTIVATE, /* stop every started machine, wait until stopped;
+	                     * with FLY_STANDBY_MODE=suspended: suspend them and
+	                     * wait until suspended (a machine Fly will not
+	                     * suspend is stopped; prov_status.notice says why).
+	                     * The warm-up is ACTIVATE, verify, DEACTIVATE. */
 };
 
 struct provider_ops {
@@ -101,5 +121,7 @@ machine_state_running(const char *state)
  * seconds (clamped to [1, 60]; 0 = 60, and at most ACTIVATION_TIMEOUT).
  */
 void provider_fly_tune(struct provider *, int64_t request_timeout_ms, int wait_timeout_s);
+/* No lease refresh or release of a finished operation is in flight. */
+bool provider_fly_idle(const struct provider *);
 
 #endif

@@ -120,6 +120,25 @@ selftest_list_done(const struct prov_status *ps, void *arg)
 	    "%d running; FLY_MACHINE_COUNT is %d",
 	    e->d->cfg->fly_app, ps->machines != NULL ? ps->machines->n : 0,
 	    ps->machines != NULL && ps->machines->n == 1 ? "" : "s", startable, running, want);
+	/* FLY_STANDBY_MODE=suspended (§11): can Fly suspend each machine? */
+	if (e->d->cfg->fly_standby_mode != NULL &&
+	    strcmp(e->d->cfg->fly_standby_mode, "suspended") == 0 && ps->machines != NULL) {
+		char detail[400] = "", why[128];
+		bool all = true;
+
+		for (int i = 0; i < ps->machines->n; i++) {
+			const struct machine *m = &ps->machines->v[i];
+			size_t n = strlen(detail);
+			bool ok = fly_suspend_eligible(m, why, sizeof(why));
+
+			all = all && ok;
+			snprintf(detail + n, sizeof(detail) - n, "%s%s: %s%s%s", n > 0 ? "; " : "",
+			    m->id, ok ? "can be suspended" : "cannot be suspended (", ok ? "" : why,
+			    ok ? "" : "): it will be stopped instead");
+		}
+		selftest_add(t, "fly-suspend", all, "%s",
+		    ps->machines->n > 0 ? detail : "no machine to suspend");
+	}
 	selftest_finish(t);
 }
 

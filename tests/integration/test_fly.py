@@ -73,8 +73,14 @@ class FlyProviderTest(unittest.TestCase):
         self.assertTrue(self.waits())
         self.assert_waits_capped()
         self.assertEqual(self.waits()[-1]["query"]["state"], ["started"])
-        # proper JSON bodies with a content type on every POST
-        for r in self.fake.requests("POST"):
+        # Machines_start defines no request body: none, and no Content-Type
+        starts = self.fake.requests("POST", r"/start$")
+        self.assertEqual(len(starts), 1)
+        for r in starts:
+            self.assertEqual(r["body"], "")
+            self.assertNotIn("content-type", {k.lower() for k in r["headers"]})
+        # the lease (FLY_LEASE=yes by default): a JSON body with its type
+        for r in self.fake.requests("POST", r"/lease$"):
             self.assertIsInstance(json.loads(r["body"]), dict)
             self.assertEqual(r["headers"].get("Content-Type"), "application/json")
 
@@ -106,7 +112,8 @@ class FlyProviderTest(unittest.TestCase):
         res = self.run_op("activate")
         self.assertRes(res, "ok")
         posts = [r["path"].rsplit("/", 1)[1] for r in self.fake.requests("POST")]
-        self.assertEqual(posts, ["stop", "start"])
+        # the lease first (FLY_LEASE=yes), then the cold path of stopped mode
+        self.assertEqual(posts, ["lease", "stop", "start"])
         stopped_waits = [r for r in self.waits() if r["query"]["state"] == ["stopped"]]
         self.assertEqual(len(stopped_waits), 1)
         self.assertEqual(stopped_waits[0]["query"]["instance_id"], [inst])
@@ -343,8 +350,12 @@ class FlyInDaemonTest(FailoverCase):
         wait_until(lambda: self.fly.requests("GET", r"/machines$"), 5, msg="a listing")
         self.fail_primary(d)
         calls = self.fly_calls()
-        self.assertEqual(calls[0], ("POST", "/v1/apps/%s/machines/%s/start" % (APP, self.mid),
-                                    200), calls)
+        m = "/v1/apps/%s/machines/%s" % (APP, self.mid)
+        # the machine's lease (FLY_LEASE=yes), then at once its start
+        self.assertEqual(calls[:2], [("POST", m + "/lease", 201), ("POST", m + "/start", 200)],
+                         calls)
+        # the lease is released after the action
+        self.assertEqual(calls[-1], ("DELETE", m + "/lease", 200), calls)
         self.assertEqual(self.starts(), 1)
         self.assertEqual(self.fly.state(APP, self.mid), "started")
         # no listing before the machine was started and waited for
@@ -360,8 +371,10 @@ class FlyInDaemonTest(FailoverCase):
         ev = self.fail_primary(d)
         calls = self.fly_calls()
         m = "/v1/apps/%s/machines" % APP
-        self.assertEqual(calls[:3], [("POST", "%s/%s/start" % (m, self.mid), 404),
+        # the lease is the first request on the gone machine: its 404 lists again
+        self.assertEqual(calls[:4], [("POST", "%s/%s/lease" % (m, self.mid), 404),
                                      ("GET", m, 200),
+                                     ("POST", "%s/%s/lease" % (m, new), 201),
                                      ("POST", "%s/%s/start" % (m, new), 200)], calls)
         self.assertEqual(self.fly.starts(new), 1)
         self.assertEqual(self.fly.state(APP, new), "started")
@@ -377,9 +390,12 @@ class FlyInDaemonTest(FailoverCase):
         ev = self.fail_primary(d)
         calls = self.fly_calls()
         m = "/v1/apps/%s/machines" % APP
-        # the remembered listing says stopped: the start gets 412, the retry lists
-        self.assertEqual(calls[0], ("POST", "%s/%s/start" % (m, self.mid), 412), calls)
-        self.assertEqual(calls[1], ("GET", m, 200), calls)
+        # the remembered listing says stopped: the start gets 412, the lease
+        # is released, the retry lists
+        self.assertEqual(calls[0], ("POST", "%s/%s/lease" % (m, self.mid), 201), calls)
+        self.assertEqual(calls[1], ("POST", "%s/%s/start" % (m, self.mid), 412), calls)
+        self.assertEqual(calls[2], ("DELETE", "%s/%s/lease" % (m, self.mid), 200), calls)
+        self.assertEqual(calls[3], ("GET", m, 200), calls)
         self.assertEqual(self.starts(), 0)
         self.assertEqual(len(self.fly.requests("POST", r"/start$")), 1, calls)
         retries = [e for e in ev.seen if e["type"] == "standby" and e["phase"] == "retry"]

@@ -11,7 +11,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from test_failover import FailoverCase  # noqa: E402
+from test_failover import APP, FailoverCase  # noqa: E402
 
 
 class SelftestTest(FailoverCase):
@@ -48,6 +48,32 @@ class SelftestTest(FailoverCase):
         self.assertIn("401", checks["fly-api"]["detail"])
         self.assertNotIn("selftestsecretvalue", out)
         self.assertNotIn("selftestsecretvalue", d.log_text())
+
+    def test_suspend_eligibility_in_suspended_mode(self):
+        other = self.fly.add_machine(APP, "stopped", "ord")
+        with self.fly.lock:
+            m = self.fly.apps[APP][other]
+            m.memory_mb = 4096
+            m.swap_size_mb = 512
+            m.schedule = "daily"
+        d = self.start(FLY_STANDBY_MODE="suspended")
+        rc, checks, out = self.selftest(d)
+        self.assertEqual(rc, 1, out)
+        c = checks["fly-suspend"]
+        self.assertFalse(c["ok"])
+        self.assertIn("%s: can be suspended" % self.mid, c["detail"])
+        self.assertIn("%s: cannot be suspended (memory 4096 MB > 2048; swap 512 MB; a "
+                      "schedule)" % other, c["detail"])
+        self.assertEqual(self.fly.requests("POST"), [])
+        # all eligible: the check passes; stopped mode has no such check
+        with self.fly.lock:
+            del self.fly.apps[APP][other]
+        rc, checks, out = self.selftest(d)
+        self.assertTrue(checks["fly-suspend"]["ok"], checks)
+        d.stop()
+        d = self.start()
+        rc, checks, out = self.selftest(d)
+        self.assertNotIn("fly-suspend", checks)
 
     def test_too_few_machines(self):
         d = self.start(FLY_MACHINE_COUNT="2")

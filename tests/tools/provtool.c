@@ -6,7 +6,8 @@
  *
  * KEY=VALUE are the config keys, read as the environment would be; no
  * file and not the real environment are read. Output:
- * {"res","error","retry_after_ms","machines":[{id,state, region,instance_id}],"progress":[...]}.
+ * {"res","error","retry_after_ms","machines":[{id,state,region,instance_id,
+ * previous_state}],"notice","progress":[...]}.
  * Exit 0 when the operation ended (whatever its result), 2 on a usage or config error.
  */
 #include <stdio.h>
@@ -65,9 +66,12 @@ on_done(const struct prov_status *st, void *arg)
 		json_object_object_add(m, "state", json_object_new_string(x->state));
 		json_object_object_add(m, "region", json_object_new_string(x->region));
 		json_object_object_add(m, "instance_id", json_object_new_string(x->instance_id));
+		json_object_object_add(
+		    m, "previous_state", json_object_new_string(x->previous_state));
 		json_object_array_add(ms, m);
 	}
 	json_object_object_add(r->out, "machines", ms);
+	json_object_object_add(r->out, "notice", json_object_new_string(st->notice));
 	r->done = true;
 	event_base_loopbreak(r->base);
 }
@@ -154,6 +158,17 @@ main(int argc, char *argv[])
 		if (event_base_dispatch(r.base) != 0)
 			break; /* error, or nothing left to wait for */
 
+	/* The fly provider releases its leases after the result: let those
+	 * requests out (at most 6 s) so the tests see them. */
+	if (r.done && cfg->provider == PROVIDER_FLY) {
+		struct timeval tick = {0, 10000};
+		int64_t until = util_mono_ms() + 6000;
+
+		while (!provider_fly_idle(prov) && util_mono_ms() < until) {
+			event_base_loopexit(r.base, &tick);
+			event_base_dispatch(r.base);
+		}
+	}
 	json_object_object_add(r.out, "progress", json_object_get(r.progress));
 	printf("%s\n", json_object_to_json_string_ext(r.out, JSON_C_TO_STRING_PLAIN));
 	fflush(stdout);

@@ -559,8 +559,8 @@ test_print_order(void **state)
 	    "BACKUP_KEEP", "TELEGRAM_BOT_TOKEN", "TELEGRAM_BOT_TOKEN_FILE", "TELEGRAM_CHAT_ID",
 	    "TELEGRAM_API_URL", "HEARTBEAT_URL", "NOTIFY_CMD", "FENCE_CMD", "FENCE_REQUIRED",
 	    "FAILBACK_CMD", "HOOK_TIMEOUT", "SOCKET", "SOCKET_GROUP", "ADMIN_GROUP", "STATE_FILE",
-	    "STATUS_FILE", "PID_FILE", "LOG_FILE", "COST_PER_SECOND", "METRICS_LISTEN",
-	    "STARTUP_GRACE"};
+	    "STATUS_FILE", "PID_FILE", "LOG_FILE", "COST_PER_SECOND", "FLY_STANDBY_MODE",
+	    "FLY_PROMOTE_URL", "FLY_LEASE", "METRICS_LISTEN", "STARTUP_GRACE"};
 	struct config *cfg = load_ok("");
 	char *out = print_cfg(cfg), *line, *save = NULL;
 	size_t i = 0;
@@ -1018,6 +1018,31 @@ test_check_files(void **state)
 	free(logdir);
 }
 
+/* §11: FLY_STANDBY_MODE, FLY_LEASE, FLY_PROMOTE_URL: parsed and checked. */
+static void
+test_warm_standby_keys(void **state)
+{
+	struct config *cfg;
+	const char *mode[] = {":1: FLY_STANDBY_MODE: must be stopped or suspended"};
+	const char *lease[] = {":1: FLY_LEASE"};
+	const char *url[] = {":1: FLY_PROMOTE_URL"};
+
+	cfg = load_ok("");
+	assert_string_equal(cfg->fly_standby_mode, "stopped");
+	assert_true(cfg->fly_lease);
+	assert_null(cfg->fly_promote_url);
+	config_free(cfg);
+	cfg = load_ok("FLY_STANDBY_MODE=suspended\nFLY_LEASE=no\n"
+	              "FLY_PROMOTE_URL=http://standby.internal:8080/promote\n");
+	assert_string_equal(cfg->fly_standby_mode, "suspended");
+	assert_false(cfg->fly_lease);
+	assert_string_equal(cfg->fly_promote_url, "http://standby.internal:8080/promote");
+	config_free(cfg);
+	load_errors_exactly("FLY_STANDBY_MODE=suspend\n", false, mode, 1);
+	load_errors_exactly("FLY_LEASE=maybe\n", false, lease, 1);
+	load_errors_exactly("FLY_PROMOTE_URL=ftp://x/\n", false, url, 1);
+}
+
 int
 main(void)
 {
@@ -1032,6 +1057,7 @@ main(void)
 	    cmocka_unit_test(test_values),
 	    cmocka_unit_test(test_parsed_values),
 	    cmocka_unit_test(test_print_order),
+	    cmocka_unit_test(test_warm_standby_keys),
 	    cmocka_unit_test(test_cross_checks),
 	    cmocka_unit_test(test_socket_too_long),
 	    cmocka_unit_test(test_secrets_print_and_redact),

@@ -353,6 +353,141 @@ test_machine_list_copy(void **state)
 	machine_list_free(NULL);
 }
 
+static void
+test_parse_suspend_eligibility(void **state)
+{
+	struct machine m;
+	char err[128], why[128];
+
+	/* the fields of config that decide it */
+	assert_int_equal(fly_parse_machine("{\"id\":\"m1\",\"state\":\"started\",\"config\":"
+	                                   "{\"guest\":{\"memory_mb\":256},\"metadata\":{}}}",
+	                     &m, err, sizeof(err)),
+	    0);
+	assert_int_equal(m.memory_mb, 256);
+	assert_int_equal(m.swap_size_mb, 0);
+	assert_false(m.schedule);
+	assert_true(fly_suspend_eligible(&m, why, sizeof(why)));
+	assert_string_equal(why, "");
+	assert_string_equal(m.previous_state, "");
+
+	assert_int_equal(fly_parse_machine("{\"id\":\"m1\",\"state\":\"started\",\"config\":"
+	                                   "{\"guest\":{\"memory_mb\":4096},\"init\":"
+	                                   "{\"swap_size_mb\":512},\"schedule\":\"hourly\"}}",
+	                     &m, err, sizeof(err)),
+	    0);
+	assert_int_equal(m.memory_mb, 4096);
+	assert_int_equal(m.swap_size_mb, 512);
+	assert_true(m.schedule);
+	assert_false(fly_suspend_eligible(&m, why, sizeof(why)));
+	assert_string_equal(why, "memory 4096 MB > 2048; swap 512 MB; a schedule");
+
+	/* 2048 is still fine; an empty schedule is none */
+	assert_int_equal(fly_parse_machine("{\"id\":\"m1\",\"config\":{\"guest\":"
+	                                   "{\"memory_mb\":2048},\"schedule\":\"\"}}",
+	                     &m, err, sizeof(err)),
+	    0);
+	assert_true(fly_suspend_eligible(&m, why, sizeof(why)));
+
+	/* wrong types, negatives, huge numbers: "did not say", never a crash */
+	assert_int_equal(
+	    fly_parse_machine("{\"id\":\"m1\",\"config\":{\"guest\":"
+	                      "{\"memory_mb\":\"lots\"},\"init\":{\"swap_size_mb\":-5}}}",
+	        &m, err, sizeof(err)),
+	    0);
+	assert_int_equal(m.memory_mb, 0);
+	assert_int_equal(m.swap_size_mb, 0);
+	assert_int_equal(fly_parse_machine("{\"id\":\"m1\",\"config\":{\"guest\":"
+	                                   "{\"memory_mb\":99999999999999}}}",
+	                     &m, err, sizeof(err)),
+	    0);
+	assert_int_equal(m.memory_mb, 0);
+	assert_int_equal(
+	    fly_parse_machine("{\"id\":\"m1\",\"config\":[1,2]}", &m, err, sizeof(err)), 0);
+	assert_int_equal(fly_parse_machine("{\"id\":\"m1\",\"config\":{\"guest\":7,\"init\":null}}",
+	                     &m, err, sizeof(err)),
+	    0);
+	assert_true(fly_suspend_eligible(&m, why, sizeof(why)));
+	/* a small buffer is cut, never overrun */
+	m.memory_mb = 9000;
+	m.swap_size_mb = 1;
+	m.schedule = true;
+	assert_false(fly_suspend_eligible(&m, why, 8));
+	assert_int_equal(strlen(why), 7);
+}
+
+static void
+test_parse_lease(void **state)
+{
+	struct fly_lease_info li;
+	char err[128];
+
+	assert_int_equal(fly_parse_lease("{\"status\":\"success\",\"data\":{\"nonce\":"
+	                                 "\"5c35f65c9f95\",\"expires_at\":1708569778,\"owner\":"
+	                                 "\"hello@fly.io\",\"description\":\"failoverd h1\","
+	                                 "\"version\":\"01HQ\"}}",
+	                     &li, err, sizeof(err)),
+	    0);
+	assert_string_equal(li.nonce, "5c35f65c9f95");
+	assert_string_equal(li.owner, "hello@fly.io");
+	assert_string_equal(li.description, "failoverd h1");
+	assert_int_equal(li.expires_at, 1708569778);
+
+	/* owner/description optional; control characters never get through */
+	assert_int_equal(fly_parse_lease("{\"data\":{\"nonce\":\"abc\",\"owner\":\"a\\nb\"}}", &li,
+	                     err, sizeof(err)),
+	    0);
+	assert_string_equal(li.owner, "a?b");
+	assert_string_equal(li.description, "");
+	assert_int_equal(li.expires_at, 0);
+
+	/* no usable nonce: it would go into a header */
+	static const char *const bad[] = {
+	    "",
+	    "<html>",
+	    "[]",
+	    "{\"status\":\"success\"}",
+	    "{\"data\":[]}",
+	    "{\"data\":{}}",
+	    "{\"data\":{\"nonce\":\"\"}}",
+	    "{\"data\":{\"nonce\":7}}",
+	    "{\"data\":{\"nonce\":\"a\\r\\nX-Evil: 1\"}}",
+	    "{\"data\":{\"nonce\":\"a b\"}}",
+	    "{\"data\":{\"nonce\":\"0123456789012345678901234567890123456789012345678901234567890123"
+	    "\"}}",
+	    "{\"status\":\"error\",\"message\":\"lease currently held\",\"code\":\"invalid\"}",
+	    NULL,
+	};
+	for (int i = 0; bad[i] != NULL; i++) {
+		strlcpy(li.nonce, "x", sizeof(li.nonce));
+		assert_int_equal(fly_parse_lease(bad[i], &li, err, sizeof(err)), -1);
+		assert_string_equal(li.nonce, "");
+		assert_true(strlen(err) > 0);
+	}
+}
+
+static void
+test_lease_error_text(void **state)
+{
+	char buf[200];
+
+	/* the lease envelope's "status":"error" is no code worth printing */
+	fly_error_text(409,
+	    "{\"status\":\"error\",\"message\":\"machine ID m1 lease currently held by "
+	    "hello@fly.io, expires at 2026-01-01T00:00:00Z\",\"code\":\"invalid\"}",
+	    buf, sizeof(buf));
+	assert_string_equal(buf,
+	    "409 machine ID m1 lease currently held by hello@fly.io, expires "
+	    "at 2026-01-01T00:00:00Z");
+	assert_int_equal(fly_classify(FLY_CALL_LEASE, 409), FLY_V_RETRY);
+	assert_int_equal(fly_classify(FLY_CALL_SUSPEND, 400), FLY_V_FAILED);
+	assert_int_equal(fly_classify(FLY_CALL_SUSPEND, 412), FLY_V_FAILED);
+	assert_int_equal(fly_classify(FLY_CALL_START, 412), FLY_V_RETRY);
+	assert_int_equal(fly_classify(FLY_CALL_SUSPEND, 409), FLY_V_RETRY);
+	assert_int_equal(fly_classify(FLY_CALL_SUSPEND, 503), FLY_V_RETRY);
+	assert_int_equal(fly_classify(FLY_CALL_RELEASE, 200), FLY_V_OK);
+}
+
 int
 main(void)
 {
@@ -368,6 +503,9 @@ main(void)
 	    cmocka_unit_test(test_error_text),
 	    cmocka_unit_test(test_result_str),
 	    cmocka_unit_test(test_machine_list_copy),
+	    cmocka_unit_test(test_parse_suspend_eligibility),
+	    cmocka_unit_test(test_parse_lease),
+	    cmocka_unit_test(test_lease_error_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

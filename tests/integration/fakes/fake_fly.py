@@ -15,7 +15,38 @@ Follows /work/shared/notes/external-apis.md §1:
 - POST .../stop    -> 200 {"ok":true}; `stopping` for stop_delay, then
   `stopped`. From stopped it is a no-op 200. A body that is not a JSON object
   gets 400 {"error":"json: cannot unmarshal ... main.stopRequest"}.
-- POST .../suspend -> 200 {"ok":true}; `suspending`, then `suspended`.
+- POST .../suspend -> 200 {"ok":true}; `suspending` for suspend_delay, then
+  `suspended` (the machine keeps a snapshot). Only from `started`, else 412
+  {"error":"failed_precondition: unable to suspend machine from current
+  state: 'STATE'"}. A machine with `refuse_suspend` set (fake.refuse_suspend(
+  app, id, status=400, error=...)) answers that instead: what the real API
+  says for an ineligible machine is UNVERIFIED (notes/wave2.md §1.1), the
+  default is 400 {"error":"invalid_argument: machine cannot be suspended:
+  ..."}; the machine is unchanged.
+- Start from `suspended` resumes: previous_state "suspended", `resumed` set,
+  the snapshot used up. A stop of a `suspended` machine discards its
+  snapshot and is recorded in fake.stops_of_suspended (machine ids): tests
+  assert that failoverd never does it in suspended mode.
+- Requests exactly as the OpenAPI defines them (as a validating proxy
+  would check them): start, suspend and the lease release (DELETE) define
+  no request body, so a non-empty body or any Content-Type on them gets 400
+  {"error":"request validation: OPERATION defines no request body"} and
+  changes nothing. Stop and the lease acquire take an optional JSON body.
+- Machine leases (notes/wave2.md §1.2): POST .../lease (body {"ttl","
+  description"} or ?ttl=N) -> 201 {"status":"success","data":{"nonce",
+  "expires_at","owner","description","version"}}; with the holder's
+  fly-machine-lease-nonce header it is a refresh (same nonce, new expiry);
+  while another lease is held -> 409 {"status":"error","message":"machine ID
+  ID lease currently held by OWNER, expires at T","code":"invalid"}. GET ->
+  200 with the same envelope, 404 when none is held. DELETE needs the
+  header: 200 {"status":"success","data":{"ok":true}}; a wrong or missing
+  nonce -> 400; no lease -> 404 {"error":"lease not found"}. A lease lapses
+  after ttl × lease_scale seconds. While a lease is held, start, stop and
+  suspend without its nonce get 409 {"error":"aborted: machine ID ID lease
+  currently held by OWNER, expires at T"} and change nothing.
+  fake.lease_status = 404 (or 405) makes every lease endpoint answer that
+  (a Machines API without leases). fake.grant_lease(app, id, ttl) takes a
+  lease as another holder (owner "someone-else@fly.io").
 - GET  .../wait?state=S&timeout=T[&instance_id=I|&version=I]: T in 1..60
   (default 60; else 400 invalid_argument); state=stopped without
   instance_id/version -> 400; 200 {"ok":true} once the state is reached, 408
@@ -35,6 +66,9 @@ Faults (Python API or POST /_fake/fault with the same keys as JSON):
     fake.fault(path=r"/machines$", garbage=True)  # 200 with non-JSON
   count=None means every matching request. path is a regex searched in the
   path (without the query); method "*" matches all.
+
+Machine config: fake.machine(app, id).memory_mb / .swap_size_mb / .schedule
+show in config.guest.memory_mb, config.init.swap_size_mb, config.schedule.
 
 Records: fake.requests() -> [{"method","path","query" (dict of lists),
 "headers" (Authorization as "<scheme> <redacted>"), "auth_scheme", "body",
@@ -63,6 +97,11 @@ from quiet import QuietThreadingHTTPServer, run_main
 
 STATE_START_ALLOWED = ("stopped", "suspended", "failed")
 ACTIONS = ("start", "stop", "suspend")
+# OpenAPI operations that define no request body (Machines_start,
+# Machines_suspend, Machines_release_lease).
+NO_BODY = {("POST", "start"): "Machines_start", ("POST", "suspend"): "Machines_suspend",
+           ("DELETE", "lease"): "Machines_release_lease"}
+NONCE_HEADER = "fly-machine-lease-nonce"
 
 
 def _hexid(n=14):
@@ -90,12 +129,26 @@ class Machine:
         self.updated = self.created
         self.events = []
         self.resumed = False
+        self.snapshot = state == "suspended"
+        self.refuse = None  # (status, error) answered to suspend
+        self.memory_mb = 256
+        self.swap_size_mb = None
+        self.schedule = None
+        # {"nonce","owner","expires","description","version"} or None
+        self.lease = None
         # A transition in progress: (final_state, at_time).
         self.pending = None
+
+    def lease_held(self, now):
+        if self.lease is not None and now >= self.lease["expires"]:
+            self.lease = None
+        return self.lease
 
     def tick(self, now):
         if self.pending and now >= self.pending[1]:
             self.state = self.pending[0]
+            if self.state == "suspended":
+                self.snapshot = True
             self.pending = None
             self.updated = now
             self.events.append({"type": self.state, "status": self.state,
@@ -111,6 +164,16 @@ class Machine:
             self.tick(now)
 
     def to_json(self):
+        cfg = {
+            "image": "registry.fly.io/%s:deployment-1" % self.app,
+            "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": self.memory_mb},
+            "metadata": {"fly_process_group": "app",
+                         "fly_platform_version": "v2"},
+        }
+        if self.swap_size_mb is not None:
+            cfg["init"] = {"swap_size_mb": self.swap_size_mb}
+        if self.schedule is not None:
+            cfg["schedule"] = self.schedule
         return {
             "id": self.id,
             "name": self.name,
@@ -120,12 +183,7 @@ class Machine:
             "private_ip": "fdaa:0:1:a7b:1::2",
             "image_ref": {"registry": "registry.fly.io", "repository": self.app,
                           "tag": "deployment-1"},
-            "config": {
-                "image": "registry.fly.io/%s:deployment-1" % self.app,
-                "guest": {"cpu_kind": "shared", "cpus": 1, "memory_mb": 256},
-                "metadata": {"fly_process_group": "app",
-                             "fly_platform_version": "v2"},
-            },
+            "config": cfg,
             "checks": [],
             "events": list(reversed(self.events[-10:])),
             "created_at": _iso(self.created),
@@ -154,12 +212,18 @@ class Fault:
 
 class FakeFly:
     def __init__(self, tokens=("test-token",), start_delay=0.2, stop_delay=0.2,
-                 burst=3, wait_scale=1.0, host="127.0.0.1", port=0):
+                 burst=3, wait_scale=1.0, host="127.0.0.1", port=0,
+                 suspend_delay=None, lease_scale=1.0):
         self.tokens = list(tokens) if not isinstance(tokens, str) else [tokens]
         self.start_delay = start_delay
         self.stop_delay = stop_delay
         self.burst = burst
         self.wait_scale = wait_scale
+        self.suspend_delay = stop_delay if suspend_delay is None else suspend_delay
+        self.lease_scale = lease_scale
+        self.lease_status = None  # 404/405: no lease endpoints
+        self.lease_owner = "failoverd@example.com"  # the token's owner
+        self.stops_of_suspended = []  # ids of suspended machines stopped
         self.host = host
         self._port = port
         self.lock = threading.RLock()
@@ -172,7 +236,7 @@ class FakeFly:
         self.thread = None
 
     # --- set-up -----------------------------------------------------------
-    # on_action(action, machine_id): called for each start/stop request
+    # on_action(action, machine_id): called for each start/stop/suspend request
     # (before it is answered, outside the lock); None = nothing.
     on_action = None
 
@@ -202,6 +266,26 @@ class FakeFly:
             m.pending = None
             m.state = state
             m.updated = time.time()
+
+    def refuse_suspend(self, app, mid, status=400, error=None):
+        with self.lock:
+            self.apps[app][mid].refuse = (status, error or (
+                "invalid_argument: machine cannot be suspended: it is not eligible "
+                "(memory over 2048 MB, swap, a schedule or a GPU)"))
+
+    def grant_lease(self, app, mid, ttl=30, owner="someone-else@fly.io"):
+        """Another holder takes a lease; returns its nonce."""
+        with self.lock:
+            m = self.apps[app][mid]
+            return self._new_lease(m, ttl, owner, "", time.time())["nonce"]
+
+    def _new_lease(self, m, ttl, owner, desc, now):
+        m.lease = {"nonce": _hexid(12), "owner": owner, "description": desc,
+                   "expires": now + ttl * self.lease_scale, "version": _instance_id()}
+        return m.lease
+
+    def lease_requests(self, mid=None):
+        return self.requests(path=r"/machines/%s/lease$" % (mid or "[^/]+"))
 
     def fault(self, **kw):
         f = Fault(**kw)
@@ -284,8 +368,9 @@ class FakeFly:
             self._actions[(mid, action)] = times
             return len(times) > self.burst
 
-    def handle(self, method, path, query, body):
+    def handle(self, method, path, query, body, headers=None):
         """Returns (status, json-able body, extra headers)."""
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
         now = time.time()
         parts = path.strip("/").split("/")
         if len(parts) < 4 or parts[0] != "v1" or parts[1] != "apps" or parts[3] != "machines":
@@ -315,14 +400,26 @@ class FakeFly:
             if method != "GET":
                 return 405, {"error": "method not allowed"}, {}
             return self._wait(m, query)
+        op = NO_BODY.get((method, action))
+        if op is not None and (body or "content-type" in headers):
+            return 400, {"error": "request validation: %s defines no request body "
+                         "(got %s)" % (op, "a body" if body else "a Content-Type")}, {}
+        if action == "lease":
+            return self._lease(m, method, query, body, headers, now)
         if action not in ACTIONS:
             return 404, {"error": "not found"}, {}
         if method != "POST":
             return 405, {"error": "method not allowed"}, {}
         if self._rate_limited(m.id, action, now):
             return 429, {"error": "rate limit exceeded"}, {}
+        with self.lock:
+            held = m.lease_held(now)
+            if held is not None and headers.get(NONCE_HEADER) != held["nonce"]:
+                return 409, {"error": "aborted: machine ID %s lease currently held by %s, "
+                             "expires at %s" % (m.id, held["owner"],
+                                                _iso(held["expires"]))}, {}
         hook = self.on_action
-        if hook is not None and action in ("start", "stop"):
+        if hook is not None:
             # A test's view of the world at the moment the request arrives
             # (e.g. what is on the sync remote); also how a test plays the
             # standby's entrypoint (its final push on stop).
@@ -335,7 +432,9 @@ class FakeFly:
                                  "from current state: '%s'" % m.state}, {}
                 prev = m.state
                 m.resumed = prev == "suspended"
-                m.instance_id = _instance_id()
+                m.snapshot = False
+                if not m.resumed:
+                    m.instance_id = _instance_id()
                 m.begin("starting", "started", self.start_delay, now)
                 return 200, {"previous_state": prev, "migrated": False, "new_host": ""}, {}
             if action == "stop":
@@ -351,14 +450,78 @@ class FakeFly:
                                      "type main.stopRequest" % kind}, {}
                 if m.state in ("stopped", "stopping"):
                     return 200, {"ok": True}, {}
+                if m.state in ("suspended", "suspending"):
+                    # the snapshot is thrown away (machines-resource docs)
+                    self.stops_of_suspended.append(m.id)
+                    m.snapshot = False
                 m.begin("stopping", "stopped", self.stop_delay, now)
                 return 200, {"ok": True}, {}
             # suspend
+            if m.refuse is not None:
+                return m.refuse[0], {"error": m.refuse[1]}, {}
             if m.state != "started":
                 return 412, {"error": "failed_precondition: unable to suspend machine "
                              "from current state: '%s'" % m.state}, {}
-            m.begin("suspending", "suspended", self.stop_delay, now)
+            m.begin("suspending", "suspended", self.suspend_delay, now)
             return 200, {"ok": True}, {}
+
+    def _lease_env(self, m, lease):
+        return {"status": "success", "data": {
+            "nonce": lease["nonce"], "expires_at": int(lease["expires"]),
+            "owner": lease["owner"], "description": lease["description"],
+            "version": lease["version"]}}
+
+    def _lease(self, m, method, query, body, headers, now):
+        if self.lease_status is not None:
+            return self.lease_status, {"error": "not found" if self.lease_status == 404
+                                       else "method not allowed"}, {}
+        nonce = headers.get(NONCE_HEADER)
+        with self.lock:
+            held = m.lease_held(now)
+            if method == "GET":
+                if held is None:
+                    return 404, {"error": "lease not found"}, {}
+                return 200, self._lease_env(m, held), {}
+            if method == "DELETE":
+                if not nonce:
+                    return 400, {"error": "fly-machine-lease-nonce header is required"}, {}
+                if held is None:
+                    return 404, {"error": "lease not found"}, {}
+                if nonce != held["nonce"]:
+                    return 400, {"error": "invalid nonce"}, {}
+                m.lease = None
+                return 200, {"status": "success", "data": {"ok": True}}, {}
+            if method != "POST":
+                return 405, {"error": "method not allowed"}, {}
+            ttl, desc = 500, ""
+            if body:
+                try:
+                    req = json.loads(body)
+                except ValueError:
+                    return 400, {"error": "invalid character in lease request body"}, {}
+                if not isinstance(req, dict):
+                    return 400, {"error": "json: cannot unmarshal into Go value of type "
+                                 "api.CreateLeaseRequest"}, {}
+                ttl = req.get("ttl", ttl)
+                desc = req.get("description", desc)
+            if "ttl" in query:
+                try:
+                    ttl = int(query["ttl"][-1])
+                except ValueError:
+                    return 400, {"error": "invalid ttl"}, {}
+            if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
+                return 400, {"error": "invalid ttl"}, {}
+            if held is not None:
+                if nonce != held["nonce"]:
+                    return 409, {"status": "error", "code": "invalid",
+                                 "message": "machine ID %s lease currently held by %s, "
+                                 "expires at %s" % (m.id, held["owner"],
+                                                    _iso(held["expires"]))}, {}
+                held["expires"] = now + ttl * self.lease_scale
+                return 201, self._lease_env(m, held), {}
+            # no lease (or the nonce names one that is gone): a new one
+            return 201, self._lease_env(m, self._new_lease(
+                m, ttl, self.lease_owner, desc, now)), {}
 
     def _wait(self, m, query):
         state = query.get("state", ["started"])[-1]
@@ -470,7 +633,7 @@ class _Handler(BaseHTTPRequestHandler):
             rec["status"] = self._reply(401, {"error": "You must be authenticated to view "
                                               "this."})
             return
-        status, obj, hdrs = fake.handle(method, path, query, body)
+        status, obj, hdrs = fake.handle(method, path, query, body, dict(self.headers.items()))
         rec["status"] = self._reply(status, obj, hdrs)
 
     def _control(self, method, path, body):
