@@ -3,6 +3,7 @@
  * becomes a list of steps when it starts:
  *
  *   activate:   [fence] [wait for the push in flight, final push] provider [verify]
+ *               [promote]
  *   deactivate: provider [pull] [FAILBACK_CMD]
  *   warm:       provider (start) [verify] suspend (FLY_STANDBY_MODE=suspended)
  *
@@ -22,6 +23,7 @@
 #include "daemon.h"
 #include "fly_api.h"
 #include "hooks.h"
+#include "http.h"
 #include "log.h"
 #include "state.h"
 #include "sync.h"
@@ -121,6 +123,8 @@ steps_build(struct engine *e, const struct fo_action *a)
 		r->steps[r->nsteps++] = STEP_PROVIDER;
 		if (e->d->cfg->fly_health_url != NULL)
 			r->steps[r->nsteps++] = STEP_VERIFY;
+		if (e->d->cfg->fly_promote_url != NULL)
+			r->steps[r->nsteps++] = STEP_PROMOTE;
 	} else if (a->kind == FO_ACT_WARM) {
 		r->steps[r->nsteps++] = STEP_PROVIDER;
 		if (e->d->cfg->fly_health_url != NULL)
@@ -183,6 +187,7 @@ static void step_push_wait(struct engine *);
 static void step_final_push(struct engine *);
 static void step_provider(struct engine *);
 static void step_verify(struct engine *);
+static void step_promote(struct engine *);
 static void step_pull(struct engine *);
 static void step_failback(struct engine *);
 
@@ -198,16 +203,23 @@ action_next(struct engine *e)
 			    "standby warmed");
 			return;
 		}
+		char what[160];
+
 		if (r->act.kind == FO_ACT_DEACTIVATE)
 			done = "the standby's machines are stopped";
+		else if (has_step(r, STEP_PROMOTE))
+			done = "the standby is started, healthy and promoted at FLY_PROMOTE_URL";
 		else if (!has_step(r, STEP_VERIFY))
 			done = "the standby's machines are started";
-		else {
-			action_succeed(e, "standby healthy at FLY_HEALTH_URL",
-			    "the standby is started and healthy at FLY_HEALTH_URL");
-			return;
-		}
-		action_succeed(e, done, done);
+		else
+			done = "the standby is started and healthy at FLY_HEALTH_URL";
+		snprintf(what, sizeof(what), "%s%s%s%s",
+		    has_step(r, STEP_PROMOTE) ? "standby promoted at FLY_PROMOTE_URL"
+		        : has_step(r, STEP_VERIFY) && r->act.kind == FO_ACT_ACTIVATE
+		        ? "standby healthy at FLY_HEALTH_URL"
+		        : done,
+		    r->warmth[0] ? " (" : "", r->warmth, r->warmth[0] ? ")" : "");
+		action_succeed(e, what, done);
 		return;
 	}
 	r->cur = r->steps[r->next++];
@@ -220,6 +232,7 @@ action_next(struct engine *e)
 	case STEP_FINAL_PUSH: step_final_push(e); break;
 	case STEP_PROVIDER: step_provider(e); break;
 	case STEP_VERIFY: step_verify(e); break;
+	case STEP_PROMOTE: step_promote(e); break;
 	case STEP_PULL: step_pull(e); break;
 	case STEP_FAILBACK: step_failback(e); break;
 	case STEP_SUSPEND: step_provider(e); break;
@@ -239,6 +252,8 @@ action_cancel(struct engine *e)
 	provq_cancel(e->provq, PQ_RESTART);
 	check_probe_cancel(e->probe);
 	e->probe = NULL;
+	http_request_cancel(r->promote);
+	r->promote = NULL;
 	evtimer_del(e->ev_verify);
 	if (r->cur == STEP_FENCE)
 		hooks_cancel(e->hooks, HOOK_FENCE);
@@ -363,6 +378,31 @@ final_push_done(struct engine *e, const struct sync_result *r)
 
 /* --- both: the provider --------------------------------------------------------------- */
 
+/* How the machines of a start came up (contract §11): a start reply's
+ * previous_state "suspended" is a resume, warm; anything else a boot. */
+static void
+warmth(struct engine *e, const struct machine_list *ml)
+{
+	int warm = 0, cold = 0;
+
+	for (int i = 0; ml != NULL && i < ml->n; i++) {
+		if (ml->v[i].previous_state[0] == '\0')
+			continue;
+		if (strcmp(ml->v[i].previous_state, "suspended") == 0)
+			warm++;
+		else
+			cold++;
+	}
+	if (warm > 0 && cold > 0)
+		snprintf(e->run.warmth, sizeof(e->run.warmth), "%d warm, %d cold", warm, cold);
+	else
+		strlcpy(e->run.warmth,
+		    warm > 0       ? "warm"
+		        : cold > 0 ? "cold"
+		                   : "",
+		    sizeof(e->run.warmth));
+}
+
 static void
 prov_action_done(const struct prov_status *ps, void *arg)
 {
@@ -374,9 +414,13 @@ prov_action_done(const struct prov_status *ps, void *arg)
 		machines_set(e, ps->machines);
 	else if (e->pops == &provider_command_ops)
 		e->listed = true;
+	if (ps->notice[0] != '\0')
+		daemon_error(e->d, "standby-mode", "%s", ps->notice);
 	if (ps->res == PROV_OK) {
 		e->standby_error[0] = '\0';
 		daemon_error_cleared(e->d, "fly-api", "the Fly Machines API answers again");
+		if (e->run.cur == STEP_PROVIDER && a->kind != FO_ACT_DEACTIVATE)
+			warmth(e, ps->machines);
 		if (a->kind == FO_ACT_ACTIVATE)
 			record_machines(e);
 		else if (a->kind == FO_ACT_DEACTIVATE) {
@@ -457,8 +501,11 @@ verify_probe(struct engine *e)
 static void
 step_verify(struct engine *e)
 {
-	standby_event(
-	    e, act_name(&e->run.act), "begin", "machines started; verifying FLY_HEALTH_URL");
+	char detail[160];
+
+	snprintf(detail, sizeof(detail), "machines started%s%s%s; verifying FLY_HEALTH_URL",
+	    e->run.warmth[0] ? " (" : "", e->run.warmth, e->run.warmth[0] ? ")" : "");
+	standby_event(e, act_name(&e->run.act), "begin", detail);
 	verify_probe(e);
 }
 
@@ -466,6 +513,59 @@ void
 verify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	verify_probe(arg);
+}
+
+/* --- activate: FLY_PROMOTE_URL ---------------------------------------------------------- */
+
+static void
+promote_done(const struct http_response *resp, void *arg)
+{
+	struct engine *e = arg;
+	char why[320];
+
+	e->run.promote = NULL;
+	if (resp->err == HTTP_OK && resp->status >= 200 && resp->status < 300) {
+		log_info("FLY_PROMOTE_URL answered HTTP %d: the standby takes over", resp->status);
+		action_next(e);
+		return;
+	}
+	if (resp->err != HTTP_OK)
+		snprintf(why, sizeof(why), "FLY_PROMOTE_URL: %s", resp->error);
+	else
+		snprintf(why, sizeof(why), "FLY_PROMOTE_URL answered HTTP %d", resp->status);
+	action_fail(e, FO_RETRY_BACKOFF, resp->retry_after_ms, why);
+}
+
+/* POSTs the `state` event that entered failing-over, so a passive standby
+ * loads the pushed state and takes over; done on a 2xx. */
+static void
+step_promote(struct engine *e)
+{
+	const struct config *cfg = e->d->cfg;
+	static const char *const headers[] = {"Content-Type: application/json", NULL};
+	json_object *body =
+	    e->entered != NULL ? json_object_get(e->entered) : json_object_new_object();
+	const char *s = json_object_to_json_string_ext(
+	    body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct http_request_opts o = {
+	    .method = "POST",
+	    .url = cfg->fly_promote_url,
+	    .headers = headers,
+	    .body = s,
+	    .body_len = strlen(s),
+	    .timeout_ms = cfg->check_timeout_ms,
+	    .max_body = 4096,
+	    .ca_file = cfg->health_ca_file,
+	    .insecure = cfg->health_insecure,
+	    .keep_partial = true,
+	};
+
+	standby_event(
+	    e, act_name(&e->run.act), "begin", "promoting the standby at FLY_PROMOTE_URL");
+	e->run.promote = http_request_start(e->d->http, &o, promote_done, e);
+	json_object_put(body);
+	if (e->run.promote == NULL)
+		action_fail(e, FO_RETRY_SOON, -1, "FLY_PROMOTE_URL: the request could not start");
 }
 
 /* --- deactivate: the pull ---------------------------------------------------------------- */
