@@ -19,6 +19,7 @@
 #include "engine_int.h"
 #include "daemon.h"
 #include "hooks.h"
+#include "http.h"
 #include "log.h"
 #include "state.h"
 #include "sync.h"
@@ -249,6 +250,45 @@ probe_finish(bool healthy)
 	cb(&r, pr.arg);
 }
 
+static struct {
+	http_done_cb *cb;
+	void *arg;
+	char body[512];
+	int cancelled;
+} hp;
+
+struct http_req *
+http_request_start(struct http *h, const struct http_request_opts *o, http_done_cb *cb, void *arg)
+{
+	(void)h;
+	say("promote");
+	assert_string_equal(o->method, "POST");
+	strlcpy(hp.body, o->body, sizeof(hp.body));
+	hp.cb = cb;
+	hp.arg = arg;
+	return (struct http_req *)&hp;
+}
+
+void
+http_request_cancel(struct http_req *r)
+{
+	if (r != NULL) {
+		hp.cb = NULL;
+		hp.cancelled++;
+	}
+}
+
+static void
+promote_finish(int status)
+{
+	struct http_response resp = {.err = HTTP_OK, .status = status, .retry_after_ms = -1};
+	http_done_cb *cb = hp.cb;
+
+	assert_non_null(cb);
+	hp.cb = NULL;
+	cb(&resp, hp.arg);
+}
+
 static int errors_reported, marks;
 
 void
@@ -374,6 +414,7 @@ rig_init(struct rig *g, bool sync, bool fence, bool fence_required, bool verify)
 	memset(&sy, 0, sizeof(sy));
 	memset(&pv, 0, sizeof(pv));
 	memset(&pr, 0, sizeof(pr));
+	memset(&hp, 0, sizeof(hp));
 	trace[0] = '\0';
 	hk.fence = fence;
 	hk.failback = true;
@@ -745,6 +786,56 @@ test_warm_up_steps(void **s)
 	rig_free(&g);
 }
 
+static void
+test_promote_after_verify(void **s)
+{
+	struct rig g;
+
+	(void)s;
+	rig_init(&g, false, false, false, true);
+	g.cfg.fly_promote_url = "http://standby/promote";
+	g.e.entered = json_object_new_object();
+	json_object_object_add(g.e.entered, "to", json_object_new_string("failing-over"));
+	fail_over(&g);
+	prov_finish(PROV_OK, NULL);
+	probe_finish(true);
+	assert_string_equal(trace, "activate/begin start verify activate/begin promote");
+	assert_non_null(strstr(hp.body, "\"to\":\"failing-over\""));
+	promote_finish(503); /* a refusal fails the attempt */
+	assert_string_equal(
+	    trace, "activate/begin start verify activate/begin promote activate/retry");
+	assert_int_equal(g.e.fo.state, FO_FAILING_OVER);
+	trace[0] = '\0';
+	assert_true(rig_run(&g));
+	prov_finish(PROV_OK, NULL);
+	probe_finish(true);
+	promote_finish(204);
+	assert_string_equal(
+	    trace, "activate/begin start verify activate/begin promote activate/done");
+	assert_int_equal(g.e.fo.state, FO_STANDBY);
+	json_object_put(g.e.entered);
+	rig_free(&g);
+}
+
+static void
+test_promote_cancelled_with_the_action(void **s)
+{
+	struct rig g;
+	const char *why = NULL;
+
+	(void)s;
+	rig_init(&g, false, false, false, false);
+	g.cfg.fly_promote_url = "http://standby/promote";
+	fail_over(&g);
+	prov_finish(PROV_OK, NULL);
+	assert_non_null(hp.cb);
+	assert_int_equal(fo_force_deactivate(&g.e.fo, util_mono_ms(), "abort", true, &why), FO_OK);
+	assert_true(rig_run(&g));
+	assert_int_equal(hp.cancelled, 1);
+	assert_null(hp.cb);
+	rig_free(&g);
+}
+
 int
 main(void)
 {
@@ -763,6 +854,8 @@ main(void)
 	    cmocka_unit_test(test_restart_and_drift_steps),
 	    cmocka_unit_test(test_listing_gives_way_to_an_action),
 	    cmocka_unit_test(test_warm_up_steps),
+	    cmocka_unit_test(test_promote_after_verify),
+	    cmocka_unit_test(test_promote_cancelled_with_the_action),
 	};
 
 	log_init("test_action", LOG_DEST_STDERR, NULL);
