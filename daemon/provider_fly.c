@@ -905,8 +905,14 @@ fly_next(struct provider *p)
 				/* The suspend was refused: look before stopping. */
 				fly_get(p);
 				return;
-			} else if (p->sub == 2 && fly_state_running(m->state)) {
-				/* Only a running machine is stopped instead; one
+			} else if (p->sub == 2 && fly_state_is(m, "starting")) {
+				/* Refused while it boots: suspend it once started. */
+				fly_finish(p, PROV_RETRY, -1,
+				    "machine %s is starting (%s): it is suspended once started",
+				    m->id, p->suspend_err);
+				return;
+			} else if (p->sub == 2 && fly_state_is(m, "started")) {
+				/* Only a started machine is stopped instead; one
 				 * that is suspending or suspended never is. */
 				char why[128];
 				size_t n = strlen(p->notice);

@@ -181,6 +181,16 @@ class WarmProviderTest(unittest.TestCase):
         self.assertEqual(self.fake.stops_of_suspended, [])
         self.assertEqual(res["notice"], "")
 
+    def test_refused_suspend_of_a_starting_machine_is_a_retry(self):
+        mid = self.fake.add_machine(APP, "starting")
+        self.fake.machine(APP, mid).pending = ("started", time.time() + 60)
+        res = self.warm("deactivate")
+        # the fake's 412 (current state 'starting'): not stopped, tried again
+        self.assertRes(res, "retry")
+        self.assertIn("is starting", res["error"])
+        self.assertEqual(self.fake.requests("POST", r"/stop$"), [])
+        self.assertEqual(self.fake.state(APP, mid), "starting")
+
     def test_suspend_faults_change_nothing(self):
         mid = self.fake.add_machine(APP, "started")
         for kind, want, text in (("garbage", "failed", "suspend not confirmed"),
