@@ -425,3 +425,11 @@ proto_reply_err(json_object *id, enum proto_err code, const char *msg)
 	json_object_object_add(reply, "error", err);
 	return reply_finish(reply);
 }
+
+json_object *
+json_time_or_null(int64_t ms)
+{
+	char buf[UTIL_TIME_LEN];
+
+	return ms != 0 ? json_object_new_string(util_time_fmt(ms, buf, sizeof(buf))) : NULL;
+}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -64,5 +65,8 @@ char *proto_reply_err(json_object *id, enum proto_err code, const char *msg);
  * NULL when it is not. Rejects lines with NULs or trailing garbage.
  */
 json_object *proto_parse_object(const char *line, size_t len);
+
+/* A wall-clock time (ms) as an RFC 3339 string, or null for 0. */
+json_object *json_time_or_null(int64_t wall_ms);
 
 #endif

@@ -3,7 +3,9 @@
  * becomes a list of steps when it starts:
  *
  *   activate:   [fence] [wait for the push in flight, final push] provider [verify]
+ *               [promote]
  *   deactivate: provider [pull] [FAILBACK_CMD]
+ *   warm:       provider (start) [verify] suspend (FLY_STANDBY_MODE=suspended)
  *
  * action_next() runs them in order; each step's callback stores its outcome
  * and calls action_next() (on to the next step), action_fail() (the one
@@ -18,9 +20,10 @@
 
 #include "control.h"
 #include "engine_int.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "fly_api.h"
 #include "hooks.h"
+#include "http.h"
 #include "log.h"
 #include "state.h"
 #include "sync.h"
@@ -29,11 +32,15 @@
 
 static void action_next(struct engine *);
 
+/* The `standby` event's action (contract §6: activate, deactivate,
+ * restart); a warm-up starts the standby, so it is an activation. */
 const char *
 act_name(const struct fo_action *a)
 {
 	if (a->kind == FO_ACT_ACTIVATE)
 		return a->restart ? "restart" : "activate";
+	if (a->kind == FO_ACT_WARM)
+		return "activate";
 	return a->unhealthy ? "restart" : "deactivate";
 }
 
@@ -64,8 +71,8 @@ action_succeed(struct engine *e, const char *what, const char *reason)
 	fo_action_done(&e->fo, util_mono_ms(), a->id, true, reason, 0);
 	if (a->restart)
 		daemon_error_cleared(e->d, "standby", "the standby runs again");
-	if (a->kind == FO_ACT_DEACTIVATE)
-		e->standby_healthy = -1;
+	if (a->kind == FO_ACT_DEACTIVATE || a->kind == FO_ACT_WARM)
+		e->standby_healthy = -1; /* stopped or suspended: not serving */
 }
 
 /* A failed attempt comes back after retry_ms: say so. */
@@ -116,6 +123,13 @@ steps_build(struct engine *e, const struct fo_action *a)
 		r->steps[r->nsteps++] = STEP_PROVIDER;
 		if (e->d->cfg->fly_health_url != NULL)
 			r->steps[r->nsteps++] = STEP_VERIFY;
+		if (e->d->cfg->fly_promote_url != NULL)
+			r->steps[r->nsteps++] = STEP_PROMOTE;
+	} else if (a->kind == FO_ACT_WARM) {
+		r->steps[r->nsteps++] = STEP_PROVIDER;
+		if (e->d->cfg->fly_health_url != NULL)
+			r->steps[r->nsteps++] = STEP_VERIFY;
+		r->steps[r->nsteps++] = STEP_SUSPEND;
 	} else {
 		r->steps[r->nsteps++] = STEP_PROVIDER;
 		if (a->pull && e->sync != NULL)
@@ -158,6 +172,10 @@ action_start(struct engine *e, const struct fo_action *a)
 	if (a->restart)
 		daemon_error(e->d, "standby",
 		    "no standby machine is running while standby: starting one again");
+	if (a->kind == FO_ACT_WARM)
+		snprintf(detail, sizeof(detail),
+		    "warm-up: starting the standby's machines to suspend them warm (attempt %d)",
+		    a->attempt);
 	standby_event(e, act_name(a), "begin",
 	    a->unhealthy ? "FLY_HEALTH_URL failing: stopping the standby to start it again"
 	                 : detail);
@@ -169,6 +187,7 @@ static void step_push_wait(struct engine *);
 static void step_final_push(struct engine *);
 static void step_provider(struct engine *);
 static void step_verify(struct engine *);
+static void step_promote(struct engine *);
 static void step_pull(struct engine *);
 static void step_failback(struct engine *);
 
@@ -179,16 +198,28 @@ action_next(struct engine *e)
 	const char *done;
 
 	if (r->next == r->nsteps) {
-		if (r->act.kind == FO_ACT_DEACTIVATE)
-			done = "the standby's machines are stopped";
-		else if (!has_step(r, STEP_VERIFY))
-			done = "the standby's machines are started";
-		else {
-			action_succeed(e, "standby healthy at FLY_HEALTH_URL",
-			    "the standby is started and healthy at FLY_HEALTH_URL");
+		if (r->act.kind == FO_ACT_WARM) {
+			action_succeed(e, "warm-up done: the standby is suspended, ready to resume",
+			    "standby warmed");
 			return;
 		}
-		action_succeed(e, done, done);
+		char what[160];
+
+		if (r->act.kind == FO_ACT_DEACTIVATE)
+			done = "the standby's machines are stopped";
+		else if (has_step(r, STEP_PROMOTE))
+			done = "the standby is started, healthy and promoted at FLY_PROMOTE_URL";
+		else if (!has_step(r, STEP_VERIFY))
+			done = "the standby's machines are started";
+		else
+			done = "the standby is started and healthy at FLY_HEALTH_URL";
+		snprintf(what, sizeof(what), "%s%s%s%s",
+		    has_step(r, STEP_PROMOTE) ? "standby promoted at FLY_PROMOTE_URL"
+		        : has_step(r, STEP_VERIFY) && r->act.kind == FO_ACT_ACTIVATE
+		        ? "standby healthy at FLY_HEALTH_URL"
+		        : done,
+		    r->warmth[0] ? " (" : "", r->warmth, r->warmth[0] ? ")" : "");
+		action_succeed(e, what, done);
 		return;
 	}
 	r->cur = r->steps[r->next++];
@@ -201,8 +232,10 @@ action_next(struct engine *e)
 	case STEP_FINAL_PUSH: step_final_push(e); break;
 	case STEP_PROVIDER: step_provider(e); break;
 	case STEP_VERIFY: step_verify(e); break;
+	case STEP_PROMOTE: step_promote(e); break;
 	case STEP_PULL: step_pull(e); break;
 	case STEP_FAILBACK: step_failback(e); break;
+	case STEP_SUSPEND: step_provider(e); break;
 	case STEP_MAX: break;
 	}
 }
@@ -219,6 +252,8 @@ action_cancel(struct engine *e)
 	provq_cancel(e->provq, PQ_RESTART);
 	check_probe_cancel(e->probe);
 	e->probe = NULL;
+	http_request_cancel(r->promote);
+	r->promote = NULL;
 	evtimer_del(e->ev_verify);
 	if (r->cur == STEP_FENCE)
 		hooks_cancel(e->hooks, HOOK_FENCE);
@@ -343,6 +378,31 @@ final_push_done(struct engine *e, const struct sync_result *r)
 
 /* --- both: the provider --------------------------------------------------------------- */
 
+/* How the machines of a start came up (contract §11): a start reply's
+ * previous_state "suspended" is a resume, warm; anything else a boot. */
+static void
+warmth(struct engine *e, const struct machine_list *ml)
+{
+	int warm = 0, cold = 0;
+
+	for (int i = 0; ml != NULL && i < ml->n; i++) {
+		if (ml->v[i].previous_state[0] == '\0')
+			continue;
+		if (strcmp(ml->v[i].previous_state, "suspended") == 0)
+			warm++;
+		else
+			cold++;
+	}
+	if (warm > 0 && cold > 0)
+		snprintf(e->run.warmth, sizeof(e->run.warmth), "%d warm, %d cold", warm, cold);
+	else
+		strlcpy(e->run.warmth,
+		    warm > 0       ? "warm"
+		        : cold > 0 ? "cold"
+		                   : "",
+		    sizeof(e->run.warmth));
+}
+
 static void
 prov_action_done(const struct prov_status *ps, void *arg)
 {
@@ -354,12 +414,16 @@ prov_action_done(const struct prov_status *ps, void *arg)
 		machines_set(e, ps->machines);
 	else if (e->pops == &provider_command_ops)
 		e->listed = true;
+	if (ps->notice[0] != '\0')
+		daemon_error(e->d, "standby-mode", "%s", ps->notice);
 	if (ps->res == PROV_OK) {
 		e->standby_error[0] = '\0';
 		daemon_error_cleared(e->d, "fly-api", "the Fly Machines API answers again");
+		if (e->run.cur == STEP_PROVIDER && a->kind != FO_ACT_DEACTIVATE)
+			warmth(e, ps->machines);
 		if (a->kind == FO_ACT_ACTIVATE)
 			record_machines(e);
-		else {
+		else if (a->kind == FO_ACT_DEACTIVATE) {
 			json_object_put(e->d->dstate->machines);
 			e->d->dstate->machines = json_object_new_array();
 		}
@@ -382,8 +446,10 @@ static void
 step_provider(struct engine *e)
 {
 	const struct fo_action *a = &e->run.act;
+	bool start =
+	    a->kind == FO_ACT_ACTIVATE || (a->kind == FO_ACT_WARM && e->run.cur != STEP_SUSPEND);
 	struct provq_req req = {
-	    .op = a->kind == FO_ACT_ACTIVATE ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE,
+	    .op = start ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE,
 	    .done = prov_action_done,
 	    .progress = prov_progress,
 	    .arg = e,
@@ -435,8 +501,11 @@ verify_probe(struct engine *e)
 static void
 step_verify(struct engine *e)
 {
-	standby_event(
-	    e, act_name(&e->run.act), "begin", "machines started; verifying FLY_HEALTH_URL");
+	char detail[160];
+
+	snprintf(detail, sizeof(detail), "machines started%s%s%s; verifying FLY_HEALTH_URL",
+	    e->run.warmth[0] ? " (" : "", e->run.warmth, e->run.warmth[0] ? ")" : "");
+	standby_event(e, act_name(&e->run.act), "begin", detail);
 	verify_probe(e);
 }
 
@@ -444,6 +513,59 @@ void
 verify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	verify_probe(arg);
+}
+
+/* --- activate: FLY_PROMOTE_URL ---------------------------------------------------------- */
+
+static void
+promote_done(const struct http_response *resp, void *arg)
+{
+	struct engine *e = arg;
+	char why[320];
+
+	e->run.promote = NULL;
+	if (resp->err == HTTP_OK && resp->status >= 200 && resp->status < 300) {
+		log_info("FLY_PROMOTE_URL answered HTTP %d: the standby takes over", resp->status);
+		action_next(e);
+		return;
+	}
+	if (resp->err != HTTP_OK)
+		snprintf(why, sizeof(why), "FLY_PROMOTE_URL: %s", resp->error);
+	else
+		snprintf(why, sizeof(why), "FLY_PROMOTE_URL answered HTTP %d", resp->status);
+	action_fail(e, FO_RETRY_BACKOFF, resp->retry_after_ms, why);
+}
+
+/* POSTs the `state` event that entered failing-over, so a passive standby
+ * loads the pushed state and takes over; done on a 2xx. */
+static void
+step_promote(struct engine *e)
+{
+	const struct config *cfg = e->d->cfg;
+	static const char *const headers[] = {"Content-Type: application/json", NULL};
+	json_object *body =
+	    e->entered != NULL ? json_object_get(e->entered) : json_object_new_object();
+	const char *s = json_object_to_json_string_ext(
+	    body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct http_request_opts o = {
+	    .method = "POST",
+	    .url = cfg->fly_promote_url,
+	    .headers = headers,
+	    .body = s,
+	    .body_len = strlen(s),
+	    .timeout_ms = cfg->check_timeout_ms,
+	    .max_body = 4096,
+	    .ca_file = cfg->health_ca_file,
+	    .insecure = cfg->health_insecure,
+	    .keep_partial = true,
+	};
+
+	standby_event(
+	    e, act_name(&e->run.act), "begin", "promoting the standby at FLY_PROMOTE_URL");
+	e->run.promote = http_request_start(e->d->http, &o, promote_done, e);
+	json_object_put(body);
+	if (e->run.promote == NULL)
+		action_fail(e, FO_RETRY_SOON, -1, "FLY_PROMOTE_URL: the request could not start");
 }
 
 /* --- deactivate: the pull ---------------------------------------------------------------- */

@@ -12,12 +12,12 @@
 
 #include "engine_int.h"
 #include "events.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "hooks.h"
 #include "log.h"
+#include "proto.h"
 #include "notify.h"
 #include "state.h"
-#include "status.h"
 #include "timer.h"
 #include "util.h"
 
@@ -91,10 +91,37 @@ announce_ctx(struct notify_ctx *x, void *arg)
 	x->config_retry_ms = FO_RETRY_CONFIG_MIN_MS;
 }
 
+/* The `state` event that entered failing-over: FLY_PROMOTE_URL's body. */
+static void
+keep_entered(const struct evrec *rec, json_object *ev, void *arg)
+{
+	struct engine *e = arg;
+	json_object *to;
+
+	if (json_object_object_get_ex(ev, "to", &to) &&
+	    strcmp(json_object_get_string(to), "failing-over") == 0) {
+		json_object_put(e->entered);
+		e->entered = json_object_get(ev);
+	}
+}
+
+static const char *const state_types[] = {"state", NULL};
+
 void
 announce_listen(struct engine *e)
 {
 	e->listener = notify_listen(e->notifier, e->d->events, announce_ctx, e);
+	events_subscribe(e->d->events, state_types, keep_entered, e);
+}
+
+void
+announce_unlisten(struct engine *e)
+{
+	events_unsubscribe(e->d->events, keep_entered, e);
+	notify_listener_free(e->listener);
+	e->listener = NULL;
+	json_object_put(e->entered);
+	e->entered = NULL;
 }
 
 /* --- announcing changes ------------------------------------------------------ */

@@ -15,7 +15,7 @@
 #include "control.h"
 #include "engine.h"
 #include "events.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "log.h"
 #include "status.h"
 #include "util.h"
@@ -352,7 +352,7 @@ static void
 cmd_metrics(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
 	json_object *res = json_object_new_object();
-	char *text = daemon_metrics_text(d);
+	char *text = status_metrics_text(d);
 
 	json_object_object_add(res, "text", json_object_new_string(text));
 	free(text);
@@ -431,7 +431,7 @@ cmd_sync(struct daemon *d, struct request *r, const struct cmd_args *a)
 static void
 cmd_reload(struct daemon *d, struct request *r, const struct cmd_args *a)
 {
-	char *why = daemon_reload(d);
+	char *why = d->reload(d);
 	json_object *res;
 
 	if (why != NULL) {

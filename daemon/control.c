@@ -20,10 +20,9 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "commands.h"
 #include "control.h"
 #include "events.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "log.h"
 #include "util.h"
 
@@ -380,7 +379,7 @@ conn_line(struct conn *c, const char *line, size_t len)
 	r->gid = c->gid;
 	r->pid = c->pid;
 	c->pending = r;
-	commands_dispatch(c->ctl->d, r, cmd, c->admin);
+	c->ctl->d->dispatch(c->ctl->d, r, cmd, c->admin);
 }
 
 static void

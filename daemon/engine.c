@@ -17,13 +17,13 @@
 #include "control.h"
 #include "engine_int.h"
 #include "events.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "hooks.h"
 #include "leftovers.h"
 #include "log.h"
+#include "proto.h"
 #include "notify.h"
 #include "state.h"
-#include "status.h"
 #include "sync.h"
 #include "timer.h"
 #include "util.h"
@@ -44,6 +44,8 @@ fo_params_from(struct fo_params *p, const struct config *cfg)
 	p->sync = sync_enabled(cfg);
 	p->fence = cfg->fence_cmd != NULL;
 	p->fence_required = cfg->fence_required;
+	p->warm_standby = cfg->provider == PROVIDER_FLY && cfg->fly_standby_mode != NULL &&
+	    strcmp(cfg->fly_standby_mode, "suspended") == 0;
 }
 
 /* --- the loop's one decision point -------------------------------------------- */
@@ -320,7 +322,7 @@ engine_free(struct engine *e)
 	e->sync_req = NULL;
 	sync_free(e->sync);
 	hooks_free(e->hooks);
-	notify_listener_free(e->listener);
+	announce_unlisten(e);
 	notifier_free(e->notifier);
 	json_object_put(e->cause);
 	provq_free(e->provq);

@@ -34,6 +34,7 @@ struct waiter {
 };
 
 struct selftest;
+struct http_req;
 struct sync_result;
 
 /* What the one sync in flight is for. */
@@ -53,8 +54,10 @@ enum step {
 	STEP_FINAL_PUSH, /* within what is left of SYNC_TIMEOUT */
 	STEP_PROVIDER, /* start or stop the machines */
 	STEP_VERIFY, /* FLY_HEALTH_URL */
+	STEP_PROMOTE, /* FLY_PROMOTE_URL */
 	STEP_PULL, /* the standby's marker, the pull, the apply */
 	STEP_FAILBACK, /* FAILBACK_CMD */
+	STEP_SUSPEND, /* warm-up: the provider's stop, which suspends */
 	STEP_MAX,
 };
 
@@ -66,6 +69,8 @@ struct run {
 	int nsteps, next;
 	enum step cur;
 	int verify_failures; /* of this attempt's verification */
+	char warmth[48]; /* "warm", "cold", "1 warm, 1 cold": how the machines started */
+	struct http_req *promote; /* FLY_PROMOTE_URL's POST in flight */
 	int64_t push_wait_from; /* mono: the wait for the pushes began */
 };
 
@@ -107,6 +112,7 @@ struct engine {
 	struct sync *sync; /* NULL when sync is off */
 	struct notifier *notifier;
 	struct notify_listener *listener; /* Telegram's texts for the events */
+	json_object *entered; /* the `state` event into failing-over (promotion) */
 	struct hooks *hooks;
 	enum sync_use sync_use;
 	struct request *sync_req; /* the `sync` command waiting */
@@ -160,8 +166,10 @@ void announce(struct engine *);
 void standby_event(struct engine *, const char *action, const char *phase, const char *detail);
 const char *standby_name(const struct engine *);
 double standby_cost_usd(const struct engine *, int64_t active_ms);
-/* Telegram hears the events from here on, with announce.c's context. */
+/* Telegram hears the events from here on, with announce.c's context, and
+ * the engine keeps the state event that entered failing-over. */
 void announce_listen(struct engine *);
+void announce_unlisten(struct engine *);
 /* The `pause` event, log line and STATE_FILE record of a FO_CH_PAUSE. */
 void announce_pause(struct engine *, const struct fo_change *);
 

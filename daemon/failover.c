@@ -31,6 +31,7 @@ fo_act_str(enum fo_act a)
 	case FO_ACT_NONE: return "none";
 	case FO_ACT_ACTIVATE: return "activate";
 	case FO_ACT_DEACTIVATE: return "deactivate";
+	case FO_ACT_WARM: return "warm";
 	}
 	return "unknown";
 }
@@ -210,6 +211,8 @@ fo_init(struct fo *fo, const struct fo_params *p)
 void
 fo_set_params(struct fo *fo, int64_t now, const struct fo_params *p)
 {
+	if (p->warm_standby && !fo->p.warm_standby)
+		fo->warm_due = true; /* turned on by a reload */
 	fo->p = *p;
 	fo_recompute(fo, now);
 }
@@ -591,6 +594,7 @@ fo_action_done(
 		    *detail ? detail : (fo->forced ? "forced activation done" : "activation done"));
 	} else if (fo->state == FO_FAILING_BACK && a.kind == FO_ACT_DEACTIVATE) {
 		fo->active = false;
+		fo->warm_due = fo->p.warm_standby;
 		fo->drift = false;
 		fo->failback_awaited = false;
 		fo_set_flags(fo, false, false, "failback done");
@@ -601,6 +605,8 @@ fo_action_done(
 			fo->drift = false;
 		if (a.restart)
 			fo->restart = false;
+		if (a.kind == FO_ACT_WARM)
+			fo->warm_due = false;
 		if (a.unhealthy) {
 			/* Stopped: nothing runs now, so the restart follows. */
 			fo->standby_unhealthy = false;
@@ -609,9 +615,10 @@ fo_action_done(
 			fo->running = 0;
 		}
 		fo_set_flags(fo, fo->forced, false,
-		    a.drift           ? "drift corrected"
-		        : a.unhealthy ? "unhealthy standby stopped"
-		                      : "standby restarted");
+		    a.drift                     ? "drift corrected"
+		        : a.unhealthy           ? "unhealthy standby stopped"
+		        : a.kind == FO_ACT_WARM ? "standby warmed"
+		                                : "standby restarted");
 	}
 	fo_recompute(fo, now);
 	return 0;
@@ -675,6 +682,7 @@ fo_recompute_start(struct fo *fo, int64_t now)
 		        : listed ? "no standby machine running, STATE_FILE unusable"
 		                 : "STATE_FILE unusable, assuming primary");
 		fo_set_state(fo, now, FO_PRIMARY, why);
+		fo->warm_due = fo->p.warm_standby;
 		break;
 	case FO_REC_FAILING_BACK:
 		fo->active = st->active_known;
@@ -689,6 +697,7 @@ fo_recompute_start(struct fo *fo, int64_t now)
 		snprintf(why, sizeof(why), "%s%s", word,
 		    st->recorded == FO_REC_NONE ? "first start" : "primary recorded");
 		fo_set_state(fo, now, FO_PRIMARY, why);
+		fo->warm_due = fo->p.warm_standby;
 		if (running) {
 			fo->drift = true;
 			fo_emit(fo, FO_CH_DRIFT, fo->state,
@@ -741,7 +750,9 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 		return;
 	}
 
-	if (fo->listed && fo->running > 0 && !fo->drift) {
+	if (fo->act.kind == FO_ACT_WARM) {
+		/* Started on purpose, to be suspended: not drift. */
+	} else if (fo->listed && fo->running > 0 && !fo->drift) {
 		fo->drift = true;
 		fo_emit(fo, FO_CH_DRIFT, fo->state, "%d standby machine(s) running while primary",
 		    fo->running);
@@ -754,6 +765,15 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 			fo->act.drift = true;
 		}
 	} else if (fo->act.kind != FO_ACT_NONE && fo->act.drift && !fo->act_running)
+		fo_act_set(fo, FO_ACT_NONE);
+
+	/* Warm the standby while the primary is known good and nothing else
+	 * needs the machines. */
+	if (fo->warm_due && fo->p.warm_standby && !fo->paused && fo_primary_healthy(fo) &&
+	    !fo->drift) {
+		if (fo->act.kind == FO_ACT_NONE)
+			fo_act_set(fo, FO_ACT_WARM);
+	} else if (fo->act.kind == FO_ACT_WARM && !fo->act_running)
 		fo_act_set(fo, FO_ACT_NONE);
 }
 

@@ -40,6 +40,10 @@
  *   fence_required: a failed fence fails the attempt) and the final push
  *   (push); once both are done (fo_action_prepared) later attempts skip
  *   them.
+ * - warm standby (warm_standby): after start-up ends in primary and after
+ *   each failback, a FO_ACT_WARM is offered while the primary is healthy,
+ *   not paused and nothing else runs, until one succeeds; a listing during
+ *   it is no drift. A transition supersedes it.
  * - the pause is the machine's, with its expiry: fo_pause(until), expiry
  *   in fo_tick; force-deactivate with force pauses for pause_ms.
  *
@@ -146,6 +150,10 @@ struct fo_params {
 	bool sync;
 	bool fence; /* FENCE_CMD is set: an activation runs it first */
 	bool fence_required; /* FENCE_REQUIRED: a failed fence fails the attempt */
+	/* FLY_STANDBY_MODE=suspended: after start-up and each failback, while
+	 * the primary is healthy and not paused, the standby is warmed
+	 * (FO_ACT_WARM) until a warm-up succeeds. */
+	bool warm_standby;
 };
 
 struct fo_startup {
@@ -159,9 +167,11 @@ enum fo_act {
 	FO_ACT_NONE,
 	FO_ACT_ACTIVATE, /* start the standby's machines */
 	FO_ACT_DEACTIVATE, /* stop them */
+	FO_ACT_WARM, /* FLY_STANDBY_MODE=suspended, while primary: start the
+	              * standby, verify it, suspend it (a warm standby) */
 };
 
-const char *fo_act_str(enum fo_act); /* "none", "activate", "deactivate" */
+const char *fo_act_str(enum fo_act); /* "none", "activate", "deactivate", "warm" */
 
 struct fo_action {
 	enum fo_act kind;
@@ -299,6 +309,7 @@ struct fo {
 	int64_t trans_start;
 	bool timed_out; /* ACTIVATION_TIMEOUT passed (FO_CH_TIMEOUT sent) */
 	bool prepush; /* a pre-push is asked for (fo_prepush_take) */
+	bool warm_due; /* the standby is to be warmed (warm_standby) */
 
 	/* The standby watch (FLY_HEALTH_URL while standby). */
 	int standby_failures;

@@ -19,10 +19,11 @@
 #include <bsd/libutil.h>
 #include <event2/event.h>
 
+#include "commands.h"
 #include "control.h"
 #include "engine.h"
 #include "events.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "http.h"
 #include "job.h"
 #include "log.h"
@@ -32,10 +33,6 @@
 #include "util.h"
 
 extern char **environ;
-
-static int notify_fd = -1;
-static struct sockaddr_un notify_addr;
-static socklen_t notify_len;
 
 static void
 usage(FILE *fp)
@@ -60,40 +57,8 @@ usage(FILE *fp)
 	    SYSCONFDIR, SYSCONFDIR);
 }
 
-static void
-sd_notify_init(void)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	size_t len;
-
-	if (path == NULL || (path[0] != '/' && path[0] != '@'))
-		return;
-	len = strlen(path);
-	if (len >= sizeof(notify_addr.sun_path))
-		return;
-	memset(&notify_addr, 0, sizeof(notify_addr));
-	notify_addr.sun_family = AF_UNIX;
-	memcpy(notify_addr.sun_path, path, len);
-	if (path[0] == '@')
-		notify_addr.sun_path[0] = '\0';
-	notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-	notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	unsetenv("NOTIFY_SOCKET");
-}
-
-void
-daemon_sd_notify(struct daemon *d, const char *msg)
-{
-	(void)d;
-	if (notify_fd == -1)
-		return;
-	if (sendto(notify_fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&notify_addr,
-	        notify_len) == -1)
-		log_debug("sd_notify: %s", strerror(errno));
-}
-
-/* A STATE_FILE or STATUS_FILE that cannot be written (full, read-only) is
- * tried again this often even when nothing changes. */
+/* A STATUS_FILE that cannot be written (full, read-only) is tried again
+ * this often even when nothing changes (daemon.c: STATE_FILE's). */
 #define STORAGE_RETRY_S 5
 
 static void
@@ -126,86 +91,6 @@ status_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-void
-daemon_status_changed(struct daemon *d)
-{
-	int64_t wait;
-
-	if (d->status_timer == NULL || d->status_dirty)
-		return;
-	d->status_dirty = true;
-	/* At most one write a second. */
-	wait = d->status_written_mono + 1000 - util_mono_ms();
-	util_timer_in(d->status_timer, wait);
-}
-
-static void
-error_event(struct daemon *d, const char *what, const char *msg, bool cleared)
-{
-	json_object *f = json_object_new_object();
-
-	json_object_object_add(f, "what", json_object_new_string(what));
-	json_object_object_add(f, "error", json_object_new_string(msg));
-	json_object_object_add(f, "cleared", json_object_new_boolean(cleared));
-	events_emit(d->events, "error", f);
-}
-
-void
-daemon_error(struct daemon *d, const char *what, const char *fmt, ...)
-{
-	struct error_ring *er = &d->errors;
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_warnx("%s: %s", what, msg);
-	er->v[er->next].time = util_now_ms();
-	er->v[er->next].cleared = 0;
-	strlcpy(er->v[er->next].what, what, sizeof(er->v[0].what));
-	strlcpy(er->v[er->next].error, msg, sizeof(er->v[0].error));
-	er->next = (er->next + 1) % ERRORS_MAX;
-	if (er->n < ERRORS_MAX)
-		er->n++;
-	error_event(d, what, msg, false);
-}
-
-void
-daemon_error_cleared(struct daemon *d, const char *what, const char *fmt, ...)
-{
-	struct error_ring *er = &d->errors;
-	int64_t now = util_now_ms();
-	char msg[256];
-	va_list ap;
-
-	bool open = false;
-
-	/* Only a problem that is still open ends: no event otherwise. */
-	for (int i = 0; i < ERRORS_MAX; i++)
-		if (er->v[i].time != 0 && er->v[i].cleared == 0 &&
-		    strcmp(er->v[i].what, what) == 0) {
-			er->v[i].cleared = now;
-			open = true;
-		}
-	if (!open)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_info("%s: %s", what, msg);
-	error_event(d, what, msg, true);
-}
-
-static void
-state_retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct daemon *d = arg;
-
-	if (d->dstate != NULL && d->dstate->save_failed)
-		daemon_state_save(d);
-}
-
 static void
 state_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -217,81 +102,10 @@ state_flush_cb(evutil_socket_t fd, short what, void *arg)
 		daemon_state_save(d);
 }
 
-void
-daemon_state_flush(struct daemon *d)
-{
-	if (d->state_dirty)
-		daemon_state_save(d);
-}
-
-void
-daemon_state_dirty(struct daemon *d)
-{
-	if (d->state_flush == NULL) {
-		daemon_state_save(d);
-		return;
-	}
-	if (!d->state_dirty) {
-		d->state_dirty = true;
-		event_active(d->state_flush, EV_TIMEOUT, 0);
-	}
-}
-
-void
-daemon_state_save(struct daemon *d)
-{
-	struct dstate *st = d->dstate;
-	struct timeval tv = {STORAGE_RETRY_S, 0};
-	bool failed_before;
-
-	if (st == NULL)
-		return;
-	d->state_dirty = false;
-	failed_before = st->save_failed;
-	if (d->events != NULL)
-		st->events_total = d->events_base + events_count(d->events);
-	if (dstate_save(st) == -1) {
-		/* Report once per outage, not once per write; try again later
-		 * even if nothing changes meanwhile. */
-		if (!failed_before)
-			daemon_error(d, "state-file", "%s", st->save_error);
-		if (d->state_retry != NULL && !evtimer_pending(d->state_retry, NULL))
-			evtimer_add(d->state_retry, &tv);
-	} else if (failed_before) {
-		if (d->state_retry != NULL)
-			evtimer_del(d->state_retry);
-		daemon_error_cleared(d, "state-file", "STATE_FILE %s is written again", st->path);
-	}
-}
-
-static void
-daemon_event(struct daemon *d, const char *what, bool ok, const char *err)
-{
-	json_object *f = json_object_new_object();
-
-	json_object_object_add(f, "what", json_object_new_string(what));
-	json_object_object_add(f, "ok", json_object_new_boolean(ok));
-	json_object_object_add(f, "error", err != NULL ? json_object_new_string(err) : NULL);
-	json_object_object_add(f, "version", json_object_new_string(PACKAGE_VERSION));
-	if (strcmp(what, "reload") == 0 && ok)
-		json_object_object_add(f, "restart_needed", daemon_restart_needed_json(d));
-	events_emit(d->events, "daemon", f);
-}
-
-char *
-daemon_metrics_text(struct daemon *d)
-{
-	json_object *st = status_build(d);
-	char *text = metrics_render(&d->metrics, st);
-
-	json_object_put(st);
-	return text;
-}
-
 static char *
 serve_metrics(void *arg)
 {
-	return daemon_metrics_text(arg);
+	return status_metrics_text(arg);
 }
 
 /* seq is persisted in blocks: one STATE_FILE write per this many events. */
@@ -337,17 +151,9 @@ same_str(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-json_object *
-daemon_restart_needed_json(const struct daemon *d)
-{
-	json_object *a = json_object_new_array();
-
-	for (int i = 0; i < d->n_restart_needed; i++)
-		json_object_array_add(a, json_object_new_string(d->restart_needed[i]));
-	return a;
-}
-
-char *
+/* Re-reads the configuration; NULL on success or a malloc'd reason. Keys
+ * that need a restart are in restart_needed after a success. */
+static char *
 daemon_reload(struct daemon *d)
 {
 	struct config_errors errs = {NULL, 0};
@@ -622,7 +428,7 @@ main(int argc, char *argv[])
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
-	sd_notify_init();
+	daemon_sd_init();
 
 	/* Lock the pid file and bind the socket before daemonizing, so the
 	 * command that started us sees any failure. */
@@ -655,6 +461,8 @@ main(int argc, char *argv[])
 		pidfile_remove(pfh);
 		return 1;
 	}
+	d->reload = daemon_reload;
+	d->dispatch = commands_dispatch;
 	d->control = control_new(d, err, sizeof(err));
 	if (d->control == NULL) {
 		fprintf(stderr, "failoverd: %s\n", err);
@@ -714,7 +522,7 @@ main(int argc, char *argv[])
 	d->events = events_new(d->dstate->seq_floor);
 	events_subscribe(d->events, NULL, daemon_on_event, d);
 	d->status_timer = evtimer_new(d->base, status_timer_cb, d);
-	d->state_retry = evtimer_new(d->base, state_retry_cb, d);
+	d->state_retry = evtimer_new(d->base, daemon_state_retry, d);
 	d->state_flush = event_new(d->base, -1, 0, state_flush_cb, d);
 
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {

@@ -534,9 +534,3 @@ fly_error_text(int status, const char *body, char *buf, size_t len)
 			buf[i] = '?';
 	return buf;
 }
-
-bool
-fly_state_running(const char *state)
-{
-	return state != NULL && (strcmp(state, "started") == 0 || strcmp(state, "starting") == 0);
-}

@@ -112,6 +112,11 @@ bool fly_suspend_eligible(const struct machine *, char *why, size_t len);
 char *fly_error_text(int status, const char *body, char *buf, size_t len);
 
 /* Machines as the API names their states. */
-bool fly_state_running(const char *state); /* started, starting */
+/* started, starting (provider.c's machine_state_running) */
+static inline bool
+fly_state_running(const char *state)
+{
+	return machine_state_running(state);
+}
 
 #endif

@@ -7,7 +7,7 @@
 
 #include <json-c/json.h>
 
-#include "failoverd.h"
+#include "daemon.h"
 #include "job.h"
 #include "leftovers.h"
 #include "log.h"

@@ -56,6 +56,7 @@ struct notifier;
 #define NOTIFY_SLOW_RETRY_MS (60 * 1000) /* token or chat rejected: at least this */
 #define NOTIFY_SLOW_RETRY_CAP_MS (15 * 60 * 1000)
 #define NOTIFY_REQUEST_TIMEOUT_MS 15000
+#define NOTIFY_MAX_REPLY (64 * 1024) /* a Bot API reply read at most */
 #define NOTIFY_DELAYED_MS (60 * 1000) /* older messages get "[queued at …]" */
 
 /* Called when dstate->pending changed and STATE_FILE should be written. */

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "fly_api.h"
 #include "provider.h"
 #include "util.h"
 
@@ -48,7 +47,7 @@ machine_list_count_running(const struct machine_list *ml)
 	if (ml == NULL)
 		return 0;
 	for (i = 0; i < ml->n; i++)
-		if (fly_state_running(ml->v[i].state))
+		if (machine_state_running(ml->v[i].state))
 			n++;
 	return n;
 }

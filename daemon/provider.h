@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 struct event_base;
 struct http;
@@ -107,6 +108,12 @@ void machine_list_free(struct machine_list *);
 /* dst gets its own copy of src's entries (dst's old ones are freed). */
 void machine_list_copy(struct machine_list *dst, const struct machine_list *src);
 int machine_list_count_running(const struct machine_list *); /* started or starting */
+/* A machine state that counts as running: started, starting. */
+static inline bool
+machine_state_running(const char *state)
+{
+	return state != NULL && (strcmp(state, "started") == 0 || strcmp(state, "starting") == 0);
+}
 
 /*
  * Fly provider knobs for tests (provtool): the per-request timeout (0 = from

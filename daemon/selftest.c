@@ -18,7 +18,7 @@
 #include "control.h"
 #include "engine_int.h"
 #include "fly_api.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "engine_int.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "fly_api.h"
 #include "log.h"
 #include "state.h"

@@ -8,22 +8,15 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "proto.h"
 #include "events.h"
 #include "hooks.h"
 #include "notify.h"
 #include "sync.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "state.h"
 #include "status.h"
 #include "util.h"
-
-json_object *
-json_time_or_null(int64_t ms)
-{
-	char buf[UTIL_TIME_LEN];
-
-	return ms != 0 ? json_object_new_string(util_time_fmt(ms, buf, sizeof(buf))) : NULL;
-}
 
 static json_object *
 errors_json(const struct error_ring *er)
@@ -187,4 +180,14 @@ status_write(struct daemon *d)
 	rc = util_write_atomic(d->cfg->status_file, s, strlen(s), 0644);
 	json_object_put(st);
 	return rc;
+}
+
+char *
+status_metrics_text(struct daemon *d)
+{
+	json_object *st = status_build(d);
+	char *text = metrics_render(&d->metrics, st);
+
+	json_object_put(st);
+	return text;
 }

@@ -10,7 +10,7 @@ json_object *status_build(struct daemon *);
 /* Writes STATUS_FILE now (with written_at); 0 or -1 with errno. */
 int status_write(struct daemon *);
 
-/* Helpers for building status and events. */
-json_object *json_time_or_null(int64_t wall_ms);
+/* The Prometheus exposition (contract §12) of the status, malloc'd. */
+char *status_metrics_text(struct daemon *);
 
 #endif

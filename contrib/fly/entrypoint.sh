@@ -2,6 +2,7 @@
 # entrypoint.sh: the standby machine's entrypoint on Fly.io.
 #
 #   entrypoint.sh COMMAND [ARG]...
+#   entrypoint.sh --pull          (PASSIVE=yes: the promotion's pull)
 #
 # 1. Pulls the state from RCLONE_REMOTE:RCLONE_PATH into STATE_DIR (retried;
 #    the service is not started on stale state: the machine fails instead)
@@ -15,9 +16,21 @@
 #    failoverd waits for it before pulling the state back; it is written only
 #    after a complete push, never when the push failed or STATE_DIR is empty.
 #
+# Passive mode (PASSIVE=yes, for FLY_STANDBY_MODE=suspended with
+# FLY_PROMOTE_URL): step 1 pulls nothing; the service starts at once with
+# FAILOVERD_PASSIVE=1 and waits to be promoted. failoverd suspends the
+# machine warm after its warm-up and resumes it at an activation, with the
+# memory of the moment it was suspended: the state in it is stale. It then
+# POSTs FLY_PROMOTE_URL (served by the service); the service runs
+# `entrypoint.sh --pull` (the pull of step 1, which also marks the machine
+# promoted), loads STATE_DIR and takes over. Step 3 pushes only a promoted
+# machine's state: one never promoted leaves the remote as it is (the
+# marker alone is written, as for a stop before the service ran).
+#
 # Environment: STATE_DIR, RCLONE_REMOTE, RCLONE_PATH (required); RCLONE
 # [rclone]; RCLONE_FLAGS (extra flags, split on spaces); PULL_TRIES [5];
-# PUSH_TIMEOUT seconds [150]; SERVICE_STOP_TIMEOUT seconds [60]. The remote is
+# PUSH_TIMEOUT seconds [150]; SERVICE_STOP_TIMEOUT seconds [60]; PASSIVE
+# [no]; PROMOTED_FLAG [/tmp/.failoverd-promoted]. The remote is
 # configured with RCLONE_CONFIG_<REMOTE>_* secrets (see fly.toml).
 # fly.toml's kill_timeout must cover SERVICE_STOP_TIMEOUT + PUSH_TIMEOUT.
 
@@ -29,6 +42,8 @@ RCLONE_FLAGS=${RCLONE_FLAGS:-}
 PULL_TRIES=${PULL_TRIES:-5}
 PUSH_TIMEOUT=${PUSH_TIMEOUT:-150}
 SERVICE_STOP_TIMEOUT=${SERVICE_STOP_TIMEOUT:-60}
+PASSIVE=${PASSIVE:-no}
+PROMOTED_FLAG=${PROMOTED_FLAG:-/tmp/.failoverd-promoted}
 
 log() {
 	echo "entrypoint: $*" >&2
@@ -39,7 +54,11 @@ die() {
 	exit 1
 }
 
-[ $# -gt 0 ] || die "usage: entrypoint.sh COMMAND [ARG]..."
+[ $# -gt 0 ] || die "usage: entrypoint.sh COMMAND [ARG]... | entrypoint.sh --pull"
+case $PASSIVE in
+yes | no) ;;
+*) die "PASSIVE must be yes or no (got $PASSIVE)" ;;
+esac
 [ -n "${STATE_DIR:-}" ] || die "STATE_DIR is not set"
 [ -n "${RCLONE_REMOTE:-}" ] || die "RCLONE_REMOTE is not set"
 [ -n "${RCLONE_PATH:-}" ] || die "RCLONE_PATH is not set"
@@ -69,22 +88,40 @@ early_stop() {
 	write_marker || die "writing $REMOTE/$MARKER failed"
 	exit 0
 }
-trap 'early_stop TERM' TERM
-trap 'early_stop INT' INT
-mkdir -p "$STATE_DIR" || die "cannot create $STATE_DIR"
 # Fly starts a stopped machine from a clean root file system: copy, never
 # sync, so nothing the image put into STATE_DIR is deleted.
-try=1
-until rc copy --exclude "/$MARKER" "$REMOTE" "$STATE_DIR"; do
-	[ "$try" -ge "$PULL_TRIES" ] && die "pull from $REMOTE failed $try times; not starting the service"
-	log "pull from $REMOTE failed (try $try of $PULL_TRIES), retrying"
-	sleep $((try * 2))
-	try=$((try + 1))
-done
-log "pulled $REMOTE into $STATE_DIR"
-# An old marker would tell failoverd that this run's state is already on the
-# remote. A missing one is fine.
-rc deletefile "$REMOTE/$MARKER" 2>/dev/null || true
+pull() {
+	mkdir -p "$STATE_DIR" || die "cannot create $STATE_DIR"
+	try=1
+	until rc copy --exclude "/$MARKER" "$REMOTE" "$STATE_DIR"; do
+		[ "$try" -ge "$PULL_TRIES" ] && die "pull from $REMOTE failed $try times; not starting the service"
+		log "pull from $REMOTE failed (try $try of $PULL_TRIES), retrying"
+		sleep $((try * 2))
+		try=$((try + 1))
+	done
+	log "pulled $REMOTE into $STATE_DIR"
+	# An old marker would tell failoverd that this run's state is already on
+	# the remote. A missing one is fine.
+	rc deletefile "$REMOTE/$MARKER" 2>/dev/null || true
+}
+
+if [ "$1" = --pull ]; then
+	# The promotion of a passive standby: from now on its state is the
+	# newest, and step 3 pushes it.
+	pull
+	: >"$PROMOTED_FLAG" || die "cannot write $PROMOTED_FLAG"
+	exit 0
+fi
+trap 'early_stop TERM' TERM
+trap 'early_stop INT' INT
+if [ "$PASSIVE" = yes ]; then
+	rm -f "$PROMOTED_FLAG"
+	mkdir -p "$STATE_DIR" || die "cannot create $STATE_DIR"
+	log "passive: nothing pulled; the service waits to be promoted"
+	export FAILOVERD_PASSIVE=1
+else
+	pull
+fi
 
 # --- 2. run ----------------------------------------------------------------
 child=
@@ -138,6 +175,12 @@ else
 fi
 
 # --- 3. push, then the marker -----------------------------------------------
+if [ "$PASSIVE" = yes ] && [ ! -e "$PROMOTED_FLAG" ]; then
+	# Never promoted: its state is not the newest; the remote's is.
+	write_marker || die "writing $REMOTE/$MARKER failed"
+	log "passive and never promoted: nothing pushed, the remote is unchanged"
+	exit "$status"
+fi
 if [ -z "$(ls -A "$STATE_DIR" 2>/dev/null)" ]; then
 	# Pushing an empty directory would wipe the remote's state.
 	die "$STATE_DIR is empty; not pushing, no marker written"

@@ -19,7 +19,7 @@
 #include "control.h"
 #include "engine.h"
 #include "events.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "proto.h"
 #include "status.h"
 
@@ -81,7 +81,6 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	return NULL;
 }
 
-
 json_object *
 status_build(struct daemon *d)
 {
@@ -117,7 +116,7 @@ engine_paused(struct engine *e, int64_t *until)
 }
 
 char *
-daemon_metrics_text(struct daemon *d)
+status_metrics_text(struct daemon *d)
 {
 	return strdup("failoverd_up 1\n");
 }
@@ -128,8 +127,8 @@ daemon_restart_needed_json(const struct daemon *d)
 	return json_object_new_array();
 }
 
-char *
-daemon_reload(struct daemon *d)
+static char *
+fz_reload(struct daemon *d)
 {
 	admin_handlers++;
 	return NULL;
@@ -193,6 +192,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	d.cfg = &cfg;
+	d.reload = fz_reload;
 	fz_paused = false;
 	e = proto_parse_request((const char *)data, size, &req, &cmd, &id, msg, sizeof(msg));
 	if (e != PROTO_OK) {

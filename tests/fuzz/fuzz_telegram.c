@@ -22,7 +22,6 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	return NULL;
 }
 
-
 static void
 terminated(const char *s, size_t len)
 {

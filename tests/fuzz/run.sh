@@ -50,7 +50,7 @@ sources() {
 	config) echo "$src/daemon/config.c" ;;
 	fly) echo "$src/daemon/fly_api.c" ;;
 	state) echo "$src/daemon/state.c" ;;
-	telegram) echo "$src/daemon/notify.c $src/daemon/config.c $src/daemon/http.c" ;;
+	telegram) echo "$src/daemon/notify.c $src/daemon/notify_tg.c $src/daemon/config.c $src/daemon/http.c" ;;
 	*) return 1 ;;
 	esac
 }

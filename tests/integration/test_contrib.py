@@ -744,6 +744,49 @@ class TestEntrypoint(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.remote, "keep.txt")))
         self.assertFalse(os.path.exists(os.path.join(self.remote, MARKER)))
 
+    def test_passive_pulls_only_when_promoted(self):
+        """PASSIVE=yes: nothing is pulled at boot; `entrypoint.sh --pull`
+        (the service's promotion) pulls and marks the machine promoted, and
+        only then does the stop push."""
+        with open(os.path.join(self.remote, "a.txt"), "w") as f:
+            f.write("from the primary\n")
+        flag = os.path.join(self.tmp, "promoted")
+        p = self.spawn(PASSIVE="yes", PROMOTED_FLAG=flag)
+        wait_until(lambda: os.path.exists(self.ready), 10, msg="the service to start")
+        self.assertFalse(os.path.exists(os.path.join(self.state, "a.txt")), "pulled at boot")
+        self.assertIn("passive: nothing pulled", self.output(p))
+        r = run([ENTRYPOINT, "--pull"], env=dict(self.env, PASSIVE="yes", PROMOTED_FLAG=flag))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(self.state, "a.txt")) as f:
+            self.assertEqual(f.read(), "from the primary\n")
+        self.assertTrue(os.path.exists(flag))
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(self.finish(p), 0, self.output(p))
+        with open(os.path.join(self.remote, "final.txt")) as f:
+            self.assertEqual(f.read(), "final\n")
+        self.marker()
+
+    def test_passive_never_promoted_pushes_nothing(self):
+        with open(os.path.join(self.remote, "keep.txt"), "w") as f:
+            f.write("newest\n")
+        flag = os.path.join(self.tmp, "promoted")
+        with open(flag, "w"):
+            pass  # a flag left by an earlier boot does not count
+        p = self.spawn(PASSIVE="yes", PROMOTED_FLAG=flag)
+        wait_until(lambda: os.path.exists(self.ready), 10, msg="the service to start")
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(self.finish(p), 0, self.output(p))
+        self.assertIn("never promoted: nothing pushed", self.output(p))
+        self.assertFalse(os.path.exists(os.path.join(self.remote, "final.txt")))
+        with open(os.path.join(self.remote, "keep.txt")) as f:
+            self.assertEqual(f.read(), "newest\n")
+        self.marker()  # failoverd's failback still sees the marker
+
+    def test_passive_setting_checked(self):
+        r = run([ENTRYPOINT, self.service], env=dict(self.env, PASSIVE="maybe"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("PASSIVE must be yes or no", r.stderr)
+
     def test_missing_settings(self):
         for key in ("STATE_DIR", "RCLONE_REMOTE", "RCLONE_PATH"):
             with self.subTest(key=key):

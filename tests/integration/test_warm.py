@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 import unittest
 
@@ -388,6 +389,20 @@ class WarmProviderTest(unittest.TestCase):
         self.assertEqual([r for r in self.fake.requests() if r["status"] == 400], [])
 
 
+def standby_backlog(d):
+    with d.events(backlog=500, types=["standby"], follow=False) as ev:
+        return ev.read_until_closed()
+
+
+def warmed(d):
+    return [e for e in standby_backlog(d)
+            if e["phase"] == "done" and e["detail"].startswith("warm-up done")]
+
+
+def wait_warmed(d, n=1, timeout=15):
+    wait_until(lambda: len(warmed(d)) >= n, timeout, msg="the standby's warm-up")
+
+
 class WarmDaemonTest(FailoverCase):
     """The real daemon, FLY_STANDBY_MODE=suspended, a suspended standby."""
 
@@ -400,7 +415,12 @@ class WarmDaemonTest(FailoverCase):
     def warm_start(self, **kw):
         kw.setdefault("FLY_STANDBY_MODE", "suspended")
         kw.setdefault("MIN_STANDBY_TIME", "0")
-        return self.start(**kw)
+        d = self.start(**kw)
+        if kw["FLY_STANDBY_MODE"] == "suspended":
+            # After start-up the standby is warmed (contract §11): start,
+            # verify, suspend. The tests below begin once it is done.
+            wait_warmed(d)
+        return d
 
     def posts(self):
         return [(action_of(r), r["status"]) for r in self.fly.requests()
@@ -498,6 +518,7 @@ class WarmDaemonTest(FailoverCase):
     def test_sigkill_between_lease_and_start_recovers(self):
         d = self.warm_start()
         self.fly.fault(method="POST", path=r"/start$", hang=True, count=1)
+        self.fly.clear_requests()  # the warm-up's start is not this one
         ev = self.events(d, ["state"])
         self.primary.set_mode("down")
         self.wait_to(d, ev, "failing-over")
@@ -536,6 +557,140 @@ class WarmDaemonTest(FailoverCase):
                             for e in retries), ev.seen)
         self.assertEqual(self.fly.state(APP, self.mid), "suspended")
         self.assertEqual(self.fly.requests("POST", r"/stop$"), [])
+
+
+class PromoteServer:
+    """FLY_PROMOTE_URL's fake: answers POSTs with the statuses given in turn
+    (the last one repeats) and keeps each request's body."""
+
+    def __init__(self, statuses):
+        import http.server
+        outer = self
+        self.statuses = list(statuses)
+        self.bodies = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                outer.bodies.append((self.headers.get("Content-Type"),
+                                     self.rfile.read(n).decode()))
+                st = outer.statuses.pop(0) if len(outer.statuses) > 1 else outer.statuses[0]
+                self.send_response(st)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d/promote" % self.srv.server_address[1]
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class WarmEngineTest(FailoverCase):
+    """What the engine does with FLY_STANDBY_MODE=suspended and
+    FLY_PROMOTE_URL (contract §11): the warm-up after start-up and after each
+    failback, warm or cold in the standby events, a refused suspend as an
+    error event, and the promotion."""
+
+    def test_warm_up_after_start_up(self):
+        d = self.start(FLY_STANDBY_MODE="suspended")
+        wait_warmed(d)
+        seq = [action_of(r) for r in self.fly.requests() if r["method"] != "GET"
+               and "lease" not in action_of(r)]
+        self.assertEqual(seq, ["POST start", "POST suspend"])
+        self.assertEqual(self.fly.state(APP, self.mid), "suspended")
+        self.assertTrue(self.fly.machine(APP, self.mid).snapshot)
+        st = d.status()
+        self.assertEqual(st["state"], "primary")
+        self.assertIs(st["standby"]["active"], False)
+        self.assertEqual(st["counters"]["failovers"], 0)
+        with d.events(backlog=500, types=["drift"], follow=False) as ev:
+            self.assertEqual(ev.read_until_closed(), [], "the warm-up is no drift")
+        # Once: no second warm-up while nothing changes.
+        time.sleep(1.0)
+        self.assertEqual(len(warmed(d)), 1)
+        self.assertEqual(len(self.fly.requests("POST", r"/start$")), 1)
+
+    def test_no_warm_up_in_stopped_mode(self):
+        d = self.start()
+        time.sleep(1.0)  # nothing may be started within this window
+        self.assertEqual(self.fly.requests("POST", r"/start$"), [])
+        self.assertEqual(warmed(d), [])
+
+    def test_warm_then_cold_words_and_warm_up_after_failback(self):
+        d = self.start(FLY_STANDBY_MODE="suspended")
+        wait_warmed(d)
+        ev = self.events(d, ["state", "standby"])
+        self.primary.set_mode("down")
+        self.wait_to(d, ev, "standby")
+        done = [e for e in ev.seen if e["type"] == "standby" and e["phase"] == "done"]
+        self.assertIn("(warm)", done[-1]["detail"])
+        self.fly.clear_requests()
+        self.primary.set_mode("up")
+        self.wait_to(d, ev, "primary")
+        wait_warmed(d, 2)
+        seq = [action_of(r) for r in self.fly.requests() if r["method"] != "GET"
+               and "lease" not in action_of(r)]
+        self.assertEqual(seq, ["POST suspend", "POST start", "POST suspend"])
+        self.assertEqual(self.fly.stops_of_suspended, [])
+        # A machine that was stopped boots cold.
+        self.fly.set_state(APP, self.mid, "stopped")
+        with self.fly.lock:
+            self.fly.apps[APP][self.mid].snapshot = False
+        ev2 = self.events(d, ["state", "standby"])
+        self.primary.set_mode("down")
+        self.wait_to(d, ev2, "standby")
+        done = [e for e in ev2.seen if e["type"] == "standby" and e["phase"] == "done"]
+        self.assertIn("(cold)", done[-1]["detail"])
+
+    def test_refused_suspend_is_an_error_event(self):
+        self.fly.refuse_suspend(APP, self.mid)
+        d = self.start(FLY_STANDBY_MODE="suspended")
+        ev = self.events(d, ["error"])
+        err = self.wait_event(d, ev, lambda e: e["type"] == "error" and
+                              e["what"] == "standby-mode", 15, "the suspend's error event")
+        self.assertIn("cannot be suspended", err["error"])
+        wait_until(lambda: self.fly.state(APP, self.mid) == "stopped", 10,
+                   msg="stopped instead")
+        self.assertEqual(self.fly.stops_of_suspended, [])
+
+    def test_promotion_retried_until_2xx(self):
+        ps = PromoteServer([503, 503, 200])
+        self.addCleanup(ps.stop)
+        d = self.start(FLY_PROMOTE_URL=ps.url)
+        ev = self.events(d, ["state", "standby"])
+        self.primary.set_mode("down")
+        self.wait_to(d, ev, "standby", 30)
+        self.assertEqual(len(ps.bodies), 3)
+        ctype, body = ps.bodies[-1]
+        self.assertEqual(ctype, "application/json")
+        entered = json.loads(body)
+        self.assertEqual(entered["type"], "state")
+        self.assertEqual(entered["to"], "failing-over")
+        self.assertEqual(entered["from"], "primary")
+        retries = [e for e in ev.seen if e["type"] == "standby" and e["phase"] == "retry"]
+        self.assertEqual(len(retries), 2)
+        self.assertIn("FLY_PROMOTE_URL answered HTTP 503", retries[0]["detail"])
+        done = [e for e in ev.seen if e["type"] == "standby" and e["phase"] == "done"]
+        self.assertIn("promoted", done[-1]["detail"])
+        self.assertEqual(self.fly.starts(self.mid), 1, "the retries start nothing twice")
+
+    def test_promotion_refused_keeps_failing_over(self):
+        ps = PromoteServer([500])
+        self.addCleanup(ps.stop)
+        d = self.start(FLY_PROMOTE_URL=ps.url)
+        ev = self.events(d, ["state", "standby"])
+        self.primary.set_mode("down")
+        self.wait_to(d, ev, "failing-over")
+        wait_until(lambda: len(ps.bodies) >= 2, 10, msg="a retried promotion")
+        self.assertEqual(d.status()["state"], "failing-over")
+        self.assertTrue(d.status()["degraded"])
 
 
 if __name__ == "__main__":

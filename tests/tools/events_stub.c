@@ -20,4 +20,3 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	++ev->seq;
 	return NULL;
 }
-

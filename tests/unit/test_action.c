@@ -17,7 +17,7 @@
 #include "check.h"
 #include "control.h"
 #include "engine_int.h"
-#include "failoverd.h"
+#include "daemon.h"
 #include "hooks.h"
 #include "log.h"
 #include "state.h"
@@ -719,6 +719,32 @@ test_listing_gives_way_to_an_action(void **s)
 	rig_free(&g);
 }
 
+static void
+test_warm_up_steps(void **s)
+{
+	struct rig g;
+
+	(void)s;
+	rig_init(&g, true, true, true, true);
+	g.e.fo.p.warm_standby = true;
+	g.e.fo.warm_due = true;
+	fo_tick(&g.e.fo, util_mono_ms());
+	assert_true(rig_run(&g));
+	/* No fence, no push: start, verify, then the stop (which suspends). */
+	assert_string_equal(trace, "activate/begin start");
+	assert_int_equal(pv.op, PROV_OP_ACTIVATE);
+	prov_finish(PROV_OK, NULL);
+	probe_finish(true);
+	assert_string_equal(trace, "activate/begin start verify stop");
+	assert_int_equal(pv.op, PROV_OP_DEACTIVATE);
+	prov_finish(PROV_OK, NULL);
+	assert_string_equal(trace, "activate/begin start verify stop activate/done");
+	assert_false(g.e.fo.warm_due);
+	assert_int_equal(g.e.fo.state, FO_PRIMARY);
+	assert_int_equal(json_object_array_length(g.st.machines), 0); /* not an activation */
+	rig_free(&g);
+}
+
 int
 main(void)
 {
@@ -736,6 +762,7 @@ main(void)
 	    cmocka_unit_test(test_superseded_action_is_cancelled),
 	    cmocka_unit_test(test_restart_and_drift_steps),
 	    cmocka_unit_test(test_listing_gives_way_to_an_action),
+	    cmocka_unit_test(test_warm_up_steps),
 	};
 
 	log_init("test_action", LOG_DEST_STDERR, NULL);

@@ -2146,6 +2146,90 @@ test_force_deactivate_pause_expires(void **s)
 	assert_int_equal(fo_next_check_delay(&fo), 0);
 }
 
+static void
+test_warm_after_start_and_failback(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+	struct fo_action a;
+
+	(void)s;
+	p.warm_standby = true;
+	p.min_standby_ms = 0;
+	start_primary(&fo, &p);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_WARM);
+	assert_string_equal(fo_act_str(a.kind), "warm");
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	/* Started on purpose: a listing during the warm-up is no drift. */
+	fo_machines(&fo, now, true, 1);
+	assert_false(fo.drift);
+	assert_int_equal(drain(&fo, FO_CH_DRIFT, NULL), 0);
+	assert_int_equal(fo_action_done(&fo, now, a.id, true, NULL, 0), 0);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE); /* once */
+	assert_int_equal(fo.state, FO_PRIMARY);
+	/* A failover, then a failback: warmed again. */
+	to_standby(&fo, &now);
+	checks(&fo, &now, 3, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_WARM);
+}
+
+static void
+test_warm_failure_retries_and_failover_supersedes(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+	struct fo_action a;
+
+	(void)s;
+	p.warm_standby = true;
+	start_primary(&fo, &p);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	assert_int_equal(
+	    fo_action_failed(&fo, now, a.id, FO_RETRY_BACKOFF, -1, "HTTP 503", NULL), FO_OUT_RETRY);
+	a = fo_pending_action(&fo, now + 10 * SEC);
+	assert_int_equal(a.kind, FO_ACT_WARM);
+	assert_int_equal(a.attempt, 2);
+	assert_int_equal(fo_action_begin(&fo, now + 10 * SEC, a.id), 0);
+	/* The primary fails meanwhile: the failover supersedes the warm-up. */
+	checks(&fo, &now, 3, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	assert_false(fo_action_current(&fo, a.id));
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_ACTIVATE);
+}
+
+static void
+test_warm_waits_for_health_and_resume(void **s)
+{
+	struct fo_params p = params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)s;
+	p.warm_standby = true;
+	start_with(&fo, &p, FO_REC_PRIMARY, false, false); /* primary not healthy */
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	fo_pause(&fo, now, 0);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE); /* paused */
+	fo_resume(&fo, now);
+	checks(&fo, &now, 1, true);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_WARM);
+	p.warm_standby = false;
+	start_primary(&fo, &p);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE); /* mode stopped */
+	p.warm_standby = true;
+	fo_set_params(&fo, now, &p); /* turned on by a reload */
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_WARM);
+}
+
 int
 main(void)
 {
@@ -2236,6 +2320,9 @@ main(void)
 	    cmocka_unit_test(test_listing_counts_started_after_interrupted_activation),
 	    cmocka_unit_test(test_listing_unknown_uses_own_record),
 	    cmocka_unit_test(test_force_deactivate_pause_expires),
+	    cmocka_unit_test(test_warm_after_start_and_failback),
+	    cmocka_unit_test(test_warm_failure_retries_and_failover_supersedes),
+	    cmocka_unit_test(test_warm_waits_for_health_and_resume),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

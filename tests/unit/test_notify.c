@@ -25,7 +25,6 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	return NULL;
 }
 
-
 static int
 parse(const char *s, struct tg_reply *r)
 {

@@ -25,7 +25,6 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	return NULL;
 }
 
-
 static void
 test_exit_meaning(void **unused)
 {

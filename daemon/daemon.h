@@ -1,10 +1,15 @@
-/* The daemon's shared context: one per process, passed everywhere. */
-#ifndef FOD_FAILOVERD_H
-#define FOD_FAILOVERD_H
+/*
+ * The daemon's shared context: one per process, passed everywhere, and the
+ * services every module may ask of it (daemon.c). main (failoverd.c) builds
+ * it and wires what sits above: the engine, the control socket, reloads.
+ */
+#ifndef FOD_DAEMON_H
+#define FOD_DAEMON_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <event2/util.h>
 #include <json-c/json.h>
 
 #include "config.h"
@@ -17,6 +22,7 @@ struct events;
 struct engine;
 struct http;
 struct dstate;
+struct request;
 
 #define ERRORS_MAX 16
 
@@ -78,6 +84,12 @@ struct daemon {
 
 	struct event *sigs[5];
 	struct event *watchdog;
+
+	/* Wired by main: the `reload` command re-reads the configuration (NULL
+	 * on success or a malloc'd reason), and the control socket hands each
+	 * request to the command table. */
+	char *(*reload)(struct daemon *);
+	void (*dispatch)(struct daemon *, struct request *, const char *cmd, bool admin);
 };
 
 /* Something changed that status shows: schedule a STATUS_FILE write. */
@@ -90,9 +102,6 @@ void daemon_error(struct daemon *, const char *what, const char *fmt, ...)
  * Nothing happens when no entry of `what` is open. */
 void daemon_error_cleared(struct daemon *, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Re-reads the configuration; NULL on success or a malloc'd reason. Keys
- * that need a restart are in restart_needed after a success. */
-char *daemon_reload(struct daemon *);
 /* ["KEY", ...]: the changed keys a restart has yet to apply. */
 json_object *daemon_restart_needed_json(const struct daemon *);
 /* Durable state changed: persist it now (errors are reported, not
@@ -106,8 +115,12 @@ void daemon_state_save(struct daemon *);
 void daemon_state_dirty(struct daemon *);
 /* The save daemon_state_dirty asked for, now (the engine's run ends). */
 void daemon_state_flush(struct daemon *);
-/* The Prometheus exposition (contract §12), malloc'd. */
-char *daemon_metrics_text(struct daemon *);
+/* The `daemon` event (what: start, reload, stop). */
+void daemon_event(struct daemon *, const char *what, bool ok, const char *err);
+/* Reads $NOTIFY_SOCKET once, at start-up. */
+void daemon_sd_init(void);
+/* STATE_FILE could not be written: try again (the state_retry timer). */
+void daemon_state_retry(evutil_socket_t, short, void *);
 /* sd_notify("STATUS=...") etc.; no-op without $NOTIFY_SOCKET. */
 void daemon_sd_notify(struct daemon *, const char *msg);
 
