@@ -307,6 +307,9 @@ fly_bg_done(const struct http_response *r, void *arg)
 
 	fly_bg_unlink(p, b);
 	l = b->release || !p->busy ? NULL : fly_lease_of(p, b->id);
+	/* Only a refresh of the lease held now (not of an earlier action's). */
+	if (l != NULL && strcmp(l->nonce, b->nonce) != 0)
+		l = NULL;
 	if (l != NULL)
 		l->refreshing = false;
 	if (r->err != HTTP_OK)
@@ -364,6 +367,16 @@ fly_leases_release(struct provider *p)
 	int i;
 
 	event_del(p->ev_refresh);
+	/* A refresh still in flight has nothing more to do for us. */
+	for (struct fly_bg *b = p->bg, *next; b != NULL; b = next) {
+		next = b->next;
+		if (!b->release) {
+			http_request_cancel(b->req);
+			fly_bg_unlink(p, b);
+			explicit_bzero(b->nonce, sizeof(b->nonce));
+			free(b);
+		}
+	}
 	for (i = 0; i < p->nleases; i++)
 		if (p->leases[i].nonce[0] != '\0') {
 			fly_bg_start(p, p->leases[i].id, p->leases[i].nonce, true);
@@ -905,8 +918,14 @@ fly_next(struct provider *p)
 				/* The suspend was refused: look before stopping. */
 				fly_get(p);
 				return;
-			} else if (p->sub == 2 && fly_state_running(m->state)) {
-				/* Only a running machine is stopped instead; one
+			} else if (p->sub == 2 && fly_state_is(m, "starting")) {
+				/* Refused while it boots: suspend it once started. */
+				fly_finish(p, PROV_RETRY, -1,
+				    "machine %s is starting (%s): it is suspended once started",
+				    m->id, p->suspend_err);
+				return;
+			} else if (p->sub == 2 && fly_state_is(m, "started")) {
+				/* Only a started machine is stopped instead; one
 				 * that is suspending or suspended never is. */
 				char why[128];
 				size_t n = strlen(p->notice);

@@ -182,6 +182,16 @@ class WarmProviderTest(unittest.TestCase):
         self.assertEqual(self.fake.stops_of_suspended, [])
         self.assertEqual(res["notice"], "")
 
+    def test_refused_suspend_of_a_starting_machine_is_a_retry(self):
+        mid = self.fake.add_machine(APP, "starting")
+        self.fake.machine(APP, mid).pending = ("started", time.time() + 60)
+        res = self.warm("deactivate")
+        # the fake's 412 (current state 'starting'): not stopped, tried again
+        self.assertRes(res, "retry")
+        self.assertIn("is starting", res["error"])
+        self.assertEqual(self.fake.requests("POST", r"/stop$"), [])
+        self.assertEqual(self.fake.state(APP, mid), "starting")
+
     def test_suspend_faults_change_nothing(self):
         mid = self.fake.add_machine(APP, "started")
         for kind, want, text in (("garbage", "failed", "suspend not confirmed"),
@@ -681,6 +691,112 @@ class WarmEngineTest(FailoverCase):
         wait_until(lambda: len(ps.bodies) >= 2, 10, msg="a retried promotion")
         self.assertEqual(d.status()["state"], "failing-over")
         self.assertTrue(d.status()["degraded"])
+
+
+class FakeFlyLeaseTest(unittest.TestCase):
+    """The fake itself, as notes/wave2.md §1.1-1.2 describe the API."""
+
+    def setUp(self):
+        self.fake = FakeFly(tokens=[TOKEN], start_delay=0.05, stop_delay=0.05,
+                            lease_scale=0.05, burst=100).start()
+        self.addCleanup(self.fake.stop)
+        self.fake.add_app(APP)
+        self.mid = self.fake.add_machine(APP, "stopped")
+
+    def call(self, method, action, body=None, nonce=None, query=""):
+        import urllib.error
+        import urllib.request
+        url = "%s/v1/apps/%s/machines/%s/%s%s" % (self.fake.url, APP, self.mid, action, query)
+        h = {"Authorization": "Bearer " + TOKEN}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        if nonce:
+            h[NONCE] = nonce
+        req = urllib.request.Request(url, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def test_lease_lifecycle_and_enforcement(self):
+        st, b = self.call("POST", "lease", {"ttl": 100, "description": "t"})
+        self.assertEqual(st, 201)
+        self.assertEqual(b["status"], "success")
+        nonce = b["data"]["nonce"]
+        self.assertTrue(nonce)
+        # another holder: 409 naming the owner; the same nonce refreshes
+        st, b = self.call("POST", "lease", {"ttl": 100})
+        self.assertEqual(st, 409)
+        self.assertIn("lease currently held by failoverd@example.com", b["message"])
+        st, b = self.call("POST", "lease", {"ttl": 100}, nonce=nonce)
+        self.assertEqual((st, b["data"]["nonce"]), (201, nonce))
+        st, b = self.call("GET", "lease")
+        self.assertEqual((st, b["data"]["nonce"], b["data"]["description"]), (200, nonce, "t"))
+        # writes need the nonce while it is held
+        st, b = self.call("POST", "start")
+        self.assertEqual(st, 409)
+        self.assertIn("aborted: machine ID %s lease currently held" % self.mid, b["error"])
+        self.assertEqual(self.fake.state(APP, self.mid), "stopped")
+        st, b = self.call("POST", "start", nonce=nonce)
+        self.assertEqual((st, b["previous_state"]), (200, "stopped"))
+        # release: the nonce is required, then the lease is gone
+        self.assertEqual(self.call("DELETE", "lease")[0], 400)
+        self.assertEqual(self.call("DELETE", "lease", nonce="wrong")[0], 400)
+        st, b = self.call("DELETE", "lease", nonce=nonce)
+        self.assertEqual((st, b["data"]["ok"]), (200, True))
+        self.assertEqual(self.call("GET", "lease")[0], 404)
+        self.assertEqual(self.call("DELETE", "lease", nonce=nonce)[0], 404)
+
+    def test_lease_lapses_after_its_ttl(self):
+        st, b = self.call("POST", "lease", query="?ttl=10")  # fly-go's query form
+        self.assertEqual(st, 201)
+        self.assertEqual(self.call("POST", "lease", {"ttl": 10})[0], 409)
+        # 10 s x lease_scale 0.05 = 0.5 s
+        wait_until(lambda: self.call("GET", "lease")[0] == 404, 3, interval=0.05,
+                   msg="the lease to lapse")
+        self.assertEqual(self.call("POST", "start")[0], 200)
+        for bad in ({"ttl": 0}, {"ttl": "x"}, [1]):
+            self.assertEqual(self.call("POST", "lease", bad)[0], 400)
+
+    def test_missing_lease_endpoints(self):
+        for status in (404, 405):
+            self.fake.lease_status = status
+            for method in ("POST", "GET", "DELETE"):
+                self.assertEqual(self.call(method, "lease", nonce="n")[0], status)
+
+    def test_suspend_resume_and_the_snapshot(self):
+        self.assertEqual(self.call("POST", "suspend")[0], 412)  # stopped: not started
+        self.call("POST", "start")
+        wait_until(lambda: self.fake.state(APP, self.mid) == "started", 3)
+        st, b = self.call("POST", "suspend")
+        self.assertEqual((st, b), (200, {"ok": True}))
+        self.assertEqual(self.fake.state(APP, self.mid), "suspending")
+        st, _ = self.call("GET", "wait", query="?state=suspended&timeout=5")
+        self.assertEqual(st, 200)
+        self.assertTrue(self.fake.machine(APP, self.mid).snapshot)
+        st, b = self.call("POST", "start")
+        self.assertEqual((st, b["previous_state"]), (200, "suspended"))
+        self.assertTrue(self.fake.machine(APP, self.mid).resumed)
+        self.assertFalse(self.fake.machine(APP, self.mid).snapshot)
+        # a stop of a suspended machine is recorded: its snapshot is gone
+        wait_until(lambda: self.fake.state(APP, self.mid) == "started", 3)
+        self.call("POST", "suspend")
+        wait_until(lambda: self.fake.state(APP, self.mid) == "suspended", 3)
+        self.assertEqual(self.call("POST", "stop", {})[0], 200)
+        self.assertEqual(self.fake.stops_of_suspended, [self.mid])
+        self.assertFalse(self.fake.machine(APP, self.mid).snapshot)
+        # the refusal switch
+        wait_until(lambda: self.fake.state(APP, self.mid) == "stopped", 3)
+        self.call("POST", "start")
+        wait_until(lambda: self.fake.state(APP, self.mid) == "started", 3)
+        self.fake.refuse_suspend(APP, self.mid)
+        st, b = self.call("POST", "suspend")
+        self.assertEqual(st, 400)
+        self.assertIn("cannot be suspended", b["error"])
+        self.assertEqual(self.fake.state(APP, self.mid), "started")
 
 
 if __name__ == "__main__":
