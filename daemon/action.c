@@ -449,7 +449,11 @@ step_provider(struct engine *e)
 	bool start =
 	    a->kind == FO_ACT_ACTIVATE || (a->kind == FO_ACT_WARM && e->run.cur != STEP_SUSPEND);
 	struct provq_req req = {
-	    .op = start ? PROV_OP_ACTIVATE : PROV_OP_DEACTIVATE,
+	    /* An unhealthy standby is stopped, never suspended: it restarts
+	     * from a clean boot, not from the snapshot of its trouble. */
+	    .op = start        ? PROV_OP_ACTIVATE
+	        : a->unhealthy ? PROV_OP_STOP
+	                       : PROV_OP_DEACTIVATE,
 	    .done = prov_action_done,
 	    .progress = prov_progress,
 	    .arg = e,

@@ -82,6 +82,9 @@ enum prov_op {
 	                     * wait until suspended (a machine Fly will not
 	                     * suspend is stopped; prov_status.notice says why).
 	                     * The warm-up is ACTIVATE, verify, DEACTIVATE. */
+	PROV_OP_STOP, /* DEACTIVATE that always stops, never suspends (an
+	               * unhealthy standby is restarted from a clean boot;
+	               * a suspended machine is left as it is) */
 };
 
 struct provider_ops {

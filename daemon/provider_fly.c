@@ -133,6 +133,7 @@ struct provider {
 	int tune_wait_s;
 	int64_t known_max_age_ms;
 	bool suspend_mode; /* FLY_STANDBY_MODE=suspended */
+	bool suspend_op; /* this operation suspends (a DEACTIVATE in suspend_mode) */
 	bool lease_on; /* FLY_LEASE=yes */
 	bool lease_warned; /* the missing lease endpoint was reported */
 	char *lease_body; /* {"ttl":…,"description":"failoverd HOST[/INSTANCE]"} */
@@ -829,7 +830,7 @@ fly_planned(struct provider *p)
 static const char *
 fly_deact_want(struct provider *p, const struct machine *m)
 {
-	if (!p->suspend_mode || p->stopped_instead[p->idx] || fly_state_is(m, "stopping") ||
+	if (!p->suspend_op || p->stopped_instead[p->idx] || fly_state_is(m, "stopping") ||
 	    fly_state_is(m, "stopped"))
 		return "stopped";
 	return "suspended";
@@ -909,7 +910,7 @@ fly_next(struct provider *p)
 					return;
 				}
 			} else if (p->sub == 0 && fly_state_running(m->state)) {
-				if (p->suspend_mode)
+				if (p->suspend_op)
 					fly_suspend_machine(p);
 				else
 					fly_stop_machine(p);
@@ -1466,6 +1467,7 @@ fly_start(
 		return -1;
 	p->busy = true;
 	p->op = op;
+	p->suspend_op = p->suspend_mode && op == PROV_OP_DEACTIVATE;
 	p->done = cb;
 	p->progress = progress;
 	p->arg = arg;

@@ -47,6 +47,7 @@ none_ev_cb(evutil_socket_t fd, short what, void *arg)
 		strlcpy(p->m.state, "started", sizeof(p->m.state));
 		break;
 	case PROV_OP_DEACTIVATE:
+	case PROV_OP_STOP:
 		if (strcmp(p->m.state, "stopped") != 0) {
 			log_info("dry run: would stop machine %s", p->m.id);
 			if (p->progress != NULL)

@@ -660,6 +660,26 @@ class WarmEngineTest(FailoverCase):
                    msg="stopped instead")
         self.assertEqual(self.fly.stops_of_suspended, [])
 
+    def test_unhealthy_standby_is_stopped_not_suspended(self):
+        d = self.start(FLY_STANDBY_MODE="suspended", FAILBACK="manual",
+                       CHECK_INTERVAL="200ms")
+        wait_warmed(d)
+        ev = self.events(d, ["state", "standby"])
+        self.primary.set_mode("down")
+        self.wait_to(d, ev, "standby")
+        self.fly.clear_requests()
+        self.standby_health.set_mode("503")
+        wait_until(lambda: self.fly.requests("POST", r"/stop$"), 15,
+                   msg="the unhealthy standby stopped")
+        self.standby_health.set_mode("up")
+        wait_until(lambda: self.fly.requests("POST", r"/start$"), 15,
+                   msg="started again")
+        seq = [action_of(r) for r in self.fly.requests() if r["method"] != "GET"
+               and "lease" not in action_of(r)]
+        self.assertEqual(seq[:2], ["POST stop", "POST start"])
+        self.assertNotIn("POST suspend", seq)
+        self.assertEqual(d.status()["state"], "standby")
+
     def test_promotion_retried_until_2xx(self):
         ps = PromoteServer([503, 503, 200])
         self.addCleanup(ps.stop)
