@@ -686,6 +686,16 @@ etcd_parse_reply(enum etcd_op op, int status, const char *body, size_t len, stru
 	rc = 0;
 out:
 	json_object_put(o);
+	if (rc == -1) {
+		/* No half-parsed data: only the error and the status remain. */
+		char keep[sizeof(res->error)];
+
+		memcpy(keep, res->error, sizeof(keep));
+		etcd_result_clear(res);
+		memcpy(res->error, keep, sizeof(keep));
+		res->op = op;
+		res->status = status;
+	}
 	return rc;
 }
 

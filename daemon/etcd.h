@@ -169,7 +169,8 @@ char *etcd_txn_body(const struct etcd_txn *);
 /*
  * Parses one reply of op: HTTP status and body (len bytes, NUL-terminated).
  * Fills res (which must be zeroed or cleared) and returns 0, or returns -1
- * with res->error set. Never crashes on any input.
+ * with only res->error, op and status set (nothing half-parsed is left).
+ * Never crashes on any input.
  */
 int etcd_parse_reply(
     enum etcd_op, int status, const char *body, size_t len, struct etcd_result *res);

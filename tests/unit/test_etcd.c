@@ -226,8 +226,12 @@ test_range(void **state)
 	assert_memory_equal(r.range.kvs[0].value, "a\0b", 3);
 	etcd_result_clear(&r);
 	/* malformed */
-	assert_int_equal(parse(ETCD_OP_RANGE, 200, "{\"kvs\":[{\"key\":\"!!!!\"}]}", &r), -1);
+	assert_int_equal(parse(ETCD_OP_RANGE, 200,
+	                     "{\"kvs\":[{\"key\":\"aw==\"},{\"key\":\"!!!!\"}],\"count\":2}", &r),
+	    -1);
 	assert_non_null(strstr(r.error, "not base64"));
+	assert_int_equal(r.range.nkvs, 0); /* the first kv is not left behind */
+	assert_null(r.range.kvs);
 	etcd_result_clear(&r);
 	assert_int_equal(
 	    parse(ETCD_OP_RANGE, 200, "{\"kvs\":[{\"key\":\"YQBi\"}],\"count\":1}", &r),
@@ -330,6 +334,12 @@ test_garbage(void **state)
 			if (rc == -1) {
 				assert_false(r.ok);
 				assert_true(r.error[0] != '\0');
+				/* nothing half-parsed is left behind */
+				assert_int_equal(r.range.nkvs, 0);
+				assert_null(r.range.kvs);
+				assert_int_equal(r.nresponses, 0);
+				assert_null(r.responses);
+				assert_null(r.token);
 			}
 			etcd_result_clear(&r);
 		}

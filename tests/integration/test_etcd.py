@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""daemon/etcd.c (through tests/tools/etcdc) against a real etcd: one
+member, a three-member cluster, and a proxy that cuts the path to etcd.
+What coordination (CONTRACT §9) will build on: leases that live, renew and
+expire; a leader key put-if-absent bound to a lease; a transaction fenced by
+the leader key's create revision; endpoint failover; bounded timeouts."""
+
+import http.server
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from etcdfix import EtcdCluster, TcpProxy, have_etcd  # noqa: E402
+
+BUILDDIR = os.path.abspath(
+    os.environ.get("FOD_BUILDDIR") or os.path.join(HERE, "..", ".."))
+ETCDC = os.path.join(BUILDDIR, "tests", "tools", "etcdc")
+
+
+class Client:
+    """One etcdc process: cmd() sends a command and returns its result."""
+
+    def __init__(self, endpoints, timeout_ms=2000, extra=()):
+        self.proc = subprocess.Popen([ETCDC, "-e", endpoints, "-t", str(timeout_ms)]
+                                     + list(extra), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.buf = b""
+
+    def cmd(self, timeout=10.0, **kw):
+        self.proc.stdin.write((json.dumps(kw) + "\n").encode())
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("etcdc gave no answer to %r in %.1fs" % (kw, timeout))
+            r, _, _ = select.select([self.proc.stdout], [], [], left)
+            if r:
+                data = os.read(self.proc.stdout.fileno(), 65536)
+                if not data:
+                    raise AssertionError("etcdc exited (%s): %s" % (
+                        self.proc.wait(), self.proc.stderr.read().decode(errors="replace")))
+                self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        res = json.loads(line)
+        # The loop never stalls while etcd is slow or gone.
+        assert res.get("max_gap_ms", 0) < 500, res
+        return res
+
+    def ok(self, **kw):
+        r = self.cmd(**kw)
+        assert r["ok"], r
+        return r
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            f.close()
+
+
+def leader_txn(key, node, lease):
+    """Put-if-absent of the leader key bound to a lease; the failure
+    branch reads the holder."""
+    return dict(op="txn", compare=[dict(key=key, target="create", n=0)],
+                success=[{"put": dict(key=key, value=node, lease=lease)}],
+                failure=[{"range": dict(key=key)}])
+
+
+def fenced_txn(leader_key, rev, key, value):
+    """A write that succeeds only while the leader key has create_revision
+    rev: the fencing token of CONTRACT §9 rule 2."""
+    return dict(op="txn", compare=[dict(key=leader_key, target="create", n=rev)],
+                success=[{"put": dict(key=key, value=value)}])
+
+
+@unittest.skipUnless(have_etcd(), "etcd is not installed (apt-get install etcd-server)")
+class OneMember(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.etcd = EtcdCluster(1)
+        cls.etcd.wait_healthy()
+        cls.m = cls.etcd.members[0]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.etcd.close()
+
+    def setUp(self):
+        self.clients = []
+        self.prefix = "/failoverd/%s/" % self._testMethodName
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+
+    def client(self, endpoints=None, **kw):
+        c = Client(endpoints or self.m.url, **kw)
+        self.clients.append(c)
+        return c
+
+    def test_lease_grant_keepalive_revoke(self):
+        c = self.client()
+        g = c.ok(op="grant", ttl=5)
+        self.assertGreater(g["id"], 0)
+        self.assertEqual(g["ttl"], 5)
+        k = c.ok(op="keepalive", id=g["id"])
+        self.assertEqual(k["id"], g["id"])
+        self.assertEqual(k["ttl"], 5)
+        self.assertFalse(k["lost"])
+        # The send time is known, and no later than the answer.
+        self.assertGreaterEqual(k["sent_ms"], 0)
+        self.assertLessEqual(k["sent_ms"], k["elapsed_ms"])
+        c.ok(op="revoke", id=g["id"])
+        # A keepalive on a revoked lease: 200 without TTL, reported lost.
+        k = c.ok(op="keepalive", id=g["id"])
+        self.assertTrue(k["lost"])
+        self.assertEqual(k["ttl"], 0)
+        # etcd's minimum is 2 s: shorter is refused before any request.
+        self.assertEqual(c.cmd(op="grant", ttl=1)["error"], "cannot start")
+
+    def test_lease_expires_without_keepalive(self):
+        """A view bound to a lease (rule 1) lives while the lease does and
+        vanishes ELECTION_TTL after the last renewal."""
+        c = self.client()
+        ttl = 2
+        g = c.ok(op="grant", ttl=ttl)
+        key = self.prefix + "members/n1"
+        c.ok(op="put", key=key, value='{"healthy":true}', lease=g["id"])
+        renewed = time.monotonic()
+        k = c.ok(op="keepalive", id=g["id"])
+        self.assertEqual(k["ttl"], ttl)
+        r = c.ok(op="get", key=key)
+        self.assertEqual(r["kvs"][0]["lease"], g["id"])
+        self.assertEqual(r["kvs"][0]["value"], '{"healthy":true}')
+        while True:
+            r = c.ok(op="get", key=key)
+            if not r["kvs"]:
+                break
+            self.assertLess(time.monotonic() - renewed, ttl + 2.0, "the key outlived its lease")
+            time.sleep(0.05)
+        gone = time.monotonic() - renewed
+        # Never before the TTL (a lease lives at least TTL after a renewal).
+        self.assertGreaterEqual(gone, ttl - 0.1)
+        self.assertTrue(c.ok(op="keepalive", id=g["id"])["lost"])
+
+    def test_leader_key_and_fencing(self):
+        a, b = self.client(), self.client()
+        leader = self.prefix + "leader"
+        state = self.prefix + "state"
+        la = a.ok(op="grant", ttl=10)["id"]
+        lb = b.ok(op="grant", ttl=10)["id"]
+        # a wins the put-if-absent.
+        r = a.ok(**leader_txn(leader, "n1", la))
+        self.assertTrue(r["succeeded"])
+        self.assertEqual(r["responses"][0]["kind"], "put")
+        # b loses, and the failure branch names the holder and its token.
+        r = b.ok(**leader_txn(leader, "n2", lb))
+        self.assertFalse(r["succeeded"])
+        holder = r["responses"][0]["kvs"][0]
+        self.assertEqual(holder["value"], "n1")
+        self.assertEqual(holder["lease"], la)
+        epoch1 = holder["create_revision"]
+        self.assertGreater(epoch1, 0)
+        # The leader's fenced write passes while its key stands.
+        r = a.ok(**fenced_txn(leader, epoch1, state, "step1"))
+        self.assertTrue(r["succeeded"])
+        # A stale token never passes.
+        self.assertFalse(a.ok(**fenced_txn(leader, epoch1 - 1, state, "x"))["succeeded"])
+        # a's lease ends: its leader key goes with it, b takes over with a
+        # higher create revision, and a's old token fails from then on.
+        a.ok(op="revoke", id=la)
+        r = b.ok(**leader_txn(leader, "n2", lb))
+        self.assertTrue(r["succeeded"])
+        epoch2 = b.ok(op="get", key=leader)["kvs"][0]["create_revision"]
+        self.assertGreater(epoch2, epoch1)
+        r = a.ok(**fenced_txn(leader, epoch1, state, "late"))
+        self.assertFalse(r["succeeded"])
+        self.assertEqual(r["responses"], [])
+        self.assertEqual(b.ok(op="get", key=state)["kvs"][0]["value"], "step1")
+        self.assertTrue(b.ok(**fenced_txn(leader, epoch2, state, "step2"))["succeeded"])
+        # Compares on value, version and mod revision work too.
+        kv = b.ok(op="get", key=state)["kvs"][0]
+        r = b.ok(op="txn", compare=[dict(key=state, target="value", value="step2"),
+                                    dict(key=state, target="version", n=kv["version"]),
+                                    dict(key=state, target="mod", n=kv["mod_revision"])],
+                 success=[{"delete": dict(key=state)}])
+        self.assertTrue(r["succeeded"])
+        self.assertEqual(r["responses"][0]["deleted"], 1)
+
+    def test_prefix_range_and_delete(self):
+        c = self.client()
+        p = self.prefix + "members/"
+        for n in ("a", "b", "c"):
+            c.ok(op="put", key=p + n, value="v" + n)
+        # Just past the prefix: not part of it.
+        c.ok(op="put", key=self.prefix + "members0", value="out")
+        r = c.ok(op="get", key=p, prefix=True)
+        self.assertEqual([kv["key"] for kv in r["kvs"]], [p + "a", p + "b", p + "c"])
+        self.assertEqual(r["count"], 3)
+        self.assertEqual(c.ok(op="delete", key=p, prefix=True)["deleted"], 3)
+        self.assertEqual(c.ok(op="get", key=p, prefix=True)["kvs"], [])
+        self.assertEqual(c.ok(op="get", key=self.prefix + "members0")["kvs"][0]["value"], "out")
+        # Binary-unsafe looking values survive base64 both ways.
+        v = 'x"\\/+=\u00e9\n'
+        c.ok(op="put", key=p + "z", value=v)
+        self.assertEqual(c.ok(op="get", key=p + "z")["kvs"][0]["value"], v)
+
+    def test_errors_are_reported(self):
+        c = self.client()
+        # A put bound to a lease that does not exist: etcd's 404.
+        r = c.cmd(op="put", key=self.prefix + "k", value="v", lease=12345)
+        self.assertFalse(r["ok"])
+        self.assertEqual(r["status"], 404)
+        self.assertIn("requested lease not found", r["error"])
+        # Nothing listens: a connection error, at once.
+        dead = Client("http://127.0.0.1:1")
+        self.clients.append(dead)
+        r = dead.cmd(op="get", key="k")
+        self.assertFalse(r["ok"])
+        self.assertIn("connect", r["error"])
+
+    def test_cut_proxy_times_out(self):
+        """A path to etcd that stops forwarding (a partition): each call
+        fails within the configured timeout, the loop never blocks, and
+        calls succeed again once the path is back."""
+        with TcpProxy(self.m.client_port) as p:
+            c = self.client(p.url, timeout_ms=600)
+            g = c.ok(op="grant", ttl=5)
+            c.ok(op="keepalive", id=g["id"])
+            p.cut()
+            t0 = time.monotonic()
+            r = c.cmd(op="keepalive", id=g["id"])
+            took = time.monotonic() - t0
+            self.assertFalse(r["ok"], r)
+            self.assertIn("timeout", r["error"])
+            self.assertGreaterEqual(r["elapsed_ms"], 550)
+            self.assertLess(took, 1.5)
+            r = c.cmd(op="put", key=self.prefix + "k", value="v")
+            self.assertFalse(r["ok"], r)
+            p.resume()
+            r = wait_ok(c, op="keepalive", id=g["id"])
+            self.assertFalse(r["lost"])
+
+    def test_garbage_replies(self):
+        """Whatever answers in etcd's place, the client reports an error
+        and lives on."""
+        replies = [(200, b"not json"), (200, b'{"ID":"1","TTL":"5"} trailing'),
+                   (200, b"[]"), (200, b'{"result":{"ID":"x"}}'), (500, b"<html>"),
+                   (200, b'{"kvs":[{"key":"!!"}]}'), (200, b"")]
+        srv = ReplyServer(replies)
+        try:
+            c = self.client(srv.url, timeout_ms=1000)
+            for (status, body), op in zip(replies, ["grant", "grant", "grant", "keepalive",
+                                                   "get", "get", "grant"]):
+                kw = dict(op=op)
+                kw.update({"grant": dict(ttl=5), "keepalive": dict(id=1),
+                           "get": dict(key="k")}[op])
+                r = c.cmd(**kw)
+                self.assertFalse(r["ok"], (body, r))
+                self.assertTrue(r["error"].startswith("etcd %s: %s: " % (r["op"], srv.url)),
+                                r["error"])
+            # Still alive, and a well-formed (empty) reply parses.
+            self.assertEqual(c.ok(op="get", key="k")["kvs"], [])
+        finally:
+            srv.close()
+
+
+def wait_ok(c, deadline=10.0, **kw):
+    end = time.monotonic() + deadline
+    while True:
+        r = c.cmd(**kw)
+        if r["ok"]:
+            return r
+        if time.monotonic() > end:
+            raise AssertionError("no success in %.0fs: %r" % (deadline, r))
+        time.sleep(0.05)
+
+
+class ReplyServer:
+    """Answers each POST with the next (status, body) of a list."""
+
+    def __init__(self, replies):
+        outer = self
+        self.replies = list(replies)
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, body = outer.replies.pop(0) if outer.replies else (200, b"{}")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@unittest.skipUnless(have_etcd(), "etcd is not installed (apt-get install etcd-server)")
+class ThreeMembers(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.etcd = EtcdCluster(3)
+        cls.etcd.wait_healthy()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.etcd.close()
+
+    def test_endpoint_failover(self):
+        """The member in use is killed: the next call goes to the next
+        endpoint at once; the lease and the leader key survive; a second
+        kill loses quorum and calls fail within the timeout."""
+        m1, m2, m3 = self.etcd.members
+        c = Client(self.etcd.endpoints, timeout_ms=1500)
+        try:
+            g = c.ok(op="grant", ttl=10)
+            r = c.ok(**leader_txn("/failoverd/3m/leader", "n1", g["id"]))
+            self.assertTrue(r["succeeded"])
+            self.assertEqual(r["endpoint"], m1.url)
+            m1.kill()
+            t0 = time.monotonic()
+            r = wait_ok(c, op="keepalive", id=g["id"])
+            self.assertLess(time.monotonic() - t0, 5.0)
+            self.assertIn(r["endpoint"], (m2.url, m3.url))
+            self.assertEqual(r["ttl"], 10)
+            kv = c.ok(op="get", key="/failoverd/3m/leader")["kvs"][0]
+            self.assertEqual(kv["value"], "n1")
+            # The endpoint that answered is kept: no detour through m1.
+            r = c.ok(op="get", key="/failoverd/3m/leader")
+            self.assertLess(r["elapsed_ms"], 500)
+            # One member left of three: no quorum, writes cannot succeed.
+            survivor = m3 if r["endpoint"] == m2.url else m2
+            other = m2 if survivor is m3 else m3
+            other.kill()
+            t0 = time.monotonic()
+            r = c.cmd(op="put", key="/failoverd/3m/x", value="v")
+            self.assertFalse(r["ok"], r)
+            self.assertLess(time.monotonic() - t0, 3.0)
+            # Back to two of three: writes work again.
+            m1.start()
+            self.etcd.wait_healthy(members=[m1, survivor])
+            r = wait_ok(c, op="put", key="/failoverd/3m/x", value="v", deadline=15)
+        finally:
+            c.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
