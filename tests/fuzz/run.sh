@@ -15,7 +15,7 @@ build=${FOD_BUILDDIR:-$src}
 out=${FUZZ_OUT:-$build/tests/fuzz/fuzz_out}
 secs=${1:-15}
 [ $# -gt 0 ] && shift
-names=${*:-proto commands config fly state telegram}
+names=${*:-proto commands config fly state telegram etcd}
 CC=${CC:-clang}
 
 case $secs in
@@ -51,6 +51,7 @@ sources() {
 	fly) echo "$src/daemon/fly_api.c" ;;
 	state) echo "$src/daemon/state.c" ;;
 	telegram) echo "$src/daemon/notify.c $src/daemon/config.c $src/daemon/http.c" ;;
+	etcd) echo "$src/daemon/etcd.c $src/daemon/http.c" ;;
 	*) return 1 ;;
 	esac
 }
@@ -58,7 +59,7 @@ sources() {
 # Libraries beyond json-c and libbsd (notify.c sits on http.c and libevent).
 extra_libs() {
 	case $1 in
-	telegram) pkg-config --libs libevent libcurl ;;
+	telegram | etcd) pkg-config --libs libevent libcurl ;;
 	*) echo ;;
 	esac
 }
