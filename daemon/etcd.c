@@ -1036,6 +1036,8 @@ etcd_http_done(const struct http_response *resp, void *arg)
 
 		if (e->user != NULL && c->reauths == 0 && etcd_auth_refused(&res)) {
 			/* The token expired (etcd's simple tokens last 5 minutes). */
+			log_debug("etcd %s: %s: token refused (%s); authenticating again",
+			    etcd_op_str(c->op), ep, res.error);
 			etcd_result_clear(&res);
 			secret_free(e->token);
 			e->token = NULL;
@@ -1088,6 +1090,8 @@ etcd_attempt(struct etcd_call *c)
 	headers[2] = NULL;
 	if (c->authing) {
 		struct json_object *b = json_object_new_object();
+
+		log_debug("etcd: authenticating as %s at %s", e->user, e->endpoints[c->ep]);
 
 		json_object_object_add(b, "name", json_object_new_string(e->user));
 		json_object_object_add(b, "password", json_object_new_string(e->password));

@@ -82,7 +82,7 @@ class EtcdMember:
                 "--initial-cluster-token", self.cluster.token,
                 # Fast elections: a lost member is replaced within a second.
                 "--heartbeat-interval", "100", "--election-timeout", "1000",
-                "--log-level", "warn"]
+                "--log-level", "warn"] + self.cluster.extra_args
 
     def start(self):
         assert not self.running(), "%s already runs" % self.name
@@ -146,9 +146,11 @@ class EtcdMember:
 
 
 class EtcdCluster:
-    """n members (1 or 3), started at construction unless start=False."""
+    """n members (1 or 3), started at construction unless start=False;
+    extra_args go to every member's command line."""
 
-    def __init__(self, n=1, start=True):
+    def __init__(self, n=1, start=True, extra_args=()):
+        self.extra_args = list(extra_args)
         self.dir = tempfile.mkdtemp(prefix="fod-etcd-")
         self.token = "fod-%d-%d" % (os.getpid(), int(time.monotonic() * 1000))
         ports = _free_ports(2 * n)

@@ -11,6 +11,7 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -27,11 +28,16 @@ ETCDC = os.path.join(BUILDDIR, "tests", "tools", "etcdc")
 class Client:
     """One etcdc process: cmd() sends a command and returns its result."""
 
-    def __init__(self, endpoints, timeout_ms=2000, extra=()):
+    def __init__(self, endpoints, timeout_ms=2000, extra=(), debug=False):
+        # stderr to a file: a full pipe would block etcdc's debug log.
+        self.errf = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([ETCDC, "-e", endpoints, "-t", str(timeout_ms)]
                                      + list(extra), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=self.errf,
+                                     env=dict(os.environ, ETCDC_DEBUG="1") if debug
+                                     else None)
         self.buf = b""
+        self.stderr_text = ""
 
     def cmd(self, timeout=10.0, **kw):
         self.proc.stdin.write((json.dumps(kw) + "\n").encode())
@@ -45,8 +51,10 @@ class Client:
             if r:
                 data = os.read(self.proc.stdout.fileno(), 65536)
                 if not data:
+                    self.proc.wait()
+                    self.errf.seek(0)
                     raise AssertionError("etcdc exited (%s): %s" % (
-                        self.proc.wait(), self.proc.stderr.read().decode(errors="replace")))
+                        self.proc.returncode, self.errf.read().decode(errors="replace")))
                 self.buf += data
         line, self.buf = self.buf.split(b"\n", 1)
         res = json.loads(line)
@@ -67,8 +75,11 @@ class Client:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            f.close()
+        if not self.errf.closed:
+            self.errf.seek(0)
+            self.stderr_text = self.errf.read().decode(errors="replace")
+            self.errf.close()
+        self.proc.stdout.close()
 
 
 def leader_txn(key, node, lease):
@@ -315,6 +326,66 @@ class ReplyServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+@unittest.skipUnless(have_etcd(), "etcd is not installed (apt-get install etcd-server)")
+class Auth(unittest.TestCase):
+    """ETCD_USER + a password file: a token from /v3/auth/authenticate,
+    renewed when etcd stops taking it; neither ever in an output."""
+
+    PASSWORD = "pw-Secret-4711"
+
+    def setUp(self):
+        # Tokens expire after 1 s here, so a renewal happens in the test.
+        self.etcd = EtcdCluster(1, extra_args=["--auth-token", "simple",
+                                               "--auth-token-ttl", "1"])
+        self.addCleanup(self.etcd.close)
+        self.etcd.wait_healthy()
+        url = self.etcd.members[0].url
+        ctl = ["etcdctl", "--endpoints", url]
+        for args in (["user", "add", "root", "--new-user-password=" + self.PASSWORD,
+                      "--interactive=false"], ["auth", "enable"]):
+            subprocess.run(ctl + args, check=True, capture_output=True, timeout=10,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        self.pwfile = os.path.join(self.etcd.dir, "password")
+        with open(self.pwfile, "w") as f:
+            f.write(self.PASSWORD + "\n")
+
+    def test_token_and_renewal(self):
+        url = self.etcd.members[0].url
+        c = Client(url, extra=["-u", "root", "-p", self.pwfile], debug=True)
+        self.addCleanup(c.close)
+        outputs = []
+        outputs.append(c.ok(op="put", key="/failoverd/auth/k", value="v"))
+        outputs.append(c.ok(op="get", key="/failoverd/auth/k"))
+        self.assertEqual(outputs[-1]["kvs"][0]["value"], "v")
+        # Past the token's TTL etcd refuses it; the client logs in again.
+        time.sleep(2.5)
+        outputs.append(c.ok(op="get", key="/failoverd/auth/k"))
+        # Without credentials: refused, with etcd's reason.
+        anon = Client(url)
+        self.addCleanup(anon.close)
+        r = anon.cmd(op="get", key="/failoverd/auth/k")
+        self.assertFalse(r["ok"])
+        self.assertIn("user name is empty", r["error"])
+        # A wrong password: refused; the password is not in the message.
+        bad = os.path.join(self.etcd.dir, "bad")
+        with open(bad, "w") as f:
+            f.write("wrong-" + self.PASSWORD)
+        w = Client(url, extra=["-u", "root", "-p", bad], debug=True)
+        self.addCleanup(w.close)
+        r = w.cmd(op="get", key="/failoverd/auth/k")
+        self.assertFalse(r["ok"])
+        self.assertIn("authentication failed", r["error"])
+        outputs.append(r)
+        for cl in (c, w):
+            cl.close()
+        logs = c.stderr_text + w.stderr_text
+        # It logged in, then again once the token had expired.
+        self.assertEqual(c.stderr_text.count("authenticating as root"), 2, c.stderr_text)
+        self.assertIn("token refused", c.stderr_text)
+        self.assertNotIn(self.PASSWORD, json.dumps(outputs) + logs)
+        self.assertNotIn("Authorization", json.dumps(outputs) + logs)
 
 
 @unittest.skipUnless(have_etcd(), "etcd is not installed (apt-get install etcd-server)")
