@@ -437,5 +437,26 @@ class ThreeMembers(unittest.TestCase):
             c.close()
 
 
+class NotYetImplemented(unittest.TestCase):
+    """COORDINATOR=etcd is parsed but the daemon refuses to start with it
+    until coordination exists (issue 12): never a silent single monitor."""
+
+    def test_daemon_refuses(self):
+        daemon = os.path.join(BUILDDIR, "failoverd")
+        for args in (["-f"], ["-n"]):
+            p = subprocess.run([daemon] + args + ["-c", "/dev/null", "-D", "COORDINATOR=etcd",
+                                                  "-D", "ETCD_ENDPOINTS=http://127.0.0.1:1"],
+                               capture_output=True, timeout=20, universal_newlines=True)
+            self.assertNotEqual(p.returncode, 0, p)
+            self.assertIn("COORDINATOR=etcd is not yet implemented", p.stderr)
+        # The other keys are accepted with COORDINATOR=none, and -n shows them.
+        p = subprocess.run([daemon, "-n", "-c", "/dev/null", "-D", "NODE_NAME=mon1",
+                            "-D", "ETCD_ENDPOINTS=http://127.0.0.1:1", "-D", "ELECTION_TTL=4"],
+                           capture_output=True, timeout=20, universal_newlines=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for line in ("COORDINATOR=none", "NODE_NAME=mon1", "ELECTION_TTL=4s"):
+            self.assertIn(line, p.stdout.splitlines())
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -560,7 +560,11 @@ test_print_order(void **state)
 	    "TELEGRAM_API_URL", "HEARTBEAT_URL", "NOTIFY_CMD", "FENCE_CMD", "FENCE_REQUIRED",
 	    "FAILBACK_CMD", "HOOK_TIMEOUT", "SOCKET", "SOCKET_GROUP", "ADMIN_GROUP", "STATE_FILE",
 	    "STATUS_FILE", "PID_FILE", "LOG_FILE", "COST_PER_SECOND", "METRICS_LISTEN",
-	    "STARTUP_GRACE"};
+	    "STARTUP_GRACE",
+	    /* contract §9 */
+	    "COORDINATOR", "ETCD_ENDPOINTS", "ETCD_PREFIX", "ETCD_USER", "ETCD_PASSWORD_FILE",
+	    "ETCD_CA_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE", "NODE_NAME", "ELECTION_TTL",
+	    "SELF_FENCE_CMD"};
 	struct config *cfg = load_ok("");
 	char *out = print_cfg(cfg), *line, *save = NULL;
 	size_t i = 0;

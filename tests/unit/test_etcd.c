@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "etcd.h"
 #include "util.h"
 
@@ -459,6 +461,145 @@ test_txn_body(void **state)
 	etcd_txn_free(t);
 }
 
+/* The §9 keys from -D definitions (no file): the config, or NULL with the
+ * errors joined in *why (malloc'd). */
+static struct config *
+cfg_load(const char *const *defs, char **why)
+{
+	struct config_source src;
+	struct config_errors errs = {NULL, 0};
+	struct config *cfg;
+	char *env[] = {NULL};
+	int n = 0, i;
+
+	while (defs[n] != NULL)
+		n++;
+	memset(&src, 0, sizeof(src));
+	src.file = "/dev/null";
+	src.defines = (char *const *)defs;
+	src.ndefines = n;
+	src.environ = env;
+	cfg = config_load(&src, &errs);
+	*why = xstrdup("");
+	for (i = 0; i < errs.n; i++) {
+		char *j = xasprintf("%s%s\n", *why, errs.msgs[i]);
+
+		free(*why);
+		*why = j;
+	}
+	config_errors_clear(&errs);
+	return cfg;
+}
+
+static void
+cfg_fails(const char *const *defs, const char *needle)
+{
+	char *why;
+	struct config *cfg = cfg_load(defs, &why);
+
+	if (cfg != NULL || strstr(why, needle) == NULL)
+		fail_msg("%s=...: expected an error with \"%s\", got \"%s\"", defs[0], needle, why);
+	free(why);
+}
+
+static void
+test_config_keys(void **state)
+{
+	char *why, pwpath[] = "/tmp/fod-etcd-pw-XXXXXX", *out = NULL;
+	size_t outlen = 0;
+	struct config *cfg;
+	FILE *fp;
+	int fd;
+
+	/* defaults */
+	cfg = cfg_load((const char *const[]){NULL}, &why);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->coordinator, "none");
+	assert_int_equal(cfg->election_ttl_ms, 10000);
+	assert_null(cfg->etcd_endpoints);
+	assert_null(cfg->node_name);
+	config_free(cfg);
+	free(why);
+	/* good values, with COORDINATOR=none */
+	cfg =
+	    cfg_load((const char *const[]){"ETCD_ENDPOINTS=http://127.0.0.1:2379, https://e2:2379/",
+	                 "ETCD_PREFIX=/failoverd/pair1/", "NODE_NAME=mon-1.b_c", "ELECTION_TTL=2",
+	                 "SELF_FENCE_CMD=/bin/true", NULL},
+	        &why);
+	if (cfg == NULL)
+		fail_msg("%s", why);
+	assert_int_equal(cfg->election_ttl_ms, 2000);
+	assert_string_equal(cfg->node_name, "mon-1.b_c");
+	config_free(cfg);
+	free(why);
+	/* bad values */
+	cfg_fails((const char *const[]){"COORDINATOR=zookeeper", NULL}, "none or etcd");
+	cfg_fails((const char *const[]){"ELECTION_TTL=1", NULL}, "at least 2 s");
+	cfg_fails((const char *const[]){"ELECTION_TTL=2500ms", NULL}, "whole seconds");
+	cfg_fails((const char *const[]){"NODE_NAME=a b", NULL}, "NODE_NAME");
+	cfg_fails((const char *const[]){"ETCD_PREFIX=failoverd/", NULL}, "must start with /");
+	cfg_fails((const char *const[]){"ETCD_USER=root", NULL}, "go together");
+	cfg_fails((const char *const[]){"ETCD_CERT_FILE=/dev/null", NULL}, "go together");
+	cfg_fails((const char *const[]){"ETCD_CA_FILE=/nonexistent/ca.pem", NULL}, "ETCD_CA_FILE");
+	/* COORDINATOR=etcd is refused, honestly, until it exists */
+	cfg_fails((const char *const[]){"COORDINATOR=etcd", "ETCD_ENDPOINTS=http://a:2379", NULL},
+	    "COORDINATOR=etcd is not yet implemented");
+	cfg_fails((const char *const[]){"COORDINATOR=etcd", NULL}, "needs ETCD_ENDPOINTS");
+	/* the password file: read, kept, never printed */
+	fd = mkstemp(pwpath);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "pw-Secret-4711\n", 15), 15);
+	close(fd);
+	{
+		char *def = xasprintf("ETCD_PASSWORD_FILE=%s", pwpath);
+
+		cfg = cfg_load((const char *const[]){"ETCD_USER=root", def, NULL}, &why);
+		free(def);
+	}
+	if (cfg == NULL)
+		fail_msg("%s", why);
+	free(why);
+	assert_string_equal(cfg->etcd_password, "pw-Secret-4711");
+	fp = open_memstream(&out, &outlen);
+	config_print(cfg, fp);
+	fclose(fp);
+	assert_null(strstr(out, "pw-Secret"));
+	assert_non_null(strstr(out, "ETCD_USER=root"));
+	free(out);
+	config_free(cfg);
+	unlink(pwpath);
+}
+
+/* config.c's ETCD_ENDPOINTS check and etcd_endpoints_parse agree. */
+static void
+test_config_endpoints_agree(void **state)
+{
+	static const char *const lists[] = {"http://a", "https://a:1/", " http://a , http://b ",
+	    "http://[::1]:2379", "", ",", "http://a,", "ftp://a", "http://", "http://:2379",
+	    "http://u:p@a:2379", "http://a:2379/v3", "http://a?x", "a:2379", "http://a b",
+	    "http://a,http://b,http://c,http://d,http://e,http://f,http://g,http://h,http://i,"
+	    "http://j,http://k,http://l,http://m,http://n,http://o,http://p,http://q"};
+	char err[256], *why, *def;
+	struct config *cfg;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		n = etcd_endpoints_parse(lists[i], NULL, ETCD_MAX_ENDPOINTS, err, sizeof(err));
+		def = xasprintf("ETCD_ENDPOINTS=%s", lists[i]);
+		cfg = cfg_load((const char *const[]){def, NULL}, &why);
+		/* An empty -D value unsets the key: nothing to check. */
+		if (*lists[i] != '\0' && (cfg != NULL) != (n > 0))
+			fail_msg("'%s': config %s, etcd %d", lists[i], cfg ? "accepts" : why, n);
+		/* the refusal never shows a password in a URL */
+		if (cfg == NULL)
+			assert_null(strstr(why, "u:p"));
+		config_free(cfg);
+		free(why);
+		free(def);
+	}
+}
+
 int
 main(void)
 {
@@ -473,6 +614,8 @@ main(void)
 	    cmocka_unit_test(test_prefix_end),
 	    cmocka_unit_test(test_endpoints),
 	    cmocka_unit_test(test_txn_body),
+	    cmocka_unit_test(test_config_keys),
+	    cmocka_unit_test(test_config_endpoints_agree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
