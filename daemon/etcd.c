@@ -51,7 +51,7 @@ struct etcd {
 	size_t nendpoints;
 	size_t cur; /* the endpoint that answered last */
 	int64_t timeout_ms;
-	char *user, *password, *ca_file;
+	char *user, *password, *ca_file, *cert_file, *key_file;
 	char *token; /* secret: never logged */
 	struct etcd_calls calls;
 };
@@ -875,10 +875,14 @@ etcd_new(struct event_base *base, struct http *http, const struct etcd_config *c
 	}
 	if ((n = etcd_endpoints_parse(cfg->endpoints, eps, ETCD_MAX_ENDPOINTS, err, errlen)) < 0)
 		return NULL;
-	if ((cfg->user != NULL) != (cfg->password != NULL)) {
+	if ((cfg->user != NULL) != (cfg->password != NULL) ||
+	    (cfg->cert_file != NULL) != (cfg->key_file != NULL)) {
 		for (i = 0; i < n; i++)
 			free(eps[i]);
-		snprintf(err, errlen, "an etcd user needs a password, and a password a user");
+		snprintf(err, errlen, "%s",
+		    (cfg->user != NULL) != (cfg->password != NULL)
+		        ? "an etcd user needs a password, and a password a user"
+		        : "a TLS client certificate needs its key, and a key its certificate");
 		return NULL;
 	}
 	e = xcalloc(1, sizeof(*e));
@@ -891,6 +895,8 @@ etcd_new(struct event_base *base, struct http *http, const struct etcd_config *c
 	e->user = cfg->user != NULL ? xstrdup(cfg->user) : NULL;
 	e->password = cfg->password != NULL ? xstrdup(cfg->password) : NULL;
 	e->ca_file = cfg->ca_file != NULL ? xstrdup(cfg->ca_file) : NULL;
+	e->cert_file = cfg->cert_file != NULL ? xstrdup(cfg->cert_file) : NULL;
+	e->key_file = cfg->key_file != NULL ? xstrdup(cfg->key_file) : NULL;
 	TAILQ_INIT(&e->calls);
 	return e;
 }
@@ -936,6 +942,8 @@ etcd_free(struct etcd *e)
 	secret_free(e->password);
 	secret_free(e->token);
 	free(e->ca_file);
+	free(e->cert_file);
+	free(e->key_file);
 	free(e);
 }
 
@@ -1113,6 +1121,8 @@ etcd_attempt(struct etcd_call *c)
 	o.timeout_ms = left;
 	o.max_body = ETCD_MAX_REPLY;
 	o.ca_file = e->ca_file;
+	o.cert_file = e->cert_file;
+	o.key_file = e->key_file;
 	if (!c->authing)
 		c->sent_mono = util_mono_ms();
 	c->req = http_request_start(e->http, &o, etcd_http_done, c);

@@ -110,6 +110,7 @@ struct etcd_config {
 	const char *user; /* NULL: no authentication */
 	const char *password; /* with user; kept in memory only, never logged */
 	const char *ca_file; /* TLS trust; NULL = the system store */
+	const char *cert_file, *key_file; /* TLS client certificate, or NULL */
 };
 
 /*

@@ -65,7 +65,7 @@ class EtcdMember:
         self.name = name
         self.client_port = client_port
         self.peer_port = peer_port
-        self.url = "http://127.0.0.1:%d" % client_port
+        self.url = "%s://127.0.0.1:%d" % (cluster.scheme, client_port)
         self.peer_url = "http://127.0.0.1:%d" % peer_port
         self.data_dir = os.path.join(cluster.dir, name)
         self.log_path = os.path.join(cluster.dir, name + ".log")
@@ -132,7 +132,8 @@ class EtcdMember:
 
     def healthy(self, timeout=1.0):
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=timeout) as r:
+            with urllib.request.urlopen(self.url + "/health", timeout=timeout,
+                                        context=self.cluster.ssl_context) as r:
                 return json.loads(r.read().decode()).get("health") == "true"
         except Exception:  # noqa: BLE001 - not (yet) healthy
             return False
@@ -149,8 +150,10 @@ class EtcdCluster:
     """n members (1 or 3), started at construction unless start=False;
     extra_args go to every member's command line."""
 
-    def __init__(self, n=1, start=True, extra_args=()):
+    def __init__(self, n=1, start=True, extra_args=(), scheme="http"):
         self.extra_args = list(extra_args)
+        self.scheme = scheme  # "https" with --cert-file etc. in extra_args
+        self.ssl_context = None  # for health checks of an https cluster
         self.dir = tempfile.mkdtemp(prefix="fod-etcd-")
         self.token = "fod-%d-%d" % (os.getpid(), int(time.monotonic() * 1000))
         ports = _free_ports(2 * n)

@@ -9,6 +9,8 @@ import http.server
 import json
 import os
 import select
+import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -386,6 +388,65 @@ class Auth(unittest.TestCase):
         self.assertIn("token refused", c.stderr_text)
         self.assertNotIn(self.PASSWORD, json.dumps(outputs) + logs)
         self.assertNotIn("Authorization", json.dumps(outputs) + logs)
+
+
+def make_certs(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=30)
+    p = lambda n: os.path.join(d, n)  # noqa: E731
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"),
+         "-out", p("ca.pem"), "-days", "2", "-subj", "/CN=fod-test-ca")
+    # etcd's gateway talks to its own gRPC server with the server's
+    # certificate, which with --client-cert-auth must allow clientAuth too.
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\n"
+                                 "extendedKeyUsage=serverAuth,clientAuth"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        with open(p(name + ".ext"), "w") as f:
+            f.write(ext + "\n")
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p(name + ".key"),
+             "-out", p(name + ".csr"), "-subj", "/CN=" + name)
+        ossl("x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.pem"), "-CAkey",
+             p("ca.key"), "-CAcreateserial", "-out", p(name + ".pem"), "-days", "2",
+             "-extfile", p(name + ".ext"))
+    return p
+
+
+@unittest.skipUnless(have_etcd() and shutil.which("openssl"), "needs etcd and openssl")
+class Tls(unittest.TestCase):
+    """https endpoints: the server checked against ETCD_CA_FILE, this client
+    known by its certificate (etcd --client-cert-auth)."""
+
+    def test_client_certificate(self):
+        certdir = tempfile.mkdtemp(prefix="fod-etcd-tls-")
+        self.addCleanup(shutil.rmtree, certdir, True)
+        p = make_certs(certdir)
+        etcd = EtcdCluster(1, scheme="https", extra_args=[
+            "--cert-file", p("server.pem"), "--key-file", p("server.key"),
+            "--client-cert-auth", "--trusted-ca-file", p("ca.pem")], start=False)
+        self.addCleanup(etcd.close)
+        ctx = ssl.create_default_context(cafile=p("ca.pem"))
+        ctx.load_cert_chain(p("client.pem"), p("client.key"))
+        etcd.ssl_context = ctx
+        etcd.members[0].start()
+        etcd.wait_healthy()
+        url = etcd.members[0].url
+        self.assertTrue(url.startswith("https://"))
+        c = Client(url, extra=["-C", p("ca.pem"), "-c", p("client.pem"), "-k", p("client.key")])
+        self.addCleanup(c.close)
+        c.ok(op="put", key="/failoverd/tls/k", value="v")
+        self.assertEqual(c.ok(op="get", key="/failoverd/tls/k")["kvs"][0]["value"], "v")
+        # Without the client certificate: refused.
+        n = Client(url, extra=["-C", p("ca.pem")])
+        self.addCleanup(n.close)
+        r = n.cmd(op="get", key="/failoverd/tls/k")
+        self.assertFalse(r["ok"], r)
+        # Without the CA: the server is not trusted.
+        u = Client(url, extra=["-c", p("client.pem"), "-k", p("client.key")])
+        self.addCleanup(u.close)
+        r = u.cmd(op="get", key="/failoverd/tls/k")
+        self.assertFalse(r["ok"], r)
+        self.assertIn("certificate verify failed", r["error"])
 
 
 @unittest.skipUnless(have_etcd(), "etcd is not installed (apt-get install etcd-server)")

@@ -4,6 +4,7 @@
  * prints one JSON result line per command on stdout.
  *
  *   etcdc -e ENDPOINTS [-t TIMEOUT_MS] [-u USER -p PASSWORD_FILE] [-C CA_FILE]
+ *         [-c CERT_FILE -k KEY_FILE]
  *
  * Commands:
  *   {"op":"grant","ttl":N}            {"op":"keepalive","id":N}
@@ -330,13 +331,15 @@ main(int argc, char **argv)
 	log_init("etcdc", LOG_DEST_STDERR, NULL);
 	if (getenv("ETCDC_DEBUG") != NULL)
 		log_verbose(2);
-	while ((ch = getopt(argc, argv, "e:t:u:p:C:")) != -1) {
+	while ((ch = getopt(argc, argv, "e:t:u:p:C:c:k:")) != -1) {
 		switch (ch) {
 		case 'e': cfg.endpoints = optarg; break;
 		case 't': cfg.timeout_ms = atoll(optarg); break;
 		case 'u': cfg.user = optarg; break;
 		case 'p': pwfile = optarg; break;
 		case 'C': cfg.ca_file = optarg; break;
+		case 'c': cfg.cert_file = optarg; break;
+		case 'k': cfg.key_file = optarg; break;
 		default:
 			fprintf(stderr, "usage: etcdc -e ENDPOINTS [-t MS] [-u USER -p FILE]\n");
 			return 2;
