@@ -189,3 +189,73 @@ ssize_t etcd_b64_decode(const char *s, size_t slen, char **out);
 size_t etcd_prefix_end(const char *key, char **out);
 
 #endif
+
+/*
+ * DESIGN NOTE for the coordination module (daemon/coord.c, not written yet;
+ * CONTRACT §9 rules 1-8). Everything below is built from the calls above;
+ * test_etcd.py already proves each primitive against a real etcd.
+ *
+ * Keys, all under P = ETCD_PREFIX (with a trailing "/"); values are JSON:
+ *   P/members/NODE   this monitor's view, bound to its own lease (rule 1):
+ *                    {"node","state_dir":bool,"healthy","failures",
+ *                     "successes","at"}; put after every check.
+ *   P/leader         NODE, bound to the leader's lease (rule 2). Its
+ *                    create_revision is the epoch, the fencing token.
+ *   P/state          the pair's state (rule 2): §2 state, forced, paused,
+ *                    counters, epoch, and the action in progress
+ *                    {"step","machine","at"}; no lease (it must outlive
+ *                    leaders).
+ *   P/request/NODE   leader -> NODE (the STATE_DIR monitor): {"id","what":
+ *                    "push"|"pull","epoch"} for the final push and the
+ *                    failback pull (rule 5).
+ *   P/answer/NODE    NODE -> leader: {"id","ok","error"}, bound to NODE's
+ *                    lease (gone with NODE: the leader stops waiting).
+ *   P/command/NODE   a pair-wide command given to a follower (rule 6):
+ *                    {"id","cmd","args"}, bound to NODE's lease; the leader
+ *                    runs it and answers in P/result/NODE {"id","acted_by",
+ *                    ...}. No leader: the follower replies `unavailable`.
+ * No key name is a prefix of another's (a range on P/members/ must not see
+ * P/membersX; the leader key is read with a plain range, never a prefix).
+ *
+ * Lease and self-fence (rule 4). Grant ELECTION_TTL; keepalive every
+ * TTL/3 with the etcd timeout below TTL/3 (min(2 s, TTL/3)); renew only
+ * while the last check ended within 3 x CHECK_INTERVAL + CHECK_TIMEOUT
+ * (rule 1). held_until = res->sent_mono of the last keepalive that came
+ * back ok && !lease_lost, + TTL x 2/3 (sent_mono is taken before the
+ * request leaves, so this errs early). Past held_until: cancel every etcd
+ * and provider call in flight, stop acting, emit `isolated`, run
+ * SELF_FENCE_CMD once (hook `self-fence`). lease_lost: the view and any
+ * leadership are gone; grant a new lease, put the view again, campaign.
+ *
+ * Election (rule 2). Campaign = txn compare CREATE(P/leader) == 0 ->
+ * put(P/leader, NODE, lease), failure -> range(P/leader). Won if succeeded,
+ * or if the failure range shows our own lease (a resent txn after a
+ * dropped connection: etcd.h's failover note). Epoch = the key's
+ * create_revision (read it back after a win). Followers retry the campaign
+ * on every poll that finds P/leader absent, so a new leader is in place
+ * within ELECTION_TTL + one poll (poll <= 1 s keeps rule 8's + 2 s).
+ *
+ * Fencing (rule 2). Before every action step (begin failover, each Fly
+ * start/stop, begin failback) the leader writes the step into P/state by
+ * txn compare CREATE(P/leader) == epoch [&& MOD(P/state) == the mod
+ * revision it last read, against lost updates] -> put(P/state). Only
+ * after `succeeded` does it send the Fly request. Not succeeded (or an
+ * error, or held_until passed): abandon the action at once, `fencing`
+ * error event, become follower. A new leader reads P/state, lists the
+ * machines as at start-up, and continues the recorded step without
+ * starting a machine twice.
+ *
+ * Agreement (rule 3). One range of P/members/ (prefix) gives the live
+ * views (a view counts exactly while its lease lives). Fail over only when
+ * every live view is unhealthy with failures >= FAILURE_THRESHOLD; fail
+ * back only when every live view has successes >= RECOVERY_THRESHOLD.
+ * The holders-back go to status and to a `quorum` event when the set
+ * changes (never per check).
+ *
+ * Polling. Every monitor polls one range of P/ (prefix) every second:
+ * leader, state, views, requests and commands at one header.revision.
+ * Followers mirror P/state into their status. Watches are not needed.
+ *
+ * etcd unreachable (rule 7): no one acts; checks, status and events go on;
+ * coordination.ok false and one `error` event what "etcd" per outage.
+ */
