@@ -142,7 +142,9 @@ struct etcd_call *etcd_range(struct etcd *, const char *key, bool prefix, etcd_c
 struct etcd_call *etcd_delete(struct etcd *, const char *key, bool prefix, etcd_cb *, void *);
 /* The transaction is copied; the caller still frees it. */
 struct etcd_call *etcd_txn_run(struct etcd *, const struct etcd_txn *, etcd_cb *, void *);
-/* Stops a call in flight; its callback will not be called. NULL is fine. */
+/* Stops a call in flight; its callback will not be called. NULL is fine.
+ * A handle is dead once its callback starts: never cancel it from there
+ * (cancelling other calls, or etcd_free, from a callback is fine). */
 void etcd_cancel(struct etcd_call *);
 
 /*

@@ -271,6 +271,19 @@ class OneMember(unittest.TestCase):
             r = wait_ok(c, op="keepalive", id=g["id"])
             self.assertFalse(r["lost"])
 
+    def test_concurrent_cancel_and_free(self):
+        """Calls in flight together; a cancelled call never calls back,
+        nor does any call of a client freed with them in flight."""
+        c = self.client()
+        r = c.ok(op="burst", n=20, cancel=0)
+        self.assertEqual((r["completed"], r["ok_calls"], r["bad_calls"]), (20, 20, 0))
+        r = c.ok(op="burst", n=20, cancel=7)
+        self.assertEqual((r["completed"], r["ok_calls"], r["bad_calls"]), (13, 13, 0))
+        r = c.ok(op="burst", n=20, cancel=3, free=True)
+        self.assertEqual((r["completed"], r["bad_calls"]), (0, 0))
+        # The new client works.
+        c.ok(op="get", key="k")
+
     def test_garbage_replies(self):
         """Whatever answers in etcd's place, the client reports an error
         and lives on."""

@@ -14,6 +14,11 @@
  *        "result":"=|!=|>|<","n":N,"value":V}...],
  *    "success":[{"put":{"key","value","lease"}}|{"delete":{"key","prefix"}}|
  *               {"range":{"key","prefix"}}...],"failure":[...]}
+ *   {"op":"burst","n":N,"cancel":K,"free":B}: N gets of "k" at once, the
+ *        first K cancelled at once; with free, the whole client freed
+ *        (and made anew) with the rest in flight. After 300 ms (or once
+ *        all are done): {"op":"burst","completed","ok_calls","bad_calls"}
+ *        where bad_calls counts callbacks of cancelled or freed calls.
  *   {"op":"quit"}
  * Result: {"op","ok","error","status","endpoint","revision","id","ttl","lost",
  * "succeeded","kvs":[{"key","value","create_revision","mod_revision",
@@ -45,6 +50,15 @@ struct drv {
 	size_t len;
 	bool busy, eof;
 	int64_t started, last_tick, max_gap;
+	struct etcd_config cfg;
+	/* burst */
+	struct event *later;
+	struct burst_call {
+		struct drv *d;
+		struct etcd_call *call;
+		bool cancelled, done;
+	} * bursts;
+	int nburst, completed, bad_calls, ok_calls;
 };
 
 static void drv_next(struct drv *);
@@ -219,6 +233,71 @@ txn_build(struct json_object *cmd)
 }
 
 static void
+burst_done(const struct etcd_result *r, void *arg)
+{
+	struct burst_call *b = arg;
+	struct drv *d = b->d;
+
+	if (b->cancelled || b->done)
+		d->bad_calls++;
+	b->done = true;
+	b->call = NULL;
+	d->completed++;
+	if (r->ok)
+		d->ok_calls++;
+}
+
+static void
+burst_report(evutil_socket_t fd, short what, void *arg)
+{
+	struct drv *d = arg;
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "op", json_object_new_string("burst"));
+	json_object_object_add(o, "ok", json_object_new_boolean(true));
+	json_object_object_add(o, "completed", json_object_new_int(d->completed));
+	json_object_object_add(o, "ok_calls", json_object_new_int(d->ok_calls));
+	json_object_object_add(o, "bad_calls", json_object_new_int(d->bad_calls));
+	emit(d, o);
+	free(d->bursts);
+	d->bursts = NULL;
+	d->busy = false;
+	drv_next(d);
+}
+
+static void
+burst(struct drv *d, int n, int cancel, bool do_free)
+{
+	struct timeval tv = {0, 300000};
+	char err[256];
+	int i;
+
+	if (n < 0 || n > 1000)
+		n = 0;
+	d->bursts = xcalloc((size_t)n + 1, sizeof(*d->bursts));
+	d->nburst = n;
+	d->completed = d->ok_calls = d->bad_calls = 0;
+	for (i = 0; i < n; i++) {
+		d->bursts[i].d = d;
+		d->bursts[i].call = etcd_range(d->etcd, "k", false, burst_done, &d->bursts[i]);
+		if (d->bursts[i].call == NULL)
+			d->bad_calls++;
+	}
+	for (i = 0; i < cancel && i < n; i++) {
+		etcd_cancel(d->bursts[i].call);
+		d->bursts[i].cancelled = true;
+	}
+	if (do_free) {
+		etcd_free(d->etcd);
+		for (i = 0; i < n; i++)
+			d->bursts[i].cancelled = true;
+		if ((d->etcd = etcd_new(d->base, d->http, &d->cfg, err, sizeof(err))) == NULL)
+			abort();
+	}
+	event_add(d->later, &tv);
+}
+
+static void
 run(struct drv *d, const char *line)
 {
 	struct json_object *cmd = json_tokener_parse(line), *o;
@@ -245,6 +324,10 @@ run(struct drv *d, const char *line)
 	else if (strcmp(op, "txn") == 0 && (t = txn_build(cmd)) != NULL) {
 		c = etcd_txn_run(d->etcd, t, done, d);
 		etcd_txn_free(t);
+	} else if (strcmp(op, "burst") == 0) {
+		burst(d, (int)jint(cmd, "n"), (int)jint(cmd, "cancel"), jbool(cmd, "free"));
+		json_object_put(cmd);
+		return;
 	} else if (strcmp(op, "quit") == 0) {
 		d->eof = true;
 		d->busy = false;
@@ -363,6 +446,8 @@ main(int argc, char **argv)
 	}
 	d.in = event_new(d.base, 0, EV_READ | EV_PERSIST, on_input, &d);
 	d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
+	d.later = evtimer_new(d.base, burst_report, &d);
+	d.cfg = cfg;
 	event_add(d.tick, &tv);
 	if (event_add(d.in, NULL) == -1) {
 		/* A regular file cannot be polled: it is all there, read it now. */
@@ -374,6 +459,7 @@ main(int argc, char **argv)
 	http_free(d.http);
 	event_free(d.in);
 	event_free(d.tick);
+	event_free(d.later);
 	event_base_free(d.base);
 	free(pw);
 	return 0;
