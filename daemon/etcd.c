@@ -1010,6 +1010,11 @@ etcd_http_done(const struct http_response *resp, void *arg)
 			etcd_retry(c);
 			return;
 		}
+		/* A member that hangs (stopped, cut off) is not asked first
+		 * again: the next call starts at the next endpoint. This call is
+		 * not resent, since the request may have been applied. */
+		if (resp->err == HTTP_ERR_TIMEOUT)
+			e->cur = (c->ep + 1) % e->nendpoints;
 		if (unreachable && e->nendpoints > 1)
 			etcd_fail(c, "etcd %s: no endpoint reachable (last %s: %s)",
 			    etcd_op_str(c->op), ep, resp->error);
@@ -1017,7 +1022,10 @@ etcd_http_done(const struct http_response *resp, void *arg)
 			etcd_fail(c, "etcd %s: %s: %s", etcd_op_str(c->op), ep, resp->error);
 		return;
 	}
-	e->cur = c->ep;
+	/* The member that answered is asked first next time, unless it
+	 * answered 5xx (no leader, request timed out: a member without
+	 * quorum), then the next one is. */
+	e->cur = resp->status >= 500 ? (c->ep + 1) % e->nendpoints : c->ep;
 	memset(&res, 0, sizeof(res));
 	res.endpoint = ep;
 	if (c->authing) {
@@ -1040,10 +1048,11 @@ etcd_http_done(const struct http_response *resp, void *arg)
 		return;
 	}
 	if (etcd_parse_reply(c->op, resp->status, resp->body, resp->body_len, &res) == -1) {
-		char msg[sizeof(res.error)];
+		char msg[sizeof(res.error)], *full;
 
 		if (e->user != NULL && c->reauths == 0 && etcd_auth_refused(&res)) {
-			/* The token expired (etcd's simple tokens last 5 minutes). */
+			/* The token expired (simple tokens: --auth-token-ttl, 300 s
+			 * by default, after their last use). */
 			log_debug("etcd %s: %s: token refused (%s); authenticating again",
 			    etcd_op_str(c->op), ep, res.error);
 			etcd_result_clear(&res);
@@ -1053,8 +1062,6 @@ etcd_http_done(const struct http_response *resp, void *arg)
 			etcd_retry(c);
 			return;
 		}
-		char *full;
-
 		snprintf(msg, sizeof(msg), "%s", res.error);
 		full = xasprintf("etcd %s: %s: %s", etcd_op_str(c->op), ep, msg);
 		snprintf(res.error, sizeof(res.error), "%s", full);
@@ -1100,7 +1107,6 @@ etcd_attempt(struct etcd_call *c)
 		struct json_object *b = json_object_new_object();
 
 		log_debug("etcd: authenticating as %s at %s", e->user, e->endpoints[c->ep]);
-
 		json_object_object_add(b, "name", json_object_new_string(e->user));
 		json_object_object_add(b, "password", json_object_new_string(e->password));
 		authbody = json_take(b);

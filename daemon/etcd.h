@@ -14,7 +14,9 @@
  * {"error":{...}} for the streaming keepalive. The HTTP status decides first.
  *
  * Endpoints are tried in turn when a connection cannot be made (refused,
- * unreachable, DNS); the one that answered last is tried first next time.
+ * unreachable, DNS); the one that answered last is tried first next time,
+ * unless it timed out or answered 5xx (a member without quorum): then the
+ * next call starts at the next one.
  * One call's whole run, over every endpoint, is bounded by the timeout.
  * "Cannot connect" includes a connection closed before any reply, so a
  * resent request may have been applied once already: puts and revokes are

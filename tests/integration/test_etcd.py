@@ -482,6 +482,13 @@ class ThreeMembers(unittest.TestCase):
     def tearDownClass(cls):
         cls.etcd.close()
 
+    def setUp(self):
+        # Each test starts with all three members up (a test kills some).
+        down = [m for m in self.etcd.members if not m.running()]
+        for m in down:
+            m.start()
+        self.etcd.wait_healthy()
+
     def test_endpoint_failover(self):
         """The member in use is killed: the next call goes to the next
         endpoint at once; the lease and the leader key survive; a second
@@ -516,6 +523,30 @@ class ThreeMembers(unittest.TestCase):
             m1.start()
             self.etcd.wait_healthy(members=[m1, survivor])
             r = wait_ok(c, op="put", key="/failoverd/3m/x", value="v", deadline=15)
+        finally:
+            c.close()
+
+
+    def test_hung_member_is_left(self):
+        """The member in use hangs (SIGSTOP): the call times out within
+        the timeout, and the next call goes to another member."""
+        m1, m2, m3 = self.etcd.members
+        c = Client(self.etcd.endpoints, timeout_ms=800)
+        try:
+            c.ok(op="put", key="/failoverd/3m/h", value="1")
+            r = c.ok(op="get", key="/failoverd/3m/h")
+            used = [m for m in self.etcd.members if m.url == r["endpoint"]][0]
+            used.stop()
+            try:
+                r = c.cmd(op="get", key="/failoverd/3m/h")
+                self.assertFalse(r["ok"], r)
+                self.assertIn("timeout", r["error"])
+                self.assertLess(r["elapsed_ms"], 1500)
+                r = wait_ok(c, op="get", key="/failoverd/3m/h", deadline=5)
+                self.assertNotEqual(r["endpoint"], used.url)
+                self.assertEqual(r["kvs"][0]["value"], "1")
+            finally:
+                used.cont()
         finally:
             c.close()
 
