@@ -41,6 +41,16 @@ def _cleanup_all():
 atexit.register(_cleanup_all)
 
 
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the test process dies, even
+    by SIGKILL, so that no etcd outlives a run (Linux prctl)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: atexit still cleans up
+        pass
+
+
 def have_etcd():
     return os.access(ETCD, os.X_OK)
 
@@ -89,7 +99,8 @@ class EtcdMember:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         finally:
             log.close()
         self.stopped = False
