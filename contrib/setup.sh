@@ -14,6 +14,7 @@ DEPS=(build-essential autoconf automake pkg-config
       python3 rclone util-linux procps socat valgrind
       logrotate shellcheck jq systemd clang libclang-rt-14-dev mandoc
       clang-format cppcheck faketime)
+DEPS+=(etcd-server etcd-client) # a real etcd for test_etcd (COORDINATOR=etcd)
 DEPS+=(prometheus) # promtool and a Prometheus server for test_metrics
 
 deps() {

@@ -74,6 +74,10 @@ static const char *check_command(const char *);
 static const char *check_abs(const char *);
 static const char *check_listen(const char *);
 static const char *check_standby_mode(const char *);
+static const char *check_coordinator(const char *);
+static const char *check_etcd_endpoints(const char *);
+static const char *check_etcd_prefix(const char *);
+static const char *check_node_name(const char *);
 
 /* clang-format off */
 #define K(n, t, d, f) {.name = n, .type = t, .def = d, .off = offsetof(struct config, f)}
@@ -137,6 +141,18 @@ static const struct keydef keys[] = {
 	K("PID_FILE", K_PATH, NULL, pid_file),
 	K("LOG_FILE", K_PATH, NULL, log_file),
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
+	/* Contract §9 (issue 12): checked; COORDINATOR=etcd is refused for now. */
+	KCD("COORDINATOR", "none", coordinator, check_coordinator),
+	KC("ETCD_ENDPOINTS", etcd_endpoints, check_etcd_endpoints),
+	KC("ETCD_PREFIX", etcd_prefix, check_etcd_prefix),
+	K("ETCD_USER", K_STR, NULL, etcd_user),
+	K("ETCD_PASSWORD_FILE", K_PATH, NULL, etcd_password_file),
+	KC("ETCD_CA_FILE", etcd_ca_file, check_readable),
+	KC("ETCD_CERT_FILE", etcd_cert_file, check_readable),
+	KC("ETCD_KEY_FILE", etcd_key_file, check_readable),
+	KC("NODE_NAME", node_name, check_node_name),
+	K("ELECTION_TTL", K_DUR, "10", election_ttl_ms),
+	KC("SELF_FENCE_CMD", self_fence_cmd, check_command),
 	/* §11 */
 	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, check_standby_mode),
 	K("FLY_PROMOTE_URL", K_URL, NULL, fly_promote_url),
@@ -386,6 +402,82 @@ check_command(const char *v)
 	if (n > 0 && v[0] != '/' && memchr(v, '/', n) != NULL)
 		return "the command is a relative path, and the daemon runs from /: give an "
 		       "absolute path";
+	return NULL;
+}
+
+static const char *
+check_coordinator(const char *v)
+{
+	if (strcmp(v, "none") != 0 && strcmp(v, "etcd") != 0)
+		return "must be none or etcd";
+	return NULL;
+}
+
+/*
+ * ETCD_ENDPOINTS: comma-separated http(s)://host[:port] (one trailing / at
+ * most), the same rules as etcd_endpoints_parse (daemon/etcd.c; the unit
+ * test test_etcd checks that both agree). The URL is never echoed.
+ */
+static const char *
+check_etcd_endpoints(const char *v)
+{
+	const char *p = v, *e, *b;
+	size_t n = 0, skip;
+
+	for (;;) {
+		e = p + strcspn(p, ",");
+		b = p;
+		while (b < e && isspace((unsigned char)*b))
+			b++;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		if (b == e)
+			return "an empty entry in the endpoint list";
+		if (++n > 16)
+			return "more than 16 endpoints";
+		if ((size_t)(e - b) > 7 && strncmp(b, "http://", 7) == 0)
+			skip = 7;
+		else if ((size_t)(e - b) > 8 && strncmp(b, "https://", 8) == 0)
+			skip = 8;
+		else
+			return "an endpoint must be an http:// or https:// URL";
+		if (b[skip] == ':')
+			return "an endpoint has no host";
+		for (b += skip; b < e; b++) {
+			if (*b == '/' && b == e - 1)
+				break;
+			if (!isalnum((unsigned char)*b) && strchr(".-_:[]", *b) == NULL)
+				return "an endpoint is scheme://host[:port] only (no path, query or user)";
+		}
+		p += strcspn(p, ",");
+		if (*p == '\0')
+			return NULL;
+		p++;
+	}
+}
+
+/* Every key of the pair lives under it: absolute, printable, no spaces. */
+static const char *
+check_etcd_prefix(const char *v)
+{
+	if (v[0] != '/')
+		return "must start with /";
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v <= ' ' || (unsigned char)*v >= 0x7f)
+			return "only printable ASCII without spaces";
+	return NULL;
+}
+
+/* A monitor's name within the pair: it ends up in etcd keys and status. */
+static const char *
+check_node_name(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 63)
+		return "1 to 63 characters";
+	if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+		return "only letters, digits, '.', '_' and '-'";
 	return NULL;
 }
 
@@ -1063,6 +1155,32 @@ cross_check(struct loader *ld)
 		secret_file_read(ld, "TELEGRAM_BOT_TOKEN_FILE", c->telegram_bot_token_file,
 		    &c->telegram_bot_token);
 
+	/* Contract §9 (issue 12): the keys are checked; the coordinator is not
+	 * written yet, so COORDINATOR=etcd stops the daemon here. */
+	if (c->etcd_password_file != NULL)
+		secret_file_read(
+		    ld, "ETCD_PASSWORD_FILE", c->etcd_password_file, &c->etcd_password);
+	if ((c->etcd_user != NULL) != (c->etcd_password_file != NULL))
+		errors_add(ld->errs, "%s%s: ETCD_USER and ETCD_PASSWORD_FILE go together",
+		    ORIGIN(c->etcd_user != NULL ? "ETCD_USER" : "ETCD_PASSWORD_FILE"),
+		    c->etcd_user != NULL ? "ETCD_USER" : "ETCD_PASSWORD_FILE");
+	if ((c->etcd_cert_file != NULL) != (c->etcd_key_file != NULL))
+		errors_add(ld->errs, "%s%s: ETCD_CERT_FILE and ETCD_KEY_FILE go together",
+		    ORIGIN(c->etcd_cert_file != NULL ? "ETCD_CERT_FILE" : "ETCD_KEY_FILE"),
+		    c->etcd_cert_file != NULL ? "ETCD_CERT_FILE" : "ETCD_KEY_FILE");
+	if (c->election_ttl_ms < 2000 || c->election_ttl_ms % 1000 != 0)
+		errors_add(ld->errs, "%sELECTION_TTL: must be whole seconds, at least 2 s",
+		    ORIGIN("ELECTION_TTL"));
+	if (c->coordinator != NULL && strcmp(c->coordinator, "etcd") == 0) {
+		if (c->etcd_endpoints == NULL && !BAD("ETCD_ENDPOINTS"))
+			errors_add(ld->errs, "%sCOORDINATOR: COORDINATOR=etcd needs ETCD_ENDPOINTS",
+			    ORIGIN("COORDINATOR"));
+		errors_add(ld->errs,
+		    "%sCOORDINATOR: COORDINATOR=etcd is not yet implemented (issue 12); use "
+		    "COORDINATOR=none",
+		    ORIGIN("COORDINATOR"));
+	}
+
 	if (!ld->set[provider_i])
 		c->provider = c->fly_app != NULL ? PROVIDER_FLY : PROVIDER_NONE;
 	if (c->provider == PROVIDER_FLY) {
@@ -1277,6 +1395,9 @@ config_free(struct config *cfg)
 	free(cfg->warnings);
 	free(cfg->instance);
 	free(cfg->file);
+	if (cfg->etcd_password != NULL) /* not a key: read from its file */
+		explicit_bzero(cfg->etcd_password, strlen(cfg->etcd_password));
+	free(cfg->etcd_password);
 	free(cfg);
 }
 

@@ -89,6 +89,19 @@ struct config {
 	double cost_per_second;
 	char *metrics_listen; /* HOST:PORT, or NULL: no HTTP endpoint */
 
+	/* Coordination (contract §9): parsed and checked; COORDINATOR=etcd
+	 * itself is refused until it is implemented (issue 12). */
+	char *coordinator; /* "none" or "etcd" */
+	char *etcd_endpoints;
+	char *etcd_prefix; /* NULL: /failoverd/ + FLY_APP, instance or default */
+	char *etcd_user;
+	char *etcd_password_file;
+	char *etcd_password; /* secret, read from etcd_password_file */
+	char *etcd_ca_file, *etcd_cert_file, *etcd_key_file;
+	char *node_name; /* NULL: the host name */
+	int64_t election_ttl_ms; /* whole seconds, >= 2 s */
+	char *self_fence_cmd;
+
 	/* Warnings (not errors) found while loading, e.g. a readable *_FILE. */
 	char **warnings;
 	int n_warnings;

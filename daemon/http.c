@@ -730,6 +730,10 @@ http_request_start(struct http *h, const struct http_request_opts *o, http_done_
 	SET(CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 	if (o->ca_file != NULL && *o->ca_file != '\0')
 		SET(CURLOPT_CAINFO, o->ca_file);
+	if (o->cert_file != NULL && *o->cert_file != '\0')
+		SET(CURLOPT_SSLCERT, o->cert_file);
+	if (o->key_file != NULL && *o->key_file != '\0')
+		SET(CURLOPT_SSLKEY, o->key_file);
 	if (r->headers != NULL)
 		SET(CURLOPT_HTTPHEADER, r->headers);
 	if (o->body != NULL) {

@@ -44,6 +44,9 @@ struct http_request_opts {
 	/* A new connection, closed afterwards: a health check then proves the
 	 * service still accepts connections, not just that an old one lives. */
 	bool fresh_connect;
+	/* A TLS client certificate and its key (PEM files), or NULL. */
+	const char *cert_file;
+	const char *key_file;
 };
 
 struct http_response {

@@ -15,7 +15,7 @@ build=${FOD_BUILDDIR:-$src}
 out=${FUZZ_OUT:-$build/tests/fuzz/fuzz_out}
 secs=${1:-15}
 [ $# -gt 0 ] && shift
-names=${*:-proto commands config fly state telegram}
+names=${*:-proto commands config fly state telegram etcd}
 CC=${CC:-clang}
 
 case $secs in
@@ -50,7 +50,12 @@ sources() {
 	config) echo "$src/daemon/config.c" ;;
 	fly) echo "$src/daemon/fly_api.c" ;;
 	state) echo "$src/daemon/state.c" ;;
+<<<<<<< HEAD
 	telegram) echo "$src/daemon/notify.c $src/daemon/notify_tg.c $src/daemon/config.c $src/daemon/http.c" ;;
+=======
+	telegram) echo "$src/daemon/notify.c $src/daemon/config.c $src/daemon/http.c" ;;
+	etcd) echo "$src/daemon/etcd.c $src/daemon/http.c" ;;
+>>>>>>> h/etcd
 	*) return 1 ;;
 	esac
 }
@@ -58,7 +63,7 @@ sources() {
 # Libraries beyond json-c and libbsd (notify.c sits on http.c and libevent).
 extra_libs() {
 	case $1 in
-	telegram) pkg-config --libs libevent libcurl ;;
+	telegram | etcd) pkg-config --libs libevent libcurl ;;
 	*) echo ;;
 	esac
 }
