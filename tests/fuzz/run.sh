@@ -50,12 +50,8 @@ sources() {
 	config) echo "$src/daemon/config.c" ;;
 	fly) echo "$src/daemon/fly_api.c" ;;
 	state) echo "$src/daemon/state.c" ;;
-<<<<<<< HEAD
 	telegram) echo "$src/daemon/notify.c $src/daemon/notify_tg.c $src/daemon/config.c $src/daemon/http.c" ;;
-=======
-	telegram) echo "$src/daemon/notify.c $src/daemon/config.c $src/daemon/http.c" ;;
 	etcd) echo "$src/daemon/etcd.c $src/daemon/http.c" ;;
->>>>>>> h/etcd
 	*) return 1 ;;
 	esac
 }
