@@ -138,6 +138,8 @@ static const struct keydef keys[] = {
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
 	KC("METRICS_LISTEN", metrics_listen, check_listen),
 	K("STARTUP_GRACE", K_DUR0, "120", startup_grace_ms),
+	KC("PRIMARY_PID_FILE", primary_pid_file, check_abs),
+	K("WATCH_CONNECTION", K_BOOL, "no", watch_connection),
 };
 #undef K
 #undef KI

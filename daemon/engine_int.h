@@ -65,6 +65,7 @@ struct engine {
 
 	struct checker *checker;
 	struct check_probe *probe; /* FLY_HEALTH_URL verification / watch */
+	struct watch *watch; /* crash detection (watch.c) */
 
 	const struct provider_ops *pops;
 	struct provider *prov;
