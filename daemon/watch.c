@@ -314,7 +314,8 @@ proc_exit_cb(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	snprintf(detail, sizeof(detail), "the primary's process %ld (PRIMARY_PID_FILE) exited", pid);
+	snprintf(
+	    detail, sizeof(detail), "the primary's process %ld (PRIMARY_PID_FILE) exited", pid);
 	log_notice("watch: %s: checking now", detail);
 	proc_detach(w);
 	w->exited = pid;
@@ -339,14 +340,16 @@ proc_attach(struct watch *w)
 		}
 		if ((fd = proc_open(pid)) == -1) {
 			if (errno == ESRCH && pid == w->exited) {
-				log_debug("watch: PRIMARY_PID_FILE still names %ld, which exited", pid);
+				log_debug(
+				    "watch: PRIMARY_PID_FILE still names %ld, which exited", pid);
 				return -1;
 			}
 			if (errno == ESRCH)
-				snprintf(why, sizeof(why), "names PID %ld, which is not running (a stale file)",
-				    pid);
+				snprintf(why, sizeof(why),
+				    "names PID %ld, which is not running (a stale file)", pid);
 			else
-				snprintf(why, sizeof(why), "names PID %ld, which cannot be watched: %s", pid,
+				snprintf(why, sizeof(why),
+				    "names PID %ld, which cannot be watched: %s", pid,
 				    strerror(errno));
 			pid_report(w, why);
 			return -1;
@@ -365,7 +368,8 @@ proc_attach(struct watch *w)
 		}
 #endif
 		/* The file again: a restart between the read and the open? */
-		if (pid_file_read(w->pid_path, &again, &mtime2, why, sizeof(why)) == 0 && again != pid) {
+		if (pid_file_read(w->pid_path, &again, &mtime2, why, sizeof(why)) == 0 &&
+		    again != pid) {
 			close(fd);
 			continue;
 		}
@@ -378,7 +382,8 @@ proc_attach(struct watch *w)
 			return -1;
 		}
 		if (w->pid_problem[0] != '\0')
-			daemon_error_cleared(w->d, "pid-file", "watching the primary's process %ld", pid);
+			daemon_error_cleared(
+			    w->d, "pid-file", "watching the primary's process %ld", pid);
 		w->pid_problem[0] = '\0';
 		log_info("watch: watching the primary's process %ld (%s)", pid, w->pid_path);
 		return 0;
@@ -404,8 +409,8 @@ proc_poll_cb(evutil_socket_t fd, short events, void *arg)
 
 static void conn_attempt(struct watch *);
 
-static void
-conn_report(struct watch *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_report(struct watch *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 conn_report(struct watch *w, const char *fmt, ...)
@@ -459,11 +464,11 @@ conn_read_cb(evutil_socket_t fd, short events, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n == 0)
-		snprintf(detail, sizeof(detail), "the connection to %s port %s was closed by the peer",
-		    w->host, w->port);
+		snprintf(detail, sizeof(detail),
+		    "the connection to %s port %s was closed by the peer", w->host, w->port);
 	else
-		snprintf(detail, sizeof(detail), "the connection to %s port %s was reset (%s)", w->host,
-		    w->port, strerror(errno));
+		snprintf(detail, sizeof(detail), "the connection to %s port %s was reset (%s)",
+		    w->host, w->port, strerror(errno));
 	log_info("watch: %s: checking now", detail);
 	conn_close(w);
 	conn_retry(w);
@@ -474,7 +479,8 @@ static void
 conn_up(struct watch *w)
 {
 	event_free(w->ev_conn);
-	w->ev_conn = event_new(event_get_base(w->ev_retry), w->cfd, EV_READ | EV_PERSIST, conn_read_cb, w);
+	w->ev_conn =
+	    event_new(event_get_base(w->ev_retry), w->cfd, EV_READ | EV_PERSIST, conn_read_cb, w);
 	if (w->ev_conn == NULL || event_add(w->ev_conn, NULL) == -1) {
 		conn_close(w);
 		conn_report(w, "cannot watch the connection to %s port %s", w->host, w->port);
@@ -701,7 +707,8 @@ watch_apply(struct watch *w, bool first)
 			w->url = xstrdup(cfg->local_health_url);
 			util_timer_in(w->ev_retry, 0);
 		} else if (cfg->watch_connection)
-			log_warnx("watch: no host and port in LOCAL_HEALTH_URL: no connection watch");
+			log_warnx(
+			    "watch: no host and port in LOCAL_HEALTH_URL: no connection watch");
 	}
 }
 

@@ -382,5 +382,35 @@ class ConnectionWatchTest(WatchCase):
         self.wait_log(d, "watch: connected to 127.0.0.1 port %d" % port, 2)
 
 
+class DropInTest(WatchCase):
+    DROPIN = os.path.join(fodtest.SRCDIR, "contrib", "systemd",
+                          "primary-failoverd-check.conf")
+
+    def test_the_dropins_command_runs_a_check(self):
+        with open(self.DROPIN) as f:
+            lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
+        self.assertEqual(lines[0], "[Service]")
+        self.assertEqual(len(lines), 2, lines)
+        key, _, value = lines[1].partition("=")
+        self.assertEqual(key, "ExecStopPost")
+        # "-": its exit status never fails the primary's unit; "+": as root.
+        self.assertTrue(value.startswith("-+/usr/bin/failoverctl "), value)
+        argv = value[2:].split()
+        self.assertEqual(argv[1:], ["-t", "2", "check"])
+        primary = FakePrimary().start()
+        self.addCleanup(primary.stop)
+        d = self.start(primary.url)
+        ev = self.events(d, ["check", "control"])
+        rc, out, err = d.ctl(*argv[1:])
+        self.assertEqual(rc, 0, err)
+        c = self.wait_ev(ev, lambda e: e["type"] == "control", 2)
+        self.assertEqual((c["cmd"], c["ok"]), ("check", True))
+        self.wait_ev(ev, lambda e: e["type"] == "check" and e["healthy"], 2)
+        # Just after the primary stopped: exit 1 (unhealthy), which "-" ignores.
+        primary.set_mode("down")
+        rc, out, err = d.ctl(*argv[1:])
+        self.assertEqual(rc, 1, out + err)
+
+
 if __name__ == "__main__":
     fodtest.main()
