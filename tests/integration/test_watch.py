@@ -259,6 +259,12 @@ class ProcessWatchTest(WatchCase):
         self.assertEqual((e["what"], e["pid"]), ("exit", sleeper.pid))
         c = self.wait_ev(ev, lambda e: e["type"] == "check", 2)
         self.assertTrue(c["healthy"])  # the primary (its endpoint) is fine: no failover
+        # failoverctl prints it.
+        rc, out, err = d.ctl("events", "-n", "5", "--no-follow", "-T", "watch")
+        self.assertEqual(rc, 0, err)
+        print(out.strip().splitlines()[-1], file=sys.stderr)
+        self.assertRegex(out, r"watch exit: the primary's process %d \(PRIMARY_PID_FILE\) "
+                         r"exited" % sleeper.pid)
         # The stale file of the process that just exited is expected, not an error.
         seen = self.collect(ev, 2.5)
         self.assertEqual([e for e in seen if e["type"] == "error"], [], seen)
