@@ -344,7 +344,11 @@ proc_attach(struct watch *w)
 				    "watch: PRIMARY_PID_FILE still names %ld, which exited", pid);
 				return -1;
 			}
-			if (errno == ESRCH)
+			if (errno == ENOSYS)
+				snprintf(why, sizeof(why),
+				    "cannot be watched: this system has no pidfd_open "
+				    "(Linux 5.3 or later is needed)");
+			else if (errno == ESRCH)
 				snprintf(why, sizeof(why),
 				    "names PID %ld, which is not running (a stale file)", pid);
 			else
