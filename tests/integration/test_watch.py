@@ -388,6 +388,35 @@ class ConnectionWatchTest(WatchCase):
         self.wait_log(d, "watch: connected to 127.0.0.1 port %d" % port, 2)
 
 
+class ReloadTest(WatchCase):
+    def test_reload_turns_the_watches_on_and_off(self):
+        primary = FakePrimary(idle_timeout=60).start()
+        self.addCleanup(primary.stop)
+        d = self.start(primary.url)
+        sleeper = subprocess.Popen(["sleep", "60"])
+        self.addCleanup(sleeper.kill)
+        pid_file = os.path.join(d.dir, "sleeper.pid")
+        with open(pid_file, "w") as f:
+            f.write("%d\n" % sleeper.pid)
+        d.write_config({"PRIMARY_PID_FILE": pid_file, "WATCH_CONNECTION": "yes"})
+        r = d.result("reload")
+        self.assertEqual(r["restart_needed"], [])
+        self.wait_log(d, "watching the primary's process %d" % sleeper.pid)
+        self.wait_log(d, "watch: connected to 127.0.0.1 port %d" % primary.port)
+        # Off again: neither the exit nor a reset is seen any more.
+        d.write_config({"PRIMARY_PID_FILE": "", "WATCH_CONNECTION": "no"})
+        # The watch connection, until the reload.
+        wait_until(lambda: primary.concurrent == 1, 3, msg="the watch connection")
+        d.result("reload")
+        wait_until(lambda: primary.concurrent == 0, 3, msg="the watch connection closed")
+        ev = self.events(d, ["watch", "check"])
+        sleeper.kill()
+        sleeper.wait()
+        seen = self.collect(ev, 1.5)
+        self.assertEqual(seen, [])
+        self.assertEqual(primary.concurrent, 0)  # no reconnect either
+
+
 class DropInTest(WatchCase):
     DROPIN = os.path.join(fodtest.SRCDIR, "contrib", "systemd",
                           "primary-failoverd-check.conf")
