@@ -320,6 +320,28 @@ class ConnectionWatchTest(WatchCase):
         self.assertGreater(t2 - t1, FAST * 0.8)
         self.assertLess(t2 - t1, FAST + 1.0)
 
+    def test_a_check_in_flight_at_the_close_is_followed_by_a_fresh_one(self):
+        # Its answer may predate the crash: a healthy one must not end it.
+        primary = FakePrimary(idle_timeout=60).start()
+        self.addCleanup(primary.stop)
+        d = self.start(primary.url, WATCH_CONNECTION="yes")
+        self.wait_log(d, "watch: connected to 127.0.0.1 port %d" % primary.port)
+        primary.set_mode("slow", delay_ms=300, idle_timeout=60)  # < CHECK_TIMEOUT
+        ev = self.events(d, ["watch", "check"])
+        n = primary.request_count
+        c = d.connect()
+        self.addCleanup(c.close)
+        c.send_line({"cmd": "check"})
+        self.assertTrue(primary.wait_requests(n + 1, 2))
+        self.assertGreaterEqual(primary.reset_idle(), 1)
+        self.wait_ev(ev, lambda e: e["type"] == "watch", 2)
+        first = self.wait_ev(ev, lambda e: e["type"] == "check", 2)
+        self.assertTrue(first["healthy"])
+        second = self.wait_ev(ev, lambda e: e["type"] == "check", 2)
+        self.assertTrue(second["healthy"])
+        self.assertEqual(primary.request_count, n + 2)
+        self.assertEqual(self.collect(ev, 1.0), [])  # and no more (CHECK_INTERVAL 60)
+
     def test_reconnects_at_most_once_a_second(self):
         # A server that accepts and closes at once: each connection is a close.
         srv = socket.socket()
