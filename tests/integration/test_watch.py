@@ -223,6 +223,7 @@ class ProcessWatchTest(WatchCase):
         with open(elsewhere, "w") as f:
             f.write("%d\n" % sleeper.pid)
         cases = [
+            ("", None, 0o644, "is empty"),
             ("garbage\n", None, 0o644, "does not hold a PID"),
             ("99999999999999999999\n", None, 0o644, "too large"),
             ("1\n", None, 0o644, "PID 1 (init)"),
