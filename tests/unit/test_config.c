@@ -560,7 +560,7 @@ test_print_order(void **state)
 	    "TELEGRAM_API_URL", "HEARTBEAT_URL", "NOTIFY_CMD", "FENCE_CMD", "FENCE_REQUIRED",
 	    "FAILBACK_CMD", "HOOK_TIMEOUT", "SOCKET", "SOCKET_GROUP", "ADMIN_GROUP", "STATE_FILE",
 	    "STATUS_FILE", "PID_FILE", "LOG_FILE", "COST_PER_SECOND", "METRICS_LISTEN",
-	    "STARTUP_GRACE"};
+	    "STARTUP_GRACE", "PRIMARY_PID_FILE", "WATCH_CONNECTION"};
 	struct config *cfg = load_ok("");
 	char *out = print_cfg(cfg), *line, *save = NULL;
 	size_t i = 0;
@@ -951,6 +951,17 @@ test_relative_paths_refused(void **state)
 	load_fails("RCLONE_CONFIG=rclone.conf\n", ":1: RCLONE_CONFIG: must be an absolute path");
 	load_fails("HEALTH_CA_FILE=ca.pem\n", ":1: HEALTH_CA_FILE: must be an absolute path");
 	load_fails("LOG_FILE=log/f.log\n", ":1: LOG_FILE: must be an absolute path");
+	load_fails(
+	    "PRIMARY_PID_FILE=run/app.pid\n", ":1: PRIMARY_PID_FILE: must be an absolute path");
+	load_fails("WATCH_CONNECTION=maybe\n", ":1: WATCH_CONNECTION: ");
+	cfg = load_ok("PRIMARY_PID_FILE=/run/app.pid\nWATCH_CONNECTION=yes\n");
+	assert_string_equal(cfg->primary_pid_file, "/run/app.pid");
+	assert_true(cfg->watch_connection);
+	config_free(cfg);
+	cfg = load_ok("");
+	assert_null(cfg->primary_pid_file);
+	assert_false(cfg->watch_connection);
+	config_free(cfg);
 	/* A name looked up in PATH, an absolute path, shell syntax: fine. */
 	cfg = load_ok("NOTIFY_CMD=logger -t fo \"$FAILOVER_REASON\"\nFENCE_CMD=/usr/bin/ssh "
 	              "host ./stop\nFAILBACK_CMD=VAR=1 exec /bin/true\nRCLONE=rclone\n");
