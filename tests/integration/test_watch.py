@@ -11,6 +11,7 @@ condition; the plain sleeps prove that something does NOT happen.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -409,6 +410,33 @@ class ConnectionWatchTest(WatchCase):
         self.addCleanup(c.close)
         self.assertLess(time.monotonic() - t0, 1.5)
         self.wait_log(d, "watch: connected to 127.0.0.1 port %d" % port, 2)
+
+
+class ConnectionTargetTest(WatchCase):
+    def test_https_default_port_and_ipv6_literal(self):
+        # https without a port: plain TCP to 443 (no TLS is needed to see a close).
+        d = self.start_daemon({"PROVIDER": "none", "CHECK_INTERVAL": "60",
+                               "LOCAL_HEALTH_URL": "https://127.0.0.1/status",
+                               "WATCH_CONNECTION": "yes"})
+        wait_until(lambda: re.search(r"watch: (cannot connect to|connected to) 127\.0\.0\.1 "
+                                     r"port 443\b", d.log_text()), 4, msg="port 443")
+        if not socket.has_ipv6:
+            return
+        srv = socket.socket(socket.AF_INET6)
+        try:
+            srv.bind(("::1", 0))
+        except OSError:
+            srv.close()
+            return  # no IPv6 loopback here
+        self.addCleanup(srv.close)
+        srv.listen(4)
+        port = srv.getsockname()[1]
+        d.write_config({"LOCAL_HEALTH_URL": "http://[::1]:%d/status" % port})
+        d.result("reload")
+        srv.settimeout(3)
+        c, _ = srv.accept()
+        self.addCleanup(c.close)
+        self.wait_log(d, "watch: connected to ::1 port %d" % port)
 
 
 class ReloadTest(WatchCase):
