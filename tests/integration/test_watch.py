@@ -12,6 +12,7 @@ condition; the plain sleeps prove that something does NOT happen.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -398,6 +399,16 @@ class ConnectionWatchTest(WatchCase):
                                "WATCH_CONNECTION": "yes"})
         wait_until(lambda: "cannot connect to 127.0.0.1 port %d" % port in d.log_text(), 4,
                    msg="the refusal logged")
+        # The attempts themselves, counted with strace when it can attach.
+        if shutil.which("strace"):
+            st = subprocess.run(["timeout", "-s", "INT", "3.5", "strace", "-f", "-e",
+                                 "trace=connect", "-p", str(d.pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if "attach" not in st.stderr or "Operation not permitted" not in st.stderr:
+                tries = [ln for ln in st.stderr.splitlines()
+                         if "connect(" in ln and "sin_port=htons(%d)" % port in ln]
+                self.assertGreaterEqual(len(tries), 2, st.stderr)
+                self.assertLessEqual(len(tries), 4, st.stderr)  # 3.5 s: at most one a second
         # Listening now: connected within about a second, no faster loop before.
         srv = socket.socket()
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
