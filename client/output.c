@@ -1110,6 +1110,7 @@ static const struct ev_printer ev_printers[] = {
     {"drift", evp_text, "detail", NULL, NULL},
     {"error", evp_text, "what", "error", NULL},
     {"daemon", evp_simple, "what", "ok", "FAILED"},
+    {"watch", evp_text, "what", "detail", NULL},
 };
 
 static const struct ev_printer *

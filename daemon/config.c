@@ -159,6 +159,8 @@ static const struct keydef keys[] = {
 	K("FLY_LEASE", K_BOOL, "yes", fly_lease),
 	KC("METRICS_LISTEN", metrics_listen, check_listen),
 	K("STARTUP_GRACE", K_DUR0, "120", startup_grace_ms),
+	KC("PRIMARY_PID_FILE", primary_pid_file, check_abs),
+	K("WATCH_CONNECTION", K_BOOL, "no", watch_connection),
 };
 #undef K
 #undef KI

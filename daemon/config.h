@@ -88,6 +88,8 @@ struct config {
 	char *log_file;
 	double cost_per_second;
 	char *metrics_listen; /* HOST:PORT, or NULL: no HTTP endpoint */
+	char *primary_pid_file; /* the primary's PID file (watch.c), or NULL */
+	bool watch_connection; /* keep a connection to LOCAL_HEALTH_URL (watch.c) */
 
 	/* Coordination (contract §9): parsed and checked; COORDINATOR=etcd
 	 * itself is refused until it is implemented (issue 12). */

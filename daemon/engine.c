@@ -27,6 +27,7 @@
 #include "sync.h"
 #include "timer.h"
 #include "util.h"
+#include "watch.h" /* watch */
 
 static void
 fo_params_from(struct fo_params *p, const struct config *cfg)
@@ -199,6 +200,55 @@ check_done(const struct check_result *r, void *arg)
 	engine_mark(e);
 }
 
+/* --- crash detection (issue 13, CONTRACT §10; watch.c) -------------------------- */
+/* BEGIN watch block: creating, reconfiguring and freeing the watch are the
+ * one-line calls marked "watch" in engine_new/engine_reconfigure/engine_free. */
+
+static void
+watch_check_fresh(const struct check_result *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+}
+
+/* The check the watch joined was already in flight when the watch fired:
+ * its answer may predate the crash. A healthy one is followed by a fresh
+ * check; a failed one has counted already (a second at once would shorten
+ * the (FAILURE_THRESHOLD - 1) x FAST_INTERVAL grace). */
+static void
+watch_check_joined(const struct check_result *r, void *arg)
+{
+	struct engine *e = arg;
+
+	if (r->healthy && !e->stopping && !e->fo.paused)
+		(void)checker_check_now(e->checker, watch_check_fresh, NULL);
+}
+
+/* A watch fired: the `watch` event, then a check at once. The pacing that
+ * follows is the state machine's: a failed check in `primary` means
+ * FAST_INTERVAL (fo_next_check_delay). */
+static void
+engine_watch_fired(void *arg, const char *what, long pid, const char *detail)
+{
+	struct engine *e = arg;
+	json_object *f = json_object_new_object();
+	bool joined = checker_in_flight(e->checker);
+
+	json_object_object_add(f, "what", json_object_new_string(what));
+	json_object_object_add(f, "pid", pid > 0 ? json_object_new_int64(pid) : NULL);
+	json_object_object_add(f, "detail", json_object_new_string(detail));
+	events_emit(e->d->events, "watch", f);
+	if (e->stopping)
+		return;
+	if (e->fo.paused) {
+		log_info("watch: paused: no automatic check");
+		return;
+	}
+	if (checker_check_now(e->checker, joined ? watch_check_joined : watch_check_fresh, e) == -1)
+		log_warnx("watch: cannot start a check");
+}
+/* END watch block */
+
 /* --- life cycle ------------------------------------------------------------------------ */
 
 static void
@@ -240,6 +290,7 @@ engine_new(struct daemon *d)
 		e->sync = sync_new(d->base, d->events, d->cfg);
 	e->notifier = notifier_new(d->base, d->http, d->events, d->cfg, d->dstate, notify_save, d);
 	announce_listen(e);
+	e->watch = watch_new(d, engine_watch_fired, e); /* watch */
 	return e;
 }
 
@@ -320,6 +371,7 @@ engine_free(struct engine *e)
 	if (e->sync_req != NULL)
 		request_error(e->sync_req, PROTO_FAILED, "failoverd is stopping");
 	e->sync_req = NULL;
+	watch_free(e->watch); /* watch */
 	sync_free(e->sync);
 	hooks_free(e->hooks);
 	announce_unlisten(e);
@@ -359,6 +411,7 @@ engine_reconfigure(struct engine *e)
 	} else if (e->sync != NULL)
 		sync_reconfigure(e->sync, e->d->cfg);
 	periodic_arm(e);
+	watch_reconfigure(e->watch); /* watch */
 	engine_mark(e);
 }
 

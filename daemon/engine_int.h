@@ -85,6 +85,7 @@ struct engine {
 	struct checker *checker;
 	struct check_probe *probe; /* FLY_HEALTH_URL verification */
 	struct check_probe *watch_probe; /* FLY_HEALTH_URL standby watch */
+	struct watch *watch; /* crash detection (watch.c) */
 
 	const struct provider_ops *pops;
 	struct provider *prov;

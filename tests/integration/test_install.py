@@ -75,6 +75,7 @@ class InstallTest(unittest.TestCase):
             doc + "/examples/README.md", doc + "/examples/failoverd.conf.example",
             doc + "/examples/systemd/failoverd.service",
             doc + "/examples/systemd/failoverd@.service",
+            doc + "/examples/systemd/primary-failoverd-check.conf",
             doc + "/examples/init.d/failoverd",
             doc + "/examples/launchd/io.failoverd.failoverd.plist",
             doc + "/examples/logrotate/failoverd",

@@ -565,7 +565,9 @@ test_print_order(void **state)
 	    "ETCD_CA_FILE", "ETCD_CERT_FILE", "ETCD_KEY_FILE", "NODE_NAME", "ELECTION_TTL",
 	    "SELF_FENCE_CMD",
 	    /* §11 */
-	    "FLY_STANDBY_MODE", "FLY_PROMOTE_URL", "FLY_LEASE", "METRICS_LISTEN", "STARTUP_GRACE"};
+	    "FLY_STANDBY_MODE", "FLY_PROMOTE_URL", "FLY_LEASE", "METRICS_LISTEN", "STARTUP_GRACE",
+	    /* §10 */
+	    "PRIMARY_PID_FILE", "WATCH_CONNECTION"};
 	struct config *cfg = load_ok("");
 	char *out = print_cfg(cfg), *line, *save = NULL;
 	size_t i = 0;
@@ -956,6 +958,17 @@ test_relative_paths_refused(void **state)
 	load_fails("RCLONE_CONFIG=rclone.conf\n", ":1: RCLONE_CONFIG: must be an absolute path");
 	load_fails("HEALTH_CA_FILE=ca.pem\n", ":1: HEALTH_CA_FILE: must be an absolute path");
 	load_fails("LOG_FILE=log/f.log\n", ":1: LOG_FILE: must be an absolute path");
+	load_fails(
+	    "PRIMARY_PID_FILE=run/app.pid\n", ":1: PRIMARY_PID_FILE: must be an absolute path");
+	load_fails("WATCH_CONNECTION=maybe\n", ":1: WATCH_CONNECTION: ");
+	cfg = load_ok("PRIMARY_PID_FILE=/run/app.pid\nWATCH_CONNECTION=yes\n");
+	assert_string_equal(cfg->primary_pid_file, "/run/app.pid");
+	assert_true(cfg->watch_connection);
+	config_free(cfg);
+	cfg = load_ok("");
+	assert_null(cfg->primary_pid_file);
+	assert_false(cfg->watch_connection);
+	config_free(cfg);
 	/* A name looked up in PATH, an absolute path, shell syntax: fine. */
 	cfg = load_ok("NOTIFY_CMD=logger -t fo \"$FAILOVER_REASON\"\nFENCE_CMD=/usr/bin/ssh "
 	              "host ./stop\nFAILBACK_CMD=VAR=1 exec /bin/true\nRCLONE=rclone\n");

@@ -17,6 +17,12 @@ keep_alive):
   huge        200 with a body of `size` bytes (default 1 MiB)
   slowloris   200 and headers at once, then the body one byte a second
 
+`idle_timeout` (seconds, default 10) is how long a connection may stay idle
+before its first (or next keep-alive) request: then the server closes it, as
+real servers do (with `idle_reset=True` it resets it instead, RST).
+reset_idle() resets every connection idle at that moment (a crash, as the
+client sees it).
+
 `retry_after` (a string) adds a Retry-After header to any response, `location`
 a Location header; `keep_alive=True` serves several requests per connection
 in modes up, 503, status and wrong-body. FakePrimary(ssl_context=ctx) serves HTTPS instead.
@@ -27,7 +33,9 @@ In-process:
     fp.arrivals() (monotonic times of requests), fp.max_concurrent
     fp.wait_requests(n, timeout) -> bool; fp.stop()
 
-As a script: `fake_primary.py [--port N] [--mode M] [--delay-ms MS]`; prints
+As a script: `fake_primary.py [--port N] [--mode M] [--delay-ms MS]
+[--idle-timeout S] [--pid-file PATH]` (the PID file is written once
+listening, as a daemon does, so a separate process can be killed); prints
 one JSON line {"port","control_port"} and serves until killed. The control
 port (always up, even in mode down) takes POST /_mode with a JSON object of
 set_mode's keyword arguments, and GET /_stats returns
@@ -36,6 +44,7 @@ set_mode's keyword arguments, and GET /_stats returns
 
 import argparse
 import json
+import os
 import socket
 import socketserver
 import struct
@@ -54,6 +63,14 @@ class _Server(QuietThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     block_on_close = False
+
+    def shutdown_request(self, request):
+        # reset_idle(): close with SO_LINGER 0 and no FIN first, so the
+        # client sees a reset (RST), not an orderly close.
+        if self.fake.take_reset(request):
+            request.close()
+        else:
+            super().shutdown_request(request)
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -74,6 +91,9 @@ class FakePrimary:
         self.connections = 0
         self.concurrent = 0
         self.max_concurrent = 0
+        self.idle_closed = 0
+        self._idle_socks = set()
+        self._reset_socks = set()
         self._mode = "up"
         self._opts = {}
         self._pending = (mode, opts)
@@ -138,6 +158,7 @@ class FakePrimary:
             return {"mode": self._mode, "request_count": len(self._arrivals),
                     "connections": self.connections,
                     "max_concurrent": self.max_concurrent,
+                    "idle_closed": self.idle_closed,
                     "arrivals": list(self._arrivals)}
 
     # --- listening -------------------------------------------------------
@@ -157,12 +178,49 @@ class FakePrimary:
             srv.server_close()
 
     # --- one connection --------------------------------------------------
+    def reset_idle(self):
+        """Resets (RST) every connection that waits for a request now."""
+        with self._lock:
+            socks = list(self._idle_socks)
+        for sock in socks:
+            with self._lock:
+                self._reset_socks.add(id(sock))
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # Wakes the thread reading it (nothing is sent); its close
+                # then sends the RST.
+                sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+        return len(socks)
+
+    def take_reset(self, sock):
+        with self._lock:
+            if id(sock) in self._reset_socks:
+                self._reset_socks.discard(id(sock))
+                return True
+            return False
+
     def _read_request(self, sock):
         data = b""
-        sock.settimeout(10)
+        with self._lock:
+            timeout = self._opts.get("idle_timeout", 10)
+            idle_reset = self._opts.get("idle_reset", False)
+            self._idle_socks.add(sock)
+        sock.settimeout(timeout)
         try:
             while b"\r\n\r\n" not in data and len(data) < 65536:
-                chunk = sock.recv(4096)
+                try:
+                    chunk = sock.recv(4096)
+                except socket.timeout:
+                    if data:
+                        return None
+                    with self._lock:
+                        self.idle_closed += 1
+                    if idle_reset:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                        struct.pack("ii", 1, 0))
+                    return None
                 if not chunk:
                     return None
                 data += chunk
@@ -175,6 +233,9 @@ class FakePrimary:
                     return None
         except OSError:
             return None
+        finally:
+            with self._lock:
+                self._idle_socks.discard(sock)
         return data
 
     def _serve(self, sock):
@@ -291,6 +352,8 @@ def _control_server(fake, port):
         def do_GET(self):
             if self.path == "/_stats":
                 self._reply(200, fake.stats())
+            elif self.path == "/_reset_idle":
+                self._reply(200, {"reset": fake.reset_idle()})
             else:
                 self._reply(404, {"error": "not found"})
 
@@ -318,8 +381,16 @@ def main():
     ap.add_argument("--control-port", type=int, default=0)
     ap.add_argument("--mode", default="up", choices=MODES)
     ap.add_argument("--delay-ms", type=int, default=1000)
+    ap.add_argument("--idle-timeout", type=float, default=10)
+    ap.add_argument("--pid-file")
     a = ap.parse_args()
-    fake = FakePrimary(mode=a.mode, port=a.port, delay_ms=a.delay_ms).start()
+    fake = FakePrimary(mode=a.mode, port=a.port, delay_ms=a.delay_ms,
+                       idle_timeout=a.idle_timeout).start()
+    if a.pid_file:
+        tmp = a.pid_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.rename(tmp, a.pid_file)
     ctl = _control_server(fake, a.control_port)
     print(json.dumps({"port": fake.port, "control_port": ctl.server_address[1]}), flush=True)
     try:
