@@ -51,7 +51,7 @@ sources() {
 	fly) echo "$src/daemon/fly_api.c" ;;
 	state) echo "$src/daemon/state.c" ;;
 	telegram) echo "$src/daemon/notify.c $src/daemon/notify_tg.c $src/daemon/config.c $src/daemon/http.c" ;;
-	etcd) echo "$src/daemon/etcd.c $src/daemon/http.c" ;;
+	etcd) echo "$src/daemon/etcd.c $src/daemon/etcd_wire.c $src/daemon/http.c" ;;
 	*) return 1 ;;
 	esac
 }
