@@ -699,11 +699,10 @@ key_apply(struct config *cfg, const struct keydef *k, const char *v, bool *isset
 			return NULL;
 		}
 	}
-	for (const char *p = v; *p != '\0'; p++)
-		if (iscntrl((unsigned char)*p) && *p != '\t') {
-			res = xstrdup("contains a control character");
-			goto out;
-		}
+	if (util_clean(NULL, 0, v, strlen(v), UTIL_CLEAN_TAB) != 0) {
+		res = xstrdup("contains a control character");
+		goto out;
+	}
 
 	switch (k->type) {
 	case K_STR:

@@ -263,7 +263,7 @@ char *
 sync_output_clean(const char *s, size_t len, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, o = 0, n;
+	size_t i = 0;
 	char *out;
 
 	if (s == NULL)
@@ -275,22 +275,8 @@ sync_output_clean(const char *s, size_t len, size_t max)
 			i++;
 	}
 	out = xcalloc(1, len - i + 1);
-	while (i < len) {
-		uint32_t cp = 0;
-
-		n = (size_t)util_utf8_decode(p + i, len - i, &cp);
-		if (n == 1 && (cp < 0x20 || cp == 0x7F) && cp != '\n' && cp != '\t')
-			n = 0;
-		if (n == 0) {
-			out[o++] = '?';
-			i++;
-			continue;
-		}
-		memcpy(out + o, s + i, n);
-		o += n;
-		i += n;
-	}
-	out[o] = '\0';
+	util_clean(
+	    out, len - i + 1, s + i, len - i, UTIL_CLEAN_UTF8 | UTIL_CLEAN_NL | UTIL_CLEAN_TAB);
 	return out;
 }
 
