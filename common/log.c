@@ -1,4 +1,8 @@
-
+/*
+ * Logging for the daemon and the client (see log.h): the destinations
+ * (syslog, stderr or journald, LOG_FILE reopened on SIGUSR1), one line per
+ * message with control characters escaped, and the folding of repeats.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

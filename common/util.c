@@ -1,4 +1,9 @@
-
+/*
+ * Small helpers with no event loop in them (see util.h): clocks and time
+ * stamps, durations, numbers, atomic file writes and directories, backoff,
+ * UTF-8 decoding and the one control-character cleaner, allocation that
+ * aborts on ENOMEM.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,8 @@
-/* The Fly Machines API without the I/O: see fly_api.h. */
+/*
+ * The Fly Machines API without the I/O (see fly_api.h): the Authorization
+ * header, names and URLs, the parsers of machine lists and replies, and the
+ * error texts built from a status and a body.
+ */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
