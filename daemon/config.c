@@ -39,18 +39,6 @@
 #define SECRET_MAX_FILE (64 * 1024)
 #define INSTANCE_MAX 64
 
-static const char *check_fly_app(const char *);
-static const char *check_chat_id(const char *);
-static const char *check_remote(const char *);
-static const char *check_rclone_path(const char *);
-static const char *check_command(const char *);
-static const char *check_listen(const char *);
-static const char *check_standby_mode(const char *);
-static const char *check_coordinator(const char *);
-static const char *check_etcd_endpoints(const char *);
-static const char *check_etcd_prefix(const char *);
-static const char *check_node_name(const char *);
-
 /* clang-format off */
 #define K(n, t, d, f) {.name = n, .type = t, .def = d, .off = offsetof(struct config, f)}
 #define KI(n, d, f, lo, hi) {.name = n, .type = K_INT, .def = d, \
@@ -76,19 +64,19 @@ static const struct keydef keys[] = {
 	K("AUTO_STOP", K_DUR0, "3600", auto_stop_ms),
 	K("RECONCILE_INTERVAL", K_DUR, "300", reconcile_interval_ms),
 	K("PROVIDER", K_PROVIDER, NULL, provider),
-	KC("FLY_APP", fly_app, check_fly_app),
+	KC("FLY_APP", fly_app, config_check_fly_app),
 	K("FLY_API_TOKEN", K_SECRET, NULL, fly_api_token),
 	K("FLY_API_TOKEN_FILE", K_PATH, NULL, fly_api_token_file),
 	K("FLY_API_HOSTNAME", K_BASEURL, "https://api.machines.dev", fly_api_hostname),
 	KI("FLY_MACHINE_COUNT", "1", fly_machine_count, 1, 100),
 	K("FLY_HEALTH_URL", K_URL, NULL, fly_health_url),
 	K("ACTIVATION_TIMEOUT", K_DUR, "300", activation_timeout_ms),
-	KC("ACTIVATE_CMD", activate_cmd, check_command),
-	KC("DEACTIVATE_CMD", deactivate_cmd, check_command),
+	KC("ACTIVATE_CMD", activate_cmd, config_check_command),
+	KC("DEACTIVATE_CMD", deactivate_cmd, config_check_command),
 	K("STATE_DIR", K_DIR, NULL, state_dir),
-	KC("RCLONE_REMOTE", rclone_remote, check_remote),
-	KC("RCLONE_PATH", rclone_path, check_rclone_path),
-	KCD("RCLONE", "rclone", rclone, check_command),
+	KC("RCLONE_REMOTE", rclone_remote, config_check_remote),
+	KC("RCLONE_PATH", rclone_path, config_check_rclone_path),
+	KCD("RCLONE", "rclone", rclone, config_check_command),
 	KC("RCLONE_CONFIG", rclone_config, config_check_abs),
 	K("RCLONE_FLAGS", K_STR, NULL, rclone_flags),
 	K("SYNC_INTERVAL", K_DUR0, "300", sync_interval_ms),
@@ -97,13 +85,13 @@ static const struct keydef keys[] = {
 	KI("BACKUP_KEEP", "10", backup_keep, 1, 10000),
 	K("TELEGRAM_BOT_TOKEN", K_SECRET, NULL, telegram_bot_token),
 	K("TELEGRAM_BOT_TOKEN_FILE", K_PATH, NULL, telegram_bot_token_file),
-	KC("TELEGRAM_CHAT_ID", telegram_chat_id, check_chat_id),
+	KC("TELEGRAM_CHAT_ID", telegram_chat_id, config_check_chat_id),
 	K("TELEGRAM_API_URL", K_BASEURL, "https://api.telegram.org", telegram_api_url),
 	K("HEARTBEAT_URL", K_URL, NULL, heartbeat_url),
-	KC("NOTIFY_CMD", notify_cmd, check_command),
-	KC("FENCE_CMD", fence_cmd, check_command),
+	KC("NOTIFY_CMD", notify_cmd, config_check_command),
+	KC("FENCE_CMD", fence_cmd, config_check_command),
 	K("FENCE_REQUIRED", K_BOOL, "no", fence_required),
-	KC("FAILBACK_CMD", failback_cmd, check_command),
+	KC("FAILBACK_CMD", failback_cmd, config_check_command),
 	K("HOOK_TIMEOUT", K_DUR, "30", hook_timeout_ms),
 	K("SOCKET", K_SOCKET, NULL, socket_path),
 	K("SOCKET_GROUP", K_STR, NULL, socket_group),
@@ -114,22 +102,22 @@ static const struct keydef keys[] = {
 	K("LOG_FILE", K_PATH, NULL, log_file),
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
 	/* Contract §9 (issue 12): checked; COORDINATOR=etcd is refused for now. */
-	KCD("COORDINATOR", "none", coordinator, check_coordinator),
-	KC("ETCD_ENDPOINTS", etcd_endpoints, check_etcd_endpoints),
-	KC("ETCD_PREFIX", etcd_prefix, check_etcd_prefix),
+	KCD("COORDINATOR", "none", coordinator, config_check_coordinator),
+	KC("ETCD_ENDPOINTS", etcd_endpoints, config_check_etcd_endpoints),
+	KC("ETCD_PREFIX", etcd_prefix, config_check_etcd_prefix),
 	K("ETCD_USER", K_STR, NULL, etcd_user),
 	K("ETCD_PASSWORD_FILE", K_PATH, NULL, etcd_password_file),
 	KC("ETCD_CA_FILE", etcd_ca_file, config_check_readable),
 	KC("ETCD_CERT_FILE", etcd_cert_file, config_check_readable),
 	KC("ETCD_KEY_FILE", etcd_key_file, config_check_readable),
-	KC("NODE_NAME", node_name, check_node_name),
+	KC("NODE_NAME", node_name, config_check_node_name),
 	K("ELECTION_TTL", K_DUR, "10", election_ttl_ms),
-	KC("SELF_FENCE_CMD", self_fence_cmd, check_command),
+	KC("SELF_FENCE_CMD", self_fence_cmd, config_check_command),
 	/* §11 */
-	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, check_standby_mode),
+	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, config_check_standby_mode),
 	K("FLY_PROMOTE_URL", K_URL, NULL, fly_promote_url),
 	K("FLY_LEASE", K_BOOL, "yes", fly_lease),
-	KC("METRICS_LISTEN", metrics_listen, check_listen),
+	KC("METRICS_LISTEN", metrics_listen, config_check_listen),
 	K("STARTUP_GRACE", K_DUR0, "120", startup_grace_ms),
 	KC("PRIMARY_PID_FILE", primary_pid_file, config_check_abs),
 	K("WATCH_CONNECTION", K_BOOL, "no", watch_connection),
@@ -277,169 +265,6 @@ config_default_path(const char *key, const char *instance)
 	if (strcmp(key, "BACKUP_DIR") == 0)
 		return n ? xasprintf("%s/lib/failoverd/backups/%s", LOCALSTATEDIR, n)
 		         : xstrdup(LOCALSTATEDIR "/lib/failoverd/backups");
-	return NULL;
-}
-
-/* Value checks: NULL when fine, else a static message. */
-
-static const char *
-check_fly_app(const char *v)
-{
-	if (strlen(v) > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))
-		return "a Fly app name is lower-case letters, digits and '-' (at most 63)";
-	return NULL;
-}
-
-static const char *
-check_standby_mode(const char *v)
-{
-	if (strcmp(v, "stopped") != 0 && strcmp(v, "suspended") != 0)
-		return "must be stopped or suspended";
-	return NULL;
-}
-
-static const char *
-check_listen(const char *v)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	const char *why = NULL;
-
-	return config_listen_parse(v, &ss, &len, &why) == 0 ? NULL : why;
-}
-
-static const char *
-check_chat_id(const char *v)
-{
-	const char *p = v;
-
-	if (*p == '@') {
-		p++;
-		if (*p != '\0' &&
-		    strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
-		        strlen(p))
-			return NULL;
-	} else {
-		if (*p == '-')
-			p++;
-		if (*p != '\0' && strspn(p, "0123456789") == strlen(p) && strlen(p) <= 20)
-			return NULL;
-	}
-	return "expected a numeric chat id (e.g. -1001234567890) or @channelname";
-}
-
-static const char *
-check_remote(const char *v)
-{
-	if (strchr(v, ':') != NULL)
-		return "give the remote's name without ':' (RCLONE_PATH holds the path)";
-	return NULL;
-}
-
-static const char *
-check_rclone_path(const char *v)
-{
-	if (strspn(v, "/") == strlen(v))
-		return "must not be the remote's root";
-	return NULL;
-}
-
-const char *
-config_check_abs(const char *v)
-{
-	if (v[0] != '/')
-		return "must be an absolute path (the daemon runs from /)";
-	return NULL;
-}
-
-/* A command run with /bin/sh -c from the daemon's directory, /: its first
- * word is a name looked up in PATH or an absolute path, never relative. */
-static const char *
-check_command(const char *v)
-{
-	size_t n;
-
-	v += strspn(v, " \t");
-	n = strcspn(v, " \t;|&<>()");
-	if (n > 0 && v[0] != '/' && memchr(v, '/', n) != NULL)
-		return "the command is a relative path, and the daemon runs from /: give an "
-		       "absolute path";
-	return NULL;
-}
-
-static const char *
-check_coordinator(const char *v)
-{
-	if (strcmp(v, "none") != 0 && strcmp(v, "etcd") != 0)
-		return "must be none or etcd";
-	return NULL;
-}
-
-/*
- * ETCD_ENDPOINTS: comma-separated http(s)://host[:port] (one trailing / at
- * most), the same rules as etcd_endpoints_parse (daemon/etcd.c; the unit
- * test test_etcd checks that both agree). The URL is never echoed.
- */
-static const char *
-check_etcd_endpoints(const char *v)
-{
-	const char *p = v, *e, *b;
-	size_t n = 0, skip;
-
-	for (;;) {
-		e = p + strcspn(p, ",");
-		b = p;
-		while (b < e && isspace((unsigned char)*b))
-			b++;
-		while (e > b && isspace((unsigned char)e[-1]))
-			e--;
-		if (b == e)
-			return "an empty entry in the endpoint list";
-		if (++n > 16)
-			return "more than 16 endpoints";
-		if ((size_t)(e - b) > 7 && strncmp(b, "http://", 7) == 0)
-			skip = 7;
-		else if ((size_t)(e - b) > 8 && strncmp(b, "https://", 8) == 0)
-			skip = 8;
-		else
-			return "an endpoint must be an http:// or https:// URL";
-		if (b[skip] == ':')
-			return "an endpoint has no host";
-		for (b += skip; b < e; b++) {
-			if (*b == '/' && b == e - 1)
-				break;
-			if (!isalnum((unsigned char)*b) && strchr(".-_:[]", *b) == NULL)
-				return "an endpoint is scheme://host[:port] only (no path, query or user)";
-		}
-		p += strcspn(p, ",");
-		if (*p == '\0')
-			return NULL;
-		p++;
-	}
-}
-
-/* Every key of the pair lives under it: absolute, printable, no spaces. */
-static const char *
-check_etcd_prefix(const char *v)
-{
-	if (v[0] != '/')
-		return "must start with /";
-	for (; *v != '\0'; v++)
-		if ((unsigned char)*v <= ' ' || (unsigned char)*v >= 0x7f)
-			return "only printable ASCII without spaces";
-	return NULL;
-}
-
-/* A monitor's name within the pair: it ends up in etcd keys and status. */
-static const char *
-check_node_name(const char *v)
-{
-	size_t n = strlen(v);
-
-	if (n == 0 || n > 63)
-		return "1 to 63 characters";
-	if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
-		return "only letters, digits, '.', '_' and '-'";
 	return NULL;
 }
 

@@ -48,11 +48,24 @@ void config_errors_vadd(struct config_errors *errs, const char *fmt, va_list ap)
 void config_strlist_add(char ***list, int *n, char *s);
 /* "FILE:LINE: " or "-D " where the key's value came from, else "". */
 const char *config_origin(const struct loader *ld, const char *key);
-const char *config_check_abs(const char *v);
 
 /* config_value.c: the syntax of single values. Each returns NULL (or
  * true) when v is fine, else a static message (in *why). */
 bool config_url_valid(const char *v, const char **why);
+/* The key table's checks of single values (keydef.check): NULL when v is
+ * fine, else a static message. */
+const char *config_check_fly_app(const char *v);
+const char *config_check_chat_id(const char *v);
+const char *config_check_remote(const char *v);
+const char *config_check_rclone_path(const char *v);
+const char *config_check_command(const char *v);
+const char *config_check_listen(const char *v);
+const char *config_check_standby_mode(const char *v);
+const char *config_check_coordinator(const char *v);
+const char *config_check_etcd_endpoints(const char *v);
+const char *config_check_etcd_prefix(const char *v);
+const char *config_check_node_name(const char *v);
+const char *config_check_abs(const char *v);
 /* "200,204,300-399" into sorted, merged ranges. */
 const char *config_status_parse(const char *v, struct status_range *r, int *np);
 const char *config_cost_parse(const char *v, double *out);

@@ -1,6 +1,8 @@
 /*
  * The syntax of single configuration values (config_int.h): URLs, status
- * lists, costs, directories, METRICS_LISTEN. Pure: no I/O.
+ * lists, costs, directories, METRICS_LISTEN, and the key table's checks
+ * of single values (app names, chat ids, commands, etcd endpoints...).
+ * Pure: no I/O.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -201,4 +203,167 @@ config_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen
 		*sslen = sizeof(*sin6);
 	}
 	return 0;
+}
+
+/* The key table's checks of single values (config_int.h). */
+
+const char *
+config_check_fly_app(const char *v)
+{
+	if (strlen(v) > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))
+		return "a Fly app name is lower-case letters, digits and '-' (at most 63)";
+	return NULL;
+}
+
+const char *
+config_check_standby_mode(const char *v)
+{
+	if (strcmp(v, "stopped") != 0 && strcmp(v, "suspended") != 0)
+		return "must be stopped or suspended";
+	return NULL;
+}
+
+const char *
+config_check_listen(const char *v)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *why = NULL;
+
+	return config_listen_parse(v, &ss, &len, &why) == 0 ? NULL : why;
+}
+
+const char *
+config_check_chat_id(const char *v)
+{
+	const char *p = v;
+
+	if (*p == '@') {
+		p++;
+		if (*p != '\0' &&
+		    strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+		        strlen(p))
+			return NULL;
+	} else {
+		if (*p == '-')
+			p++;
+		if (*p != '\0' && strspn(p, "0123456789") == strlen(p) && strlen(p) <= 20)
+			return NULL;
+	}
+	return "expected a numeric chat id (e.g. -1001234567890) or @channelname";
+}
+
+const char *
+config_check_remote(const char *v)
+{
+	if (strchr(v, ':') != NULL)
+		return "give the remote's name without ':' (RCLONE_PATH holds the path)";
+	return NULL;
+}
+
+const char *
+config_check_rclone_path(const char *v)
+{
+	if (strspn(v, "/") == strlen(v))
+		return "must not be the remote's root";
+	return NULL;
+}
+
+const char *
+config_check_abs(const char *v)
+{
+	if (v[0] != '/')
+		return "must be an absolute path (the daemon runs from /)";
+	return NULL;
+}
+
+/* A command run with /bin/sh -c from the daemon's directory, /: its first
+ * word is a name looked up in PATH or an absolute path, never relative. */
+const char *
+config_check_command(const char *v)
+{
+	size_t n;
+
+	v += strspn(v, " \t");
+	n = strcspn(v, " \t;|&<>()");
+	if (n > 0 && v[0] != '/' && memchr(v, '/', n) != NULL)
+		return "the command is a relative path, and the daemon runs from /: give an "
+		       "absolute path";
+	return NULL;
+}
+
+const char *
+config_check_coordinator(const char *v)
+{
+	if (strcmp(v, "none") != 0 && strcmp(v, "etcd") != 0)
+		return "must be none or etcd";
+	return NULL;
+}
+
+/*
+ * ETCD_ENDPOINTS: comma-separated http(s)://host[:port] (one trailing / at
+ * most), the same rules as etcd_endpoints_parse (daemon/etcd.c; the unit
+ * test test_etcd checks that both agree). The URL is never echoed.
+ */
+const char *
+config_check_etcd_endpoints(const char *v)
+{
+	const char *p = v, *e, *b;
+	size_t n = 0, skip;
+
+	for (;;) {
+		e = p + strcspn(p, ",");
+		b = p;
+		while (b < e && isspace((unsigned char)*b))
+			b++;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		if (b == e)
+			return "an empty entry in the endpoint list";
+		if (++n > 16)
+			return "more than 16 endpoints";
+		if ((size_t)(e - b) > 7 && strncmp(b, "http://", 7) == 0)
+			skip = 7;
+		else if ((size_t)(e - b) > 8 && strncmp(b, "https://", 8) == 0)
+			skip = 8;
+		else
+			return "an endpoint must be an http:// or https:// URL";
+		if (b[skip] == ':')
+			return "an endpoint has no host";
+		for (b += skip; b < e; b++) {
+			if (*b == '/' && b == e - 1)
+				break;
+			if (!isalnum((unsigned char)*b) && strchr(".-_:[]", *b) == NULL)
+				return "an endpoint is scheme://host[:port] only (no path, query or user)";
+		}
+		p += strcspn(p, ",");
+		if (*p == '\0')
+			return NULL;
+		p++;
+	}
+}
+
+/* Every key of the pair lives under it: absolute, printable, no spaces. */
+const char *
+config_check_etcd_prefix(const char *v)
+{
+	if (v[0] != '/')
+		return "must start with /";
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v <= ' ' || (unsigned char)*v >= 0x7f)
+			return "only printable ASCII without spaces";
+	return NULL;
+}
+
+/* A monitor's name within the pair: it ends up in etcd keys and status. */
+const char *
+config_check_node_name(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 63)
+		return "1 to 63 characters";
+	if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+		return "only letters, digits, '.', '_' and '-'";
+	return NULL;
 }
