@@ -936,6 +936,7 @@ show_error(struct ctl *c, json_object *reply)
 {
 	json_object *err = NULL, *v;
 	const char *code = NULL, *msg = NULL;
+	char *clean;
 	int rc;
 
 	if (json_object_object_get_ex(reply, "error", &err) &&
@@ -958,11 +959,12 @@ show_error(struct ctl *c, json_object *reply)
 		return rc;
 	}
 	fflush(stdout);
-	fprintf(stderr, "failoverctl: %s: ", code != NULL ? code : "error");
-	for (const unsigned char *p = (const unsigned char *)(msg != NULL ? msg : "(no message)");
-	     *p != '\0'; p++)
-		fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, stderr);
-	fputc('\n', stderr);
+	if (msg == NULL)
+		msg = "(no message)";
+	clean = xstrdup(msg);
+	util_clean(clean, strlen(clean) + 1, clean, strlen(clean), 0);
+	fprintf(stderr, "failoverctl: %s: %s\n", code != NULL ? code : "error", clean);
+	free(clean);
 	return rc;
 }
 

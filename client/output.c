@@ -96,20 +96,23 @@ jint(json_object *o, const char *key, int64_t *out)
 	return true;
 }
 
+/* s through util_clean with flags, on fp. */
+static void
+put_clean(FILE *fp, const char *s, unsigned flags)
+{
+	size_t len = strlen(s), cap = len * 4 + 1; /* "\\xHH" is the longest */
+	char *buf = xcalloc(1, cap);
+
+	util_clean(buf, cap, s, len, flags);
+	fputs(buf, fp);
+	free(buf);
+}
+
 /* Daemon text on a terminal: control characters are escaped, never sent. */
 static void
 put_safe(FILE *fp, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '\n')
-			fputs("\\n", fp);
-		else if (*p == '\t')
-			fputs("\\t", fp);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(fp, "\\x%02x", *p);
-		else
-			fputc(*p, fp);
-	}
+	put_clean(fp, s, UTIL_CLEAN_ESCAPE);
 }
 
 /* A value for key=value: bare when it is one plain word, else quoted. */
@@ -126,18 +129,7 @@ put_word(FILE *fp, const char *s)
 		return;
 	}
 	fputc('"', fp);
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(fp, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", fp);
-		else if (*p == '\t')
-			fputs("\\t", fp);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(fp, "\\x%02x", *p);
-		else
-			fputc(*p, fp);
-	}
+	put_clean(fp, s, UTIL_CLEAN_ESCAPE | UTIL_CLEAN_QUOTE);
 	fputc('"', fp);
 }
 

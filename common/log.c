@@ -1,4 +1,8 @@
-
+/*
+ * Logging for the daemon and the client (see log.h): the destinations
+ * (syslog, stderr or journald, LOG_FILE reopened on SIGUSR1), one line per
+ * message with control characters escaped, and the folding of repeats.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -103,21 +107,11 @@ log_getverbose(void)
 static void
 log_escape(const char *in, char *out, size_t outlen)
 {
-	size_t len = strlen(in), o = 0;
+	size_t len = strlen(in);
 
 	while (len > 0 && (in[len - 1] == '\n' || in[len - 1] == '\r'))
 		len--;
-	for (size_t i = 0; i < len && o + 5 < outlen; i++) {
-		unsigned char c = (unsigned char)in[i];
-		if (c == '\n' || c == '\r' || c == '\t') {
-			out[o++] = '\\';
-			out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-		} else if (c < 0x20 || c == 0x7f)
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
+	util_clean(out, outlen, in, len, UTIL_CLEAN_ESCAPE | UTIL_CLEAN_ESC_CR);
 }
 
 bool

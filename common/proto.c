@@ -1,4 +1,8 @@
-
+/*
+ * The control protocol both programs speak (see proto.h): line framing,
+ * the strict JSON and UTF-8 check before json-c parses a line, request
+ * parsing, replies and their error codes, and the list of event types.
+ */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,9 @@
-
+/*
+ * Small helpers with no event loop in them (see util.h): clocks and time
+ * stamps, durations, numbers, atomic file writes and directories, backoff,
+ * UTF-8 decoding and the one control-character cleaner, allocation that
+ * aborts on ENOMEM.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -502,4 +507,70 @@ util_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 		return 0;
 	*cp = c;
 	return len;
+}
+
+size_t
+util_clean(char *dst, size_t dstlen, const char *src, size_t srclen, unsigned flags)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, changed = 0;
+	char esc[8];
+
+	if (dst != NULL && dstlen == 0)
+		return 0;
+	while (srclen > 0) {
+		const char *out = (const char *)s;
+		size_t n = 1, len;
+		uint32_t cp = s[0];
+		bool bad = false, change = true;
+		int l;
+
+		if ((flags & UTIL_CLEAN_UTF8) != 0) {
+			if ((l = util_utf8_decode(s, srclen, &cp)) == 0 || cp == 0)
+				bad = true;
+			else
+				n = (size_t)l;
+		}
+		len = n;
+		if (bad) {
+			out = (flags & UTIL_CLEAN_FFFD) != 0 ? "\xef\xbf\xbd" : "?";
+			len = strlen(out);
+		} else if ((cp == '\n' && (flags & UTIL_CLEAN_NL) != 0) ||
+		    (cp == '\t' && (flags & UTIL_CLEAN_TAB) != 0))
+			change = false;
+		else if (cp < 0x20 || cp == 0x7f) {
+			if ((flags & UTIL_CLEAN_ESCAPE) == 0)
+				out = (flags & UTIL_CLEAN_SPACE) != 0 ? " " : "?";
+			else if (cp == '\n')
+				out = "\\n";
+			else if (cp == '\t')
+				out = "\\t";
+			else if (cp == '\r' && (flags & UTIL_CLEAN_ESC_CR) != 0)
+				out = "\\r";
+			else {
+				snprintf(esc, sizeof(esc), "\\x%02x", (unsigned)cp);
+				out = esc;
+			}
+			len = strlen(out);
+		} else if ((flags & UTIL_CLEAN_QUOTE) != 0 && (cp == '"' || cp == '\\')) {
+			esc[0] = '\\';
+			esc[1] = (char)cp;
+			out = esc;
+			len = 2;
+		} else
+			change = false;
+		if (dst != NULL) {
+			if (o + len + 1 > dstlen)
+				break;
+			memmove(dst + o, out, len);
+			o += len;
+		}
+		if (change)
+			changed++;
+		s += n;
+		srclen -= n;
+	}
+	if (dst != NULL)
+		dst[o] = '\0';
+	return changed;
 }

@@ -57,6 +57,30 @@ int64_t util_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);
  * the bytes at s are not one (or n is too short). */
 int util_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 
+/* util_clean's flags. Without any, each control character (0x00-0x1F, 0x7F)
+ * becomes '?' and every other byte is copied as it is. */
+#define UTIL_CLEAN_NL 0x01 /* keep \n as it is */
+#define UTIL_CLEAN_TAB 0x02 /* keep \t as it is */
+#define UTIL_CLEAN_SPACE 0x04 /* a control character becomes ' ' */
+/* Read the text as UTF-8 (util_utf8_decode): a byte that does not start a
+ * valid character, and NUL, become '?' (whatever SPACE says). */
+#define UTIL_CLEAN_UTF8 0x08
+#define UTIL_CLEAN_FFFD 0x10 /* with UTF8: that byte becomes U+FFFD instead */
+/* A control character is escaped: \n and \t as "\\n" and "\\t", others as
+ * "\\xHH" (with ESC_CR, \r as "\\r"); with QUOTE, '"' and '\\' get a
+ * backslash too, for the inside of a quoted string. */
+#define UTIL_CLEAN_ESCAPE 0x20
+#define UTIL_CLEAN_ESC_CR 0x40
+#define UTIL_CLEAN_QUOTE 0x80
+/*
+ * The one control-character cleaner: srclen bytes of src into dst, cleaned
+ * as flags say, always NUL-terminated (dstlen > 0). A character whose
+ * output does not fit whole ends the copy. dst may be src when no output
+ * is longer than its input (no ESCAPE, FFFD or QUOTE). dst NULL: only
+ * counts. Returns how many characters it replaced or escaped.
+ */
+size_t util_clean(char *dst, size_t dstlen, const char *src, size_t srclen, unsigned flags);
+
 /* ms as a struct timeval; a negative ms is 0. */
 struct timeval util_ms_tv(int64_t ms);
 

@@ -3,24 +3,26 @@
  * validation and `-n` output, so the four agree by construction. Values are
  * parsed as each source sets them, so a bad value is reported where it was
  * written even when a later source overrides it.
+ *
+ * This file owns the key table, the sources (file, environment, -D) and
+ * the checks between keys. The syntax of single values is config_value.c,
+ * what `-n` checks on this machine config_check.c, and printing and
+ * redaction config_print.c; config_int.h is what the four share.
  */
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "config_int.h"
 #include "util.h"
 
 #ifndef SYSCONFDIR
@@ -33,51 +35,9 @@
 #define RUNSTATEDIR "/run"
 #endif
 
-#define REDACTED "<redacted>"
 #define CONFIG_MAX_FILE (1024 * 1024)
 #define SECRET_MAX_FILE (64 * 1024)
 #define INSTANCE_MAX 64
-
-enum ktype {
-	K_STR, /* any text */
-	K_SECRET, /* any text, never shown */
-	K_URL, /* http or https */
-	K_BASEURL, /* http or https, trailing slashes dropped */
-	K_STATUS, /* HEALTHY_STATUS */
-	K_DUR, /* duration > 0 */
-	K_DUR0, /* duration >= 0 */
-	K_INT, /* integer in [min, max] */
-	K_BOOL, /* yes/no */
-	K_FAILBACK, /* auto/manual */
-	K_PROVIDER, /* fly/command/none */
-	K_PATH, /* absolute path */
-	K_DIR, /* absolute directory, not /, normalised */
-	K_SOCKET, /* absolute path that fits in sun_path */
-	K_COST, /* non-negative number */
-};
-
-struct keydef {
-	const char *name;
-	enum ktype type;
-	const char *def; /* parsed like any value; NULL = unset */
-	size_t off;
-	long long min, max;
-	const char *(*check)(const char *); /* extra check of a K_STR */
-};
-
-static const char *check_fly_app(const char *);
-static const char *check_chat_id(const char *);
-static const char *check_remote(const char *);
-static const char *check_rclone_path(const char *);
-static const char *check_readable(const char *);
-static const char *check_command(const char *);
-static const char *check_abs(const char *);
-static const char *check_listen(const char *);
-static const char *check_standby_mode(const char *);
-static const char *check_coordinator(const char *);
-static const char *check_etcd_endpoints(const char *);
-static const char *check_etcd_prefix(const char *);
-static const char *check_node_name(const char *);
 
 /* clang-format off */
 #define K(n, t, d, f) {.name = n, .type = t, .def = d, .off = offsetof(struct config, f)}
@@ -92,7 +52,7 @@ static const struct keydef keys[] = {
 	K("LOCAL_HEALTH_URL", K_URL, "http://localhost:8100/status", local_health_url),
 	K("HEALTHY_STATUS", K_STATUS, "200-299", healthy_status),
 	K("HEALTH_EXPECT", K_STR, NULL, health_expect),
-	KC("HEALTH_CA_FILE", health_ca_file, check_readable),
+	KC("HEALTH_CA_FILE", health_ca_file, config_check_readable),
 	K("HEALTH_INSECURE", K_BOOL, "no", health_insecure),
 	K("CHECK_INTERVAL", K_DUR, "60", check_interval_ms),
 	K("FAST_INTERVAL", K_DUR, "5", fast_interval_ms),
@@ -104,20 +64,20 @@ static const struct keydef keys[] = {
 	K("AUTO_STOP", K_DUR0, "3600", auto_stop_ms),
 	K("RECONCILE_INTERVAL", K_DUR, "300", reconcile_interval_ms),
 	K("PROVIDER", K_PROVIDER, NULL, provider),
-	KC("FLY_APP", fly_app, check_fly_app),
+	KC("FLY_APP", fly_app, config_check_fly_app),
 	K("FLY_API_TOKEN", K_SECRET, NULL, fly_api_token),
 	K("FLY_API_TOKEN_FILE", K_PATH, NULL, fly_api_token_file),
 	K("FLY_API_HOSTNAME", K_BASEURL, "https://api.machines.dev", fly_api_hostname),
 	KI("FLY_MACHINE_COUNT", "1", fly_machine_count, 1, 100),
 	K("FLY_HEALTH_URL", K_URL, NULL, fly_health_url),
 	K("ACTIVATION_TIMEOUT", K_DUR, "300", activation_timeout_ms),
-	KC("ACTIVATE_CMD", activate_cmd, check_command),
-	KC("DEACTIVATE_CMD", deactivate_cmd, check_command),
+	KC("ACTIVATE_CMD", activate_cmd, config_check_command),
+	KC("DEACTIVATE_CMD", deactivate_cmd, config_check_command),
 	K("STATE_DIR", K_DIR, NULL, state_dir),
-	KC("RCLONE_REMOTE", rclone_remote, check_remote),
-	KC("RCLONE_PATH", rclone_path, check_rclone_path),
-	KCD("RCLONE", "rclone", rclone, check_command),
-	KC("RCLONE_CONFIG", rclone_config, check_abs),
+	KC("RCLONE_REMOTE", rclone_remote, config_check_remote),
+	KC("RCLONE_PATH", rclone_path, config_check_rclone_path),
+	KCD("RCLONE", "rclone", rclone, config_check_command),
+	KC("RCLONE_CONFIG", rclone_config, config_check_abs),
 	K("RCLONE_FLAGS", K_STR, NULL, rclone_flags),
 	K("SYNC_INTERVAL", K_DUR0, "300", sync_interval_ms),
 	K("SYNC_TIMEOUT", K_DUR, "120", sync_timeout_ms),
@@ -125,13 +85,13 @@ static const struct keydef keys[] = {
 	KI("BACKUP_KEEP", "10", backup_keep, 1, 10000),
 	K("TELEGRAM_BOT_TOKEN", K_SECRET, NULL, telegram_bot_token),
 	K("TELEGRAM_BOT_TOKEN_FILE", K_PATH, NULL, telegram_bot_token_file),
-	KC("TELEGRAM_CHAT_ID", telegram_chat_id, check_chat_id),
+	KC("TELEGRAM_CHAT_ID", telegram_chat_id, config_check_chat_id),
 	K("TELEGRAM_API_URL", K_BASEURL, "https://api.telegram.org", telegram_api_url),
 	K("HEARTBEAT_URL", K_URL, NULL, heartbeat_url),
-	KC("NOTIFY_CMD", notify_cmd, check_command),
-	KC("FENCE_CMD", fence_cmd, check_command),
+	KC("NOTIFY_CMD", notify_cmd, config_check_command),
+	KC("FENCE_CMD", fence_cmd, config_check_command),
 	K("FENCE_REQUIRED", K_BOOL, "no", fence_required),
-	KC("FAILBACK_CMD", failback_cmd, check_command),
+	KC("FAILBACK_CMD", failback_cmd, config_check_command),
 	K("HOOK_TIMEOUT", K_DUR, "30", hook_timeout_ms),
 	K("SOCKET", K_SOCKET, NULL, socket_path),
 	K("SOCKET_GROUP", K_STR, NULL, socket_group),
@@ -142,24 +102,24 @@ static const struct keydef keys[] = {
 	K("LOG_FILE", K_PATH, NULL, log_file),
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
 	/* Contract §9 (issue 12): checked; COORDINATOR=etcd is refused for now. */
-	KCD("COORDINATOR", "none", coordinator, check_coordinator),
-	KC("ETCD_ENDPOINTS", etcd_endpoints, check_etcd_endpoints),
-	KC("ETCD_PREFIX", etcd_prefix, check_etcd_prefix),
+	KCD("COORDINATOR", "none", coordinator, config_check_coordinator),
+	KC("ETCD_ENDPOINTS", etcd_endpoints, config_check_etcd_endpoints),
+	KC("ETCD_PREFIX", etcd_prefix, config_check_etcd_prefix),
 	K("ETCD_USER", K_STR, NULL, etcd_user),
 	K("ETCD_PASSWORD_FILE", K_PATH, NULL, etcd_password_file),
-	KC("ETCD_CA_FILE", etcd_ca_file, check_readable),
-	KC("ETCD_CERT_FILE", etcd_cert_file, check_readable),
-	KC("ETCD_KEY_FILE", etcd_key_file, check_readable),
-	KC("NODE_NAME", node_name, check_node_name),
+	KC("ETCD_CA_FILE", etcd_ca_file, config_check_readable),
+	KC("ETCD_CERT_FILE", etcd_cert_file, config_check_readable),
+	KC("ETCD_KEY_FILE", etcd_key_file, config_check_readable),
+	KC("NODE_NAME", node_name, config_check_node_name),
 	K("ELECTION_TTL", K_DUR, "10", election_ttl_ms),
-	KC("SELF_FENCE_CMD", self_fence_cmd, check_command),
+	KC("SELF_FENCE_CMD", self_fence_cmd, config_check_command),
 	/* §11 */
-	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, check_standby_mode),
+	KCD("FLY_STANDBY_MODE", "stopped", fly_standby_mode, config_check_standby_mode),
 	K("FLY_PROMOTE_URL", K_URL, NULL, fly_promote_url),
 	K("FLY_LEASE", K_BOOL, "yes", fly_lease),
-	KC("METRICS_LISTEN", metrics_listen, check_listen),
+	KC("METRICS_LISTEN", metrics_listen, config_check_listen),
 	K("STARTUP_GRACE", K_DUR0, "120", startup_grace_ms),
-	KC("PRIMARY_PID_FILE", primary_pid_file, check_abs),
+	KC("PRIMARY_PID_FILE", primary_pid_file, config_check_abs),
 	K("WATCH_CONNECTION", K_BOOL, "no", watch_connection),
 };
 #undef K
@@ -178,22 +138,29 @@ struct loader {
 	bool bad[NKEYS]; /* a source gave a value that was refused */
 };
 
-static void __attribute__((format(printf, 2, 3)))
-errors_add(struct config_errors *errs, const char *fmt, ...)
+void
+config_errors_vadd(struct config_errors *errs, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *s;
 
-	va_start(ap, fmt);
 	if (vasprintf(&s, fmt, ap) == -1)
 		abort();
-	va_end(ap);
 	errs->msgs = xrealloc(errs->msgs, sizeof(*errs->msgs) * (size_t)(errs->n + 1));
 	errs->msgs[errs->n++] = s;
 }
 
-static void
-strlist_add(char ***list, int *n, char *s)
+static void __attribute__((format(printf, 2, 3)))
+errors_add(struct config_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	config_errors_vadd(errs, fmt, ap);
+	va_end(ap);
+}
+
+void
+config_strlist_add(char ***list, int *n, char *s)
 {
 	*list = xrealloc(*list, sizeof(**list) * (size_t)(*n + 1));
 	(*list)[(*n)++] = s;
@@ -209,6 +176,12 @@ config_errors_clear(struct config_errors *errs)
 	free(errs->msgs);
 	errs->msgs = NULL;
 	errs->n = 0;
+}
+
+const struct keydef *
+config_key_at(size_t i)
+{
+	return i < NKEYS ? &keys[i] : NULL;
 }
 
 static const struct keydef *
@@ -231,21 +204,6 @@ config_key_is_secret(const char *key)
 {
 	return key != NULL &&
 	    (strcmp(key, "FLY_API_TOKEN") == 0 || strcmp(key, "TELEGRAM_BOT_TOKEN") == 0);
-}
-
-/* RCLONE_* settings passed to rclone whose values are shown as <redacted>. */
-static bool
-rclone_key_is_secret(const char *key, size_t len)
-{
-	static const char *const words[] = {"TOKEN", "SECRET", "PASS", "KEY"};
-
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-		size_t wl = strlen(words[i]);
-		for (size_t j = 0; j + wl <= len; j++)
-			if (strncmp(key + j, words[i], wl) == 0)
-				return true;
-	}
-	return false;
 }
 
 const char *
@@ -310,359 +268,6 @@ config_default_path(const char *key, const char *instance)
 	return NULL;
 }
 
-/* Value checks: NULL when fine, else a static message. */
-
-static const char *
-check_fly_app(const char *v)
-{
-	if (strlen(v) > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v))
-		return "a Fly app name is lower-case letters, digits and '-' (at most 63)";
-	return NULL;
-}
-
-static const char *
-check_standby_mode(const char *v)
-{
-	if (strcmp(v, "stopped") != 0 && strcmp(v, "suspended") != 0)
-		return "must be stopped or suspended";
-	return NULL;
-}
-
-static const char *
-check_listen(const char *v)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	const char *why = NULL;
-
-	return config_listen_parse(v, &ss, &len, &why) == 0 ? NULL : why;
-}
-
-static const char *
-check_chat_id(const char *v)
-{
-	const char *p = v;
-
-	if (*p == '@') {
-		p++;
-		if (*p != '\0' &&
-		    strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
-		        strlen(p))
-			return NULL;
-	} else {
-		if (*p == '-')
-			p++;
-		if (*p != '\0' && strspn(p, "0123456789") == strlen(p) && strlen(p) <= 20)
-			return NULL;
-	}
-	return "expected a numeric chat id (e.g. -1001234567890) or @channelname";
-}
-
-static const char *
-check_remote(const char *v)
-{
-	if (strchr(v, ':') != NULL)
-		return "give the remote's name without ':' (RCLONE_PATH holds the path)";
-	return NULL;
-}
-
-static const char *
-check_rclone_path(const char *v)
-{
-	if (strspn(v, "/") == strlen(v))
-		return "must not be the remote's root";
-	return NULL;
-}
-
-static const char *
-check_abs(const char *v)
-{
-	if (v[0] != '/')
-		return "must be an absolute path (the daemon runs from /)";
-	return NULL;
-}
-
-static const char *
-check_readable(const char *v)
-{
-	const char *why = check_abs(v);
-
-	if (why == NULL && access(v, R_OK) == -1)
-		why = strerror(errno);
-	return why;
-}
-
-/* A command run with /bin/sh -c from the daemon's directory, /: its first
- * word is a name looked up in PATH or an absolute path, never relative. */
-static const char *
-check_command(const char *v)
-{
-	size_t n;
-
-	v += strspn(v, " \t");
-	n = strcspn(v, " \t;|&<>()");
-	if (n > 0 && v[0] != '/' && memchr(v, '/', n) != NULL)
-		return "the command is a relative path, and the daemon runs from /: give an "
-		       "absolute path";
-	return NULL;
-}
-
-static const char *
-check_coordinator(const char *v)
-{
-	if (strcmp(v, "none") != 0 && strcmp(v, "etcd") != 0)
-		return "must be none or etcd";
-	return NULL;
-}
-
-/*
- * ETCD_ENDPOINTS: comma-separated http(s)://host[:port] (one trailing / at
- * most), the same rules as etcd_endpoints_parse (daemon/etcd.c; the unit
- * test test_etcd checks that both agree). The URL is never echoed.
- */
-static const char *
-check_etcd_endpoints(const char *v)
-{
-	const char *p = v, *e, *b;
-	size_t n = 0, skip;
-
-	for (;;) {
-		e = p + strcspn(p, ",");
-		b = p;
-		while (b < e && isspace((unsigned char)*b))
-			b++;
-		while (e > b && isspace((unsigned char)e[-1]))
-			e--;
-		if (b == e)
-			return "an empty entry in the endpoint list";
-		if (++n > 16)
-			return "more than 16 endpoints";
-		if ((size_t)(e - b) > 7 && strncmp(b, "http://", 7) == 0)
-			skip = 7;
-		else if ((size_t)(e - b) > 8 && strncmp(b, "https://", 8) == 0)
-			skip = 8;
-		else
-			return "an endpoint must be an http:// or https:// URL";
-		if (b[skip] == ':')
-			return "an endpoint has no host";
-		for (b += skip; b < e; b++) {
-			if (*b == '/' && b == e - 1)
-				break;
-			if (!isalnum((unsigned char)*b) && strchr(".-_:[]", *b) == NULL)
-				return "an endpoint is scheme://host[:port] only (no path, query or user)";
-		}
-		p += strcspn(p, ",");
-		if (*p == '\0')
-			return NULL;
-		p++;
-	}
-}
-
-/* Every key of the pair lives under it: absolute, printable, no spaces. */
-static const char *
-check_etcd_prefix(const char *v)
-{
-	if (v[0] != '/')
-		return "must start with /";
-	for (; *v != '\0'; v++)
-		if ((unsigned char)*v <= ' ' || (unsigned char)*v >= 0x7f)
-			return "only printable ASCII without spaces";
-	return NULL;
-}
-
-/* A monitor's name within the pair: it ends up in etcd keys and status. */
-static const char *
-check_node_name(const char *v)
-{
-	size_t n = strlen(v);
-
-	if (n == 0 || n > 63)
-		return "1 to 63 characters";
-	if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
-		return "only letters, digits, '.', '_' and '-'";
-	return NULL;
-}
-
-/* Words the shell runs itself: there is no file to look for. */
-static bool
-shell_builtin(const char *w, size_t n)
-{
-	static const char *const b[] = {"exec", "cd", ":", ".", "eval", "set", "export", "if",
-	    "for", "while", "until", "case", "{", "!", "command", "trap", "umask", "exit", "true",
-	    "false", "test", "[", "echo", "printf", "read", "wait", "ulimit"};
-	/* (A word also found in PATH is reported as that file.) */
-
-	if (memchr(w, '=', n) != NULL) /* VAR=value cmd */
-		return true;
-	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
-		if (strlen(b[i]) == n && strncmp(w, b[i], n) == 0)
-			return true;
-	return false;
-}
-
-bool
-config_command_found(const char *cmd, char *where, size_t len)
-{
-	char word[256], *path, *dir, *save = NULL;
-	size_t n;
-	bool found = false;
-
-	cmd += strspn(cmd, " \t");
-	n = strcspn(cmd, " \t;|&<>()");
-	if (n == 0 || n >= sizeof(word)) {
-		snprintf(where, len, "%.*s", (int)(n < 64 ? n : 64), cmd);
-		return false;
-	}
-	memcpy(word, cmd, n);
-	word[n] = '\0';
-	if (strchr(word, '/') != NULL) {
-		struct stat st;
-		snprintf(where, len, "%s", word);
-		return access(word, X_OK) == 0 && stat(word, &st) == 0 && S_ISREG(st.st_mode);
-	}
-	path = xstrdup(getenv("PATH") != NULL ? getenv("PATH") : "/usr/bin:/bin");
-	for (dir = strtok_r(path, ":", &save); dir != NULL && !found;
-	     dir = strtok_r(NULL, ":", &save)) {
-		struct stat st;
-		snprintf(where, len, "%s/%s", dir, word);
-		found = access(where, X_OK) == 0 && stat(where, &st) == 0 && S_ISREG(st.st_mode);
-	}
-	free(path);
-	if (!found && shell_builtin(word, n)) {
-		snprintf(where, len, "%s (run by the shell)", word);
-		return true;
-	}
-	if (!found)
-		snprintf(where, len, "%s", word);
-	return found;
-}
-
-static bool
-url_valid(const char *v, const char **why)
-{
-	const char *host;
-
-	if (strncasecmp(v, "http://", 7) == 0)
-		host = v + 7;
-	else if (strncasecmp(v, "https://", 8) == 0)
-		host = v + 8;
-	else {
-		*why = "not an http:// or https:// URL";
-		return false;
-	}
-	if (*host == '\0' || *host == '/' || *host == '?' || *host == '#') {
-		*why = "the URL has no host";
-		return false;
-	}
-	for (const char *p = v; *p != '\0'; p++)
-		if (isspace((unsigned char)*p)) {
-			*why = "white space in a URL";
-			return false;
-		}
-	return true;
-}
-
-static int
-range_cmp(const void *a, const void *b)
-{
-	const struct status_range *x = a, *y = b;
-
-	return x->lo != y->lo ? (x->lo < y->lo ? -1 : 1) : (x->hi < y->hi ? -1 : x->hi > y->hi);
-}
-
-/* "200,204,300-399" into sorted, merged ranges. */
-static const char *
-status_parse(const char *v, struct status_range *r, int *np)
-{
-	struct status_range tmp[CONFIG_MAX_STATUS_RANGES];
-	char *copy = xstrdup(v), *item, *save = NULL;
-	const char *why = NULL;
-	int n = 0, m = 0;
-
-	for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-		char *dash, *end;
-		long long lo, hi;
-
-		while (*item == ' ' || *item == '\t')
-			item++;
-		end = item + strlen(item);
-		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		if (n == CONFIG_MAX_STATUS_RANGES) {
-			why = "too many ranges";
-			break;
-		}
-		if ((dash = strchr(item, '-')) != NULL)
-			*dash = '\0';
-		if (util_int_parse(item, 100, 599, &lo) == -1 ||
-		    (dash != NULL && util_int_parse(dash + 1, 100, 599, &hi) == -1)) {
-			why = "expected statuses 100-599 like 200,204,300-399";
-			break;
-		}
-		if (dash == NULL)
-			hi = lo;
-		if (lo > hi) {
-			why = "a range must go from low to high";
-			break;
-		}
-		tmp[n].lo = (int)lo;
-		tmp[n].hi = (int)hi;
-		n++;
-	}
-	free(copy);
-	if (why == NULL && n == 0)
-		why = "no statuses given";
-	/* strtok_r skips empty items: "200,,204" is still a typo. */
-	if (why == NULL && (v[0] == ',' || v[strlen(v) - 1] == ',' || strstr(v, ",,") != NULL))
-		why = "empty item in the list";
-	if (why != NULL)
-		return why;
-	qsort(tmp, (size_t)n, sizeof(tmp[0]), range_cmp);
-	for (int i = 0; i < n; i++) {
-		if (m > 0 && tmp[i].lo <= r[m - 1].hi + 1) {
-			if (tmp[i].hi > r[m - 1].hi)
-				r[m - 1].hi = tmp[i].hi;
-		} else
-			r[m++] = tmp[i];
-	}
-	*np = m;
-	return NULL;
-}
-
-static const char *
-cost_parse(const char *v, double *out)
-{
-	char *end;
-	double d;
-
-	if (v[0] == '\0' || strspn(v, "0123456789.eE+-") != strlen(v))
-		return "expected a non-negative number, e.g. 0.0000019";
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(d) || d < 0)
-		return "expected a non-negative number, e.g. 0.0000019";
-	*out = d;
-	return NULL;
-}
-
-/* Drops trailing slashes and doubled ones: "/a//b/" -> "/a/b". */
-static char *
-dir_normalise(const char *v)
-{
-	char *s = xstrdup(v), *w = s;
-
-	for (const char *p = v; *p != '\0'; p++)
-		if (!(*p == '/' && w > s && w[-1] == '/'))
-			*w++ = *p;
-	*w = '\0';
-	while (w - s > 1 && w[-1] == '/')
-		*--w = '\0';
-	return s;
-}
-
-/* The value with a URL's user:password@ replaced, for messages. */
-static char *redact_userinfo(const char *s);
-
 static void
 set_str(struct config *cfg, const struct keydef *k, char *v)
 {
@@ -699,11 +304,10 @@ key_apply(struct config *cfg, const struct keydef *k, const char *v, bool *isset
 			return NULL;
 		}
 	}
-	for (const char *p = v; *p != '\0'; p++)
-		if (iscntrl((unsigned char)*p) && *p != '\t') {
-			res = xstrdup("contains a control character");
-			goto out;
-		}
+	if (util_clean(NULL, 0, v, strlen(v), UTIL_CLEAN_TAB) != 0) {
+		res = xstrdup("contains a control character");
+		goto out;
+	}
 
 	switch (k->type) {
 	case K_STR:
@@ -714,7 +318,7 @@ key_apply(struct config *cfg, const struct keydef *k, const char *v, bool *isset
 	case K_SECRET: set_str(cfg, k, xstrdup(v)); break;
 	case K_URL:
 	case K_BASEURL:
-		if (url_valid(v, &why)) {
+		if (config_url_valid(v, &why)) {
 			char *s = xstrdup(v);
 			size_t len = strlen(s);
 			while (k->type == K_BASEURL && len > 0 && s[len - 1] == '/')
@@ -722,7 +326,9 @@ key_apply(struct config *cfg, const struct keydef *k, const char *v, bool *isset
 			set_str(cfg, k, s);
 		}
 		break;
-	case K_STATUS: why = status_parse(v, cfg->healthy_status, &cfg->n_healthy_status); break;
+	case K_STATUS:
+		why = config_status_parse(v, cfg->healthy_status, &cfg->n_healthy_status);
+		break;
 	case K_DUR:
 	case K_DUR0:
 		if (util_duration_parse(v, &ms, &why) == 0) {
@@ -781,9 +387,9 @@ key_apply(struct config *cfg, const struct keydef *k, const char *v, bool *isset
 		else if (strspn(v, "/") == strlen(v))
 			why = "must not be /";
 		else
-			set_str(cfg, k, dir_normalise(v));
+			set_str(cfg, k, config_dir_normalise(v));
 		break;
-	case K_COST: why = cost_parse(v, &cfg->cost_per_second); break;
+	case K_COST: why = config_cost_parse(v, &cfg->cost_per_second); break;
 	}
 out:
 	free(dflt);
@@ -792,7 +398,7 @@ out:
 		if (k->type == K_SECRET || !*isset)
 			res = xstrdup(why);
 		else {
-			char *shown = redact_userinfo(v);
+			char *shown = config_redact_userinfo(v);
 			res = xasprintf("%s (got \"%s\")", why, shown);
 			free(shown);
 		}
@@ -818,7 +424,7 @@ rclone_env_set(struct config *cfg, const char *key, size_t klen, const char *v)
 		}
 	}
 	if (*v != '\0')
-		strlist_add(
+		config_strlist_add(
 		    &cfg->rclone_env, &cfg->n_rclone_env, xasprintf("%.*s=%s", (int)klen, key, v));
 }
 
@@ -1111,7 +717,7 @@ secret_file_read(struct loader *ld, const char *key, const char *path, char **ds
 		*dst = text;
 		text = NULL;
 		if (stat(path, &st) == 0 && (st.st_mode & 044) != 0)
-			strlist_add(&ld->cfg->warnings, &ld->cfg->n_warnings,
+			config_strlist_add(&ld->cfg->warnings, &ld->cfg->n_warnings,
 			    xasprintf("%s%s: %s is readable by other users; chmod 600 it", pre, key,
 			        path));
 	}
@@ -1127,14 +733,14 @@ path_inside(const char *a, const char *b)
 }
 
 /* "FILE:LINE: " or "-D " where the key's value came from, else "". */
-static const char *
-origin_of(const struct loader *ld, const char *name)
+const char *
+config_origin(const struct loader *ld, const char *name)
 {
 	const char *o = ld->origin[key_find(name, strlen(name)) - keys];
 
 	return o != NULL ? o : "";
 }
-#define ORIGIN(name) origin_of(ld, name)
+#define ORIGIN(name) config_origin(ld, name)
 #define BAD(name) (ld->bad[key_find(name, strlen(name)) - keys])
 
 static void
@@ -1232,102 +838,6 @@ cross_check(struct loader *ld)
 		    "TELEGRAM_BOT_TOKEN_FILE too",
 		    ORIGIN("TELEGRAM_CHAT_ID"));
 }
-
-/* 0 when dir exists as a writable directory, or could be created (its
- * nearest existing ancestor is a writable directory); else -1 and *why. */
-static int
-dir_creatable(const char *dir, const char **why, char *at, size_t atlen)
-{
-	char *p = xstrdup(dir), *slash;
-	struct stat st;
-	int rc = -1;
-
-	for (;;) {
-		if (stat(p, &st) == 0) {
-			snprintf(at, atlen, "%s", p);
-			if (!S_ISDIR(st.st_mode))
-				*why = "is not a directory";
-			else if (access(p, W_OK | X_OK) == -1)
-				*why = strerror(errno);
-			else
-				rc = 0;
-			break;
-		}
-		if (errno != ENOENT) {
-			snprintf(at, atlen, "%s", p);
-			*why = strerror(errno);
-			break;
-		}
-		if ((slash = strrchr(p, '/')) == NULL || slash == p) {
-			snprintf(at, atlen, "/");
-			*why = "no existing parent";
-			break;
-		}
-		*slash = '\0';
-	}
-	free(p);
-	return rc;
-}
-
-static void
-command_check(struct loader *ld, const char *key, const char *cmd)
-{
-	char where[512];
-
-	if (cmd != NULL && !config_command_found(cmd, where, sizeof(where)))
-		errors_add(ld->errs, "%s%s: %s is not an executable file or not found in PATH",
-		    ORIGIN(key), key, where);
-}
-
-/*
- * `failoverd -n` only: what the daemon will need from this machine, so that
- * it fails now and not at start-up or in the middle of a failover.
- */
-static void
-files_check(struct loader *ld)
-{
-	const struct config *c = ld->cfg;
-	const char *why = NULL;
-	char at[1024];
-	struct stat st;
-
-	if (c->log_file != NULL) {
-		char *dir = xstrdup(c->log_file), *slash = strrchr(dir, '/');
-
-		if (slash != NULL && slash != dir)
-			*slash = '\0';
-		else
-			dir[1] = '\0';
-		if (stat(c->log_file, &st) == 0 && access(c->log_file, W_OK) == -1)
-			errors_add(ld->errs, "%sLOG_FILE: cannot write %s: %s", ORIGIN("LOG_FILE"),
-			    c->log_file, strerror(errno));
-		else if (dir_creatable(dir, &why, at, sizeof(at)) == -1)
-			errors_add(ld->errs, "%sLOG_FILE: %s cannot be created (%s: %s)",
-			    ORIGIN("LOG_FILE"), c->log_file, at, why);
-		free(dir);
-	}
-	if (c->state_dir != NULL) {
-		if (stat(c->state_dir, &st) == -1)
-			errors_add(ld->errs, "%sSTATE_DIR: %s: %s", ORIGIN("STATE_DIR"),
-			    c->state_dir, strerror(errno));
-		else if (!S_ISDIR(st.st_mode))
-			errors_add(ld->errs, "%sSTATE_DIR: %s is not a directory",
-			    ORIGIN("STATE_DIR"), c->state_dir);
-		else if (access(c->state_dir, W_OK | X_OK) == -1)
-			errors_add(ld->errs,
-			    "%sSTATE_DIR: %s is not writable (%s): a pull could not apply the "
-			    "standby's state",
-			    ORIGIN("STATE_DIR"), c->state_dir, strerror(errno));
-		command_check(ld, "RCLONE", c->rclone);
-	}
-	if (c->provider == PROVIDER_COMMAND) {
-		command_check(ld, "ACTIVATE_CMD", c->activate_cmd);
-		command_check(ld, "DEACTIVATE_CMD", c->deactivate_cmd);
-	}
-	command_check(ld, "NOTIFY_CMD", c->notify_cmd);
-	command_check(ld, "FENCE_CMD", c->fence_cmd);
-	command_check(ld, "FAILBACK_CMD", c->failback_cmd);
-}
 #undef ORIGIN
 #undef BAD
 
@@ -1361,7 +871,7 @@ config_load(const struct config_source *src, struct config_errors *errs)
 	defines_load(&ld, src->defines, src->ndefines);
 	cross_check(&ld);
 	if (src->check_files)
-		files_check(&ld);
+		config_files_check(&ld, ld.cfg, ld.errs);
 
 	for (size_t i = 0; i < NKEYS; i++)
 		free(ld.origin[i]);
@@ -1410,263 +920,4 @@ config_status_healthy(const struct config *cfg, int status)
 		if (status >= cfg->healthy_status[i].lo && status <= cfg->healthy_status[i].hi)
 			return true;
 	return false;
-}
-
-/* The shortest plain decimal that reads back as d. */
-static void
-cost_fmt(double d, char *buf, size_t len)
-{
-	for (int prec = 0; prec <= 20; prec++) {
-		snprintf(buf, len, "%.*f", prec, d);
-		if (strtod(buf, NULL) == d)
-			return;
-	}
-	snprintf(buf, len, "%.17g", d);
-}
-
-static char *
-redact_userinfo(const char *s)
-{
-	char *out = xstrdup(s);
-	char *p = out;
-
-	while ((p = strstr(p, "://")) != NULL) {
-		char *host = p + 3, *end = host, *at = NULL;
-
-		while (*end != '\0' && *end != '/' && *end != '?' && *end != '#' &&
-		    !isspace((unsigned char)*end) && *end != '"' && *end != '\'') {
-			if (*end == '@')
-				at = end;
-			end++;
-		}
-		if (at != NULL) {
-			char *n = xasprintf("%.*s" REDACTED "%s", (int)(host - out), out, at);
-			p = n + (host - out) + strlen(REDACTED) + 1;
-			free(out);
-			out = n;
-		} else
-			p = end;
-	}
-	return out;
-}
-
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void
-config_print(const struct config *cfg, FILE *fp)
-{
-	char buf[64];
-	char **extra;
-
-	for (size_t i = 0; i < NKEYS; i++) {
-		const struct keydef *k = &keys[i];
-		const void *field = (const char *)cfg + k->off;
-		const char *s;
-		char *r;
-
-		fprintf(fp, "%s=", k->name);
-		switch (k->type) {
-		case K_SECRET: fputs(*(char *const *)field != NULL ? REDACTED : "", fp); break;
-		case K_URL:
-		case K_BASEURL:
-			if ((s = *(char *const *)field) != NULL) {
-				r = redact_userinfo(s);
-				fputs(r, fp);
-				free(r);
-			}
-			break;
-		case K_STR:
-		case K_PATH:
-		case K_DIR:
-		case K_SOCKET:
-			if ((s = *(char *const *)field) != NULL)
-				fputs(s, fp);
-			break;
-		case K_STATUS:
-			for (int j = 0; j < cfg->n_healthy_status; j++) {
-				const struct status_range *sr = &cfg->healthy_status[j];
-				if (sr->lo == sr->hi)
-					fprintf(fp, "%s%d", j ? "," : "", sr->lo);
-				else
-					fprintf(fp, "%s%d-%d", j ? "," : "", sr->lo, sr->hi);
-			}
-			break;
-		case K_DUR:
-		case K_DUR0:
-			fputs(util_duration_fmt(*(const int64_t *)field, buf, sizeof(buf)), fp);
-			break;
-		case K_INT: fprintf(fp, "%d", *(const int *)field); break;
-		case K_BOOL: fputs(*(const bool *)field ? "yes" : "no", fp); break;
-		case K_FAILBACK: fputs(config_failback_str(cfg->failback), fp); break;
-		case K_PROVIDER: fputs(config_provider_str(cfg->provider), fp); break;
-		case K_COST:
-			cost_fmt(cfg->cost_per_second, buf, sizeof(buf));
-			fputs(buf, fp);
-			break;
-		}
-		fputc('\n', fp);
-	}
-	/* Sorted, so the output does not depend on the environment's order. */
-	extra = xcalloc((size_t)cfg->n_rclone_env + 1, sizeof(*extra));
-	if (cfg->n_rclone_env > 0) {
-		memcpy(extra, cfg->rclone_env, sizeof(*extra) * (size_t)cfg->n_rclone_env);
-		qsort(extra, (size_t)cfg->n_rclone_env, sizeof(*extra), str_cmp);
-	}
-	for (int i = 0; i < cfg->n_rclone_env; i++) {
-		const char *eq = strchr(extra[i], '=');
-		size_t klen = (size_t)(eq - extra[i]);
-		if (rclone_key_is_secret(extra[i], klen))
-			fprintf(fp, "%.*s=" REDACTED "\n", (int)klen, extra[i]);
-		else
-			fprintf(fp, "%s\n", extra[i]);
-	}
-	free(extra);
-}
-
-static void
-replace_all(char **sp, const char *needle)
-{
-	size_t nl = strlen(needle), pos = 0;
-	char *s = *sp, *hit;
-
-	if (nl == 0)
-		return;
-	/* Search on after each replacement: the needle may be in REDACTED. */
-	while ((hit = strstr(s + pos, needle)) != NULL) {
-		char *n = xasprintf("%.*s" REDACTED "%s", (int)(hit - s), s, hit + nl);
-		pos = (size_t)(hit - s) + strlen(REDACTED);
-		free(s);
-		s = n;
-	}
-	*sp = s;
-}
-
-static int
-len_desc(const void *a, const void *b)
-{
-	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
-
-	return la < lb ? 1 : la > lb ? -1 : 0;
-}
-
-/* A secret and the parts of it that might be printed on their own. */
-static void
-needles_add(char ***list, int *n, const char *secret, const char *seps)
-{
-	char *copy, *part, *save = NULL;
-
-	if (secret == NULL || *secret == '\0')
-		return;
-	strlist_add(list, n, xstrdup(secret));
-	copy = xstrdup(secret);
-	for (part = strtok_r(copy, seps, &save); part != NULL; part = strtok_r(NULL, seps, &save)) {
-		if (strncmp(part, "FlyV1 ", 6) == 0)
-			part += 6;
-		while (*part == ' ')
-			part++;
-		/* Short parts (a bot id, "FlyV1") are not secret by themselves. */
-		if (strlen(part) >= 12 && strcmp(part, secret) != 0)
-			strlist_add(list, n, xstrdup(part));
-	}
-	free(copy);
-}
-
-char *
-config_redact(const struct config *cfg, const char *s)
-{
-	char **needles = NULL, *out;
-	int n = 0;
-
-	if (s == NULL)
-		return NULL;
-	out = redact_userinfo(s);
-	if (cfg == NULL)
-		return out;
-	needles_add(&needles, &n, cfg->fly_api_token, ",");
-	needles_add(&needles, &n, cfg->telegram_bot_token, ":");
-	for (int i = 0; i < cfg->n_rclone_env; i++) {
-		const char *eq = strchr(cfg->rclone_env[i], '=');
-		if (rclone_key_is_secret(cfg->rclone_env[i], (size_t)(eq - cfg->rclone_env[i])) &&
-		    strlen(eq + 1) >= 4)
-			strlist_add(&needles, &n, xstrdup(eq + 1));
-	}
-	/* Longest first, so a part never leaves the rest of its whole behind. */
-	if (n > 1)
-		qsort(needles, (size_t)n, sizeof(*needles), len_desc);
-	for (int i = 0; i < n; i++) {
-		replace_all(&out, needles[i]);
-		free(needles[i]);
-	}
-	free(needles);
-	return out;
-}
-
-/* METRICS_LISTEN (see config.h). */
-int
-config_listen_parse(const char *s, struct sockaddr_storage *ss, socklen_t *sslen, const char **why)
-{
-	char host[64];
-	const char *colon, *port;
-	long long p;
-
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-		if (end == NULL || end[1] != ':') {
-			*why = "expected HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464";
-			return -1;
-		}
-		if ((size_t)(end - s - 1) >= sizeof(host)) {
-			*why = "the IPv6 address is too long";
-			return -1;
-		}
-		memcpy(host, s + 1, (size_t)(end - s - 1));
-		host[end - s - 1] = '\0';
-		port = end + 2;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL || colon == s || strchr(s, ':') != colon) {
-			*why = "expected HOST:PORT, e.g. 127.0.0.1:9464 (an IPv6 address in "
-			       "brackets: [::1]:9464)";
-			return -1;
-		}
-		if ((size_t)(colon - s) >= sizeof(host)) {
-			*why = "HOST must be an IP address or localhost";
-			return -1;
-		}
-		memcpy(host, s, (size_t)(colon - s));
-		host[colon - s] = '\0';
-		port = colon + 1;
-	}
-	if (util_int_parse(port, 1, 65535, &p) == -1) {
-		*why = "PORT must be a number from 1 to 65535";
-		return -1;
-	}
-	if (strcmp(host, "localhost") == 0)
-		strlcpy(host, "127.0.0.1", sizeof(host));
-	if (s[0] != '[') {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-			*why = "HOST must be an IP address or localhost (no name lookups: the "
-			       "daemon never waits on DNS)";
-			return -1;
-		}
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)p);
-		*sslen = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
-			*why = "the address in brackets must be an IPv6 address";
-			return -1;
-		}
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)p);
-		*sslen = sizeof(*sin6);
-	}
-	return 0;
 }

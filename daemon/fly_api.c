@@ -1,4 +1,8 @@
-/* The Fly Machines API without the I/O: see fly_api.h. */
+/*
+ * The Fly Machines API without the I/O (see fly_api.h): the Authorization
+ * header, names and URLs, the parsers of machine lists and replies, and the
+ * error texts built from a status and a body.
+ */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,7 +80,7 @@ char *
 fly_auth_header(const char *token)
 {
 	const char *s, *e;
-	size_t len, i;
+	size_t len;
 
 	if (token == NULL)
 		return NULL;
@@ -89,9 +93,8 @@ fly_auth_header(const char *token)
 	len = (size_t)(e - s);
 	if (len == 0)
 		return NULL;
-	for (i = 0; i < len; i++)
-		if (iscntrl((unsigned char)s[i]))
-			return NULL;
+	if (util_clean(NULL, 0, s, len, 0) != 0)
+		return NULL;
 	if ((len > 6 && strncmp(s, "FlyV1 ", 6) == 0) || (len > 7 && strncmp(s, "Bearer ", 7) == 0))
 		return xasprintf("Authorization: %.*s", (int)len, s);
 	if (fly_token_is_macaroon(s, len))
@@ -115,23 +118,18 @@ fly_name_valid(const char *s)
 	return true;
 }
 
-/* A cut may leave half a UTF-8 sequence at the end: drop it. */
+/* A cut may leave half a UTF-8 character at the end: drop it. */
 static void
 fly_utf8_trim(char *s)
 {
-	size_t n = strlen(s), i, need;
-	unsigned char c;
+	size_t n = strlen(s), i = n;
+	uint32_t cp;
 
-	i = n;
-	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && n - i < 3)
+	/* The last character starts at most 3 bytes back, after its continuation bytes. */
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
 		i--;
-	if (i == 0)
-		return;
-	c = (unsigned char)s[i - 1];
-	if (c < 0xC0)
-		return;
-	need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-	if (n - (i - 1) < need)
+	if (i > 0 && (unsigned char)s[i - 1] >= 0xC0 &&
+	    util_utf8_decode((const unsigned char *)s + i - 1, n - i + 1, &cp) == 0)
 		s[i - 1] = '\0';
 }
 
@@ -401,13 +399,9 @@ fly_parse_ok(const char *body, char *err, size_t errlen)
 static void
 fly_copy_text(char *dst, size_t len, const char *src)
 {
-	size_t i;
-
 	strlcpy(dst, src != NULL ? src : "", len);
 	fly_utf8_trim(dst);
-	for (i = 0; dst[i] != '\0'; i++)
-		if (iscntrl((unsigned char)dst[i]))
-			dst[i] = '?';
+	util_clean(dst, len, dst, strlen(dst), 0);
 }
 
 int
@@ -497,7 +491,6 @@ fly_error_text(int status, const char *body, char *buf, size_t len)
 	struct json_object *o = NULL;
 	const char *msg = NULL, *code = NULL;
 	char ignore[64];
-	size_t i;
 
 	if (len == 0)
 		return buf;
@@ -529,8 +522,6 @@ fly_error_text(int status, const char *body, char *buf, size_t len)
 		snprintf(buf, len, "%d %s", status, fly_reason(status));
 	json_object_put(o);
 	fly_utf8_trim(buf);
-	for (i = 0; buf[i] != '\0'; i++)
-		if (iscntrl((unsigned char)buf[i]))
-			buf[i] = '?';
+	util_clean(buf, len, buf, strlen(buf), 0);
 	return buf;
 }

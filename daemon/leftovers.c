@@ -1,4 +1,8 @@
-/* Killing the children of a crashed run: see leftovers.h. */
+/*
+ * Killing the children of a crashed run (see leftovers.h): the job groups
+ * recorded in STATE_FILE; at start-up those still alive with the same /proc
+ * start time are killed.
+ */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

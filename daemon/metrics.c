@@ -1,3 +1,8 @@
+/*
+ * Prometheus metrics (contract §12), see metrics.h: the figures the engine
+ * feeds (check durations, last good syncs), the text exposition rendered
+ * from the status object, and the METRICS_LISTEN endpoint on evhttp.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>

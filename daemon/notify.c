@@ -26,7 +26,6 @@
 #include "util.h"
 
 #define ELLIPSIS "\xe2\x80\xa6" /* U+2026, one unit */
-#define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
 
 struct notifier {
 	struct event_base *base;
@@ -97,11 +96,11 @@ notify_text_len(const char *text)
 char *
 notify_text_clean(const char *text, size_t max)
 {
-	const unsigned char *s = (const unsigned char *)text;
+	const unsigned char *s;
 	size_t n, cap, o = 0, units = 0, cut = 0, u;
 	bool blank = true, cutting = false;
 	uint32_t cp;
-	char *out;
+	char *out, *clean;
 	int l;
 
 	if (text == NULL || max < 2)
@@ -110,26 +109,21 @@ notify_text_clean(const char *text, size_t max)
 	/* At most 3 bytes a unit (U+FFFD for one bad byte), plus the ellipsis. */
 	cap = (n < max ? n : max) * 3 + 8;
 	out = xcalloc(1, cap);
-	while (n > 0) {
-		if ((l = util_utf8_decode(s, n, &cp)) == 0) {
-			l = 1;
-			cp = 0xfffd;
-		}
+	/* Control characters as spaces (nothing a reader wants), bad bytes as U+FFFD. */
+	clean = xcalloc(1, n * 3 + 1);
+	util_clean(clean, n * 3 + 1, text, n,
+	    UTIL_CLEAN_UTF8 | UTIL_CLEAN_FFFD | UTIL_CLEAN_SPACE | UTIL_CLEAN_NL | UTIL_CLEAN_TAB);
+	s = (const unsigned char *)clean;
+	n = strlen(clean);
+	while (n > 0 && (l = util_utf8_decode(s, n, &cp)) > 0) {
 		u = cp >= 0x10000 ? 2 : 1;
 		if (units + u > max) {
 			cutting = true;
 			break;
 		}
-		if (cp == 0xfffd && l == 1) {
-			memcpy(out + o, REPLACEMENT, 3);
-			o += 3;
-		} else if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7f) {
-			out[o++] = ' '; /* control characters: nothing a reader wants */
-		} else {
-			memcpy(out + o, s, (size_t)l);
-			o += (size_t)l;
-		}
-		if (cp != ' ' && cp != '\n' && cp != '\t' && cp >= 0x20)
+		memcpy(out + o, s, (size_t)l);
+		o += (size_t)l;
+		if (cp != ' ' && cp != '\n' && cp != '\t')
 			blank = false;
 		units += u;
 		if (units <= max - 1)
@@ -137,6 +131,7 @@ notify_text_clean(const char *text, size_t max)
 		s += l;
 		n -= (size_t)l;
 	}
+	free(clean);
 	if (cutting) {
 		o = cut;
 		memcpy(out + o, ELLIPSIS, 3);

@@ -21,28 +21,8 @@
 static void
 text_copy(char *dst, size_t dstlen, const char *src, size_t srclen)
 {
-	const unsigned char *s = (const unsigned char *)src;
-	size_t o = 0;
-	uint32_t cp;
-	int l;
-
-	while (srclen > 0) {
-		if ((l = util_utf8_decode(s, srclen, &cp)) == 0 || cp == 0) {
-			l = 1;
-			cp = '?';
-		}
-		if (o + (size_t)l + 1 > dstlen)
-			break;
-		if (cp == '?' || cp < 0x20 || cp == 0x7f)
-			dst[o++] = cp == '?' ? '?' : ' ';
-		else {
-			memcpy(dst + o, s, (size_t)l);
-			o += (size_t)l;
-		}
-		s += l;
-		srclen -= (size_t)l;
-	}
-	dst[o] = '\0';
+	/* Bad bytes and NUL as '?', other control characters as spaces. */
+	util_clean(dst, dstlen, src, srclen, UTIL_CLEAN_UTF8 | UTIL_CLEAN_SPACE);
 }
 
 int

@@ -68,7 +68,7 @@ cmd_status_init(struct prov_status *st, enum prov_result res)
 static void
 cmd_last_line(const char *out, size_t len, char *buf, size_t bufsz)
 {
-	size_t end = len, start, i, n = 0;
+	size_t end = len, start;
 
 	while (end > 0 && isspace((unsigned char)out[end - 1]))
 		end--;
@@ -77,9 +77,7 @@ cmd_last_line(const char *out, size_t len, char *buf, size_t bufsz)
 		start--;
 	while (start < end && isspace((unsigned char)out[start]))
 		start++;
-	for (i = start; i < end && n + 1 < bufsz; i++)
-		buf[n++] = iscntrl((unsigned char)out[i]) ? '?' : out[i];
-	buf[n] = '\0';
+	util_clean(buf, bufsz, out + start, end - start, 0);
 }
 
 static void

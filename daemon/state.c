@@ -1,3 +1,8 @@
+/*
+ * STATE_FILE (contract §8): struct dstate, its parser (strict: a corrupt or
+ * foreign file is refused with a reason, never half trusted) and its atomic
+ * save. See state.h.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

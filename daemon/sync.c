@@ -3,9 +3,12 @@
  * marker wait, fetch and apply) at a time, each rclone a job. Everything a
  * run needs is copied from the config when it starts, so a reload in the
  * middle changes nothing of it.
+ *
+ * This file owns the run (its settings, rclone jobs, result, the `sync`
+ * event), the push, the object and the selftest's listing; sync_pull.c the
+ * marker wait, fetch, apply and backups; sync_int.h is what they share.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
@@ -23,104 +26,9 @@
 #include "job.h"
 #include "log.h"
 #include "sync.h"
+#include "sync_int.h"
 #include "timer.h"
 #include "util.h"
-
-#define SYNC_STAGING ".staging"
-/* BACKUP_DIR/SYNC_PENDING names the backup of an apply that failed half-way;
- * the next apply (a retry) moves what it replaces there too. */
-#define SYNC_PENDING ".pending-backup"
-#define SYNC_CONTIMEOUT_MAX_MS 60000
-#define SYNC_POLL_INTERVAL_MS 2000
-#define SYNC_POLL_INTERVAL_MIN_MS 100
-#define SYNC_POLL_MAX_MS 30000 /* one marker poll */
-#define SYNC_MARKER_SLACK_MS 2000 /* clocks of two machines; whole seconds */
-#define SYNC_PRUNE_FDS 16
-#define SYNC_FLAGS_MAX 40 /* RCLONE_FLAGS words */
-
-enum sync_phase {
-	PH_IDLE,
-	PH_PUSH,
-	PH_MARKER_POLL, /* `rclone cat` of the marker runs */
-	PH_MARKER_SLEEP, /* until the next poll */
-	PH_FETCH, /* remote -> staging */
-	PH_APPLY, /* staging -> STATE_DIR */
-	PH_DONE, /* result known, the callback deferred to the loop */
-};
-
-struct sync_last {
-	bool set;
-	int64_t time_ms; /* when it ended (wall) */
-	bool ok;
-	int64_t duration_ms;
-	char *error;
-};
-
-/* One push or pull: a snapshot of the settings, and how it went so far. */
-struct sync_run {
-	enum sync_dir dir;
-	enum sync_phase phase;
-	sync_done_cb *cb;
-	void *arg;
-
-	char *rclone;
-	char *remote; /* REMOTE:PATH */
-	char *marker; /* REMOTE:PATH/SYNC_MARKER */
-	char *state_dir;
-	char *backup_dir;
-	char *staging;
-	char **env;
-	char **flags; /* RCLONE_FLAGS, split */
-	int nflags;
-	int64_t job_timeout_ms; /* each rclone run */
-	int64_t sync_timeout_ms;
-	int keep;
-
-	int64_t t0; /* monotonic */
-	int64_t marker_after; /* wall ms; 0 = no wait */
-	int64_t marker_deadline; /* monotonic */
-	bool marker_seen;
-	int polls;
-	bool applied;
-	char *backup; /* BACKUP_DIR/<stamp> when a file went there */
-
-	char out[SYNC_OUTPUT_MAX];
-	size_t out_len;
-
-	/* The result, once known. */
-	bool ok;
-	int exit_code;
-	int signal;
-	bool timed_out;
-	char error[512];
-};
-
-/* A selftest's listing of the remote, beside whatever sync runs. */
-struct sync_check {
-	struct sync *s;
-	struct sync_run *r;
-	struct job *job;
-	sync_check_cb *cb;
-	void *arg;
-	LIST_ENTRY(sync_check) entry;
-};
-
-struct sync {
-	struct event_base *base;
-	struct events *events;
-	const struct config *cfg;
-	struct sync_run *run; /* NULL when idle */
-	struct job *job;
-	struct event *timer; /* the marker's poll interval; the deferred result */
-	struct event *deadline; /* the marker wait's end */
-	bool starting; /* inside sync_push / sync_pull: results are deferred */
-	struct sync_last last_push, last_pull;
-	LIST_HEAD(, sync_check) checks;
-};
-
-static void sync_poll_start(struct sync *);
-static void sync_fetch_start(struct sync *);
-static void sync_finish(struct sync *);
 
 /* --- pure helpers ------------------------------------------------------- */
 
@@ -202,68 +110,10 @@ sync_result_retryable(const struct sync_result *r)
 }
 
 char *
-sync_stamp_fmt(int64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char sec[20];
-
-	if (ms < 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(sec, sizeof(sec), "%Y%m%dT%H%M%S", &tm) == 0) {
-		if (len > 0)
-			buf[0] = '\0';
-		return buf;
-	}
-	snprintf(buf, len, "%s.%03dZ", sec, (int)(ms % 1000));
-	return buf;
-}
-
-bool
-sync_stamp_valid(const char *name)
-{
-	static const char pat[] = "DDDDDDDDTDDDDDD.DDDZ";
-	size_t i;
-
-	if (name == NULL || strlen(name) != sizeof(pat) - 1)
-		return false;
-	for (i = 0; pat[i] != '\0'; i++) {
-		if (pat[i] == 'D' ? !isdigit((unsigned char)name[i]) : name[i] != pat[i])
-			return false;
-	}
-	return true;
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	const char *x = *(char *const *)a, *y = *(char *const *)b;
-	bool sx = sync_stamp_valid(x), sy = sync_stamp_valid(y);
-
-	if (sx != sy)
-		return sx ? -1 : 1; /* stamps first */
-	return strcmp(x, y);
-}
-
-int
-sync_backup_select(char **names, int n, int keep)
-{
-	int stamps = 0;
-
-	if (names == NULL || n <= 0)
-		return 0;
-	qsort(names, (size_t)n, sizeof(*names), name_cmp);
-	while (stamps < n && sync_stamp_valid(names[stamps]))
-		stamps++;
-	if (keep < 0)
-		keep = 0;
-	return stamps > keep ? stamps - keep : 0;
-}
-
-char *
 sync_output_clean(const char *s, size_t len, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, o = 0, n;
+	size_t i = 0;
 	char *out;
 
 	if (s == NULL)
@@ -275,71 +125,9 @@ sync_output_clean(const char *s, size_t len, size_t max)
 			i++;
 	}
 	out = xcalloc(1, len - i + 1);
-	while (i < len) {
-		uint32_t cp = 0;
-
-		n = (size_t)util_utf8_decode(p + i, len - i, &cp);
-		if (n == 1 && (cp < 0x20 || cp == 0x7F) && cp != '\n' && cp != '\t')
-			n = 0;
-		if (n == 0) {
-			out[o++] = '?';
-			i++;
-			continue;
-		}
-		memcpy(out + o, s + i, n);
-		o += n;
-		i += n;
-	}
-	out[o] = '\0';
+	util_clean(
+	    out, len - i + 1, s + i, len - i, UTIL_CLEAN_UTF8 | UTIL_CLEAN_NL | UTIL_CLEAN_TAB);
 	return out;
-}
-
-int
-sync_marker_parse(const char *text, int64_t *pushed_at)
-{
-	const char *line = text, *nl;
-
-	/* rclone may log around it: the first line that is the marker. */
-	while (line != NULL && *line != '\0') {
-		json_object *o, *v;
-		char *copy;
-		size_t len;
-
-		nl = strchr(line, '\n');
-		len = nl != NULL ? (size_t)(nl - line) : strlen(line);
-		copy = xcalloc(1, len + 1);
-		memcpy(copy, line, len);
-		o = json_tokener_parse(copy);
-		free(copy);
-		if (o != NULL && json_object_is_type(o, json_type_object) &&
-		    json_object_object_get_ex(o, "pushed_at", &v) &&
-		    json_object_is_type(v, json_type_string) &&
-		    util_time_parse(json_object_get_string(v), pushed_at) == 0) {
-			json_object_put(o);
-			return 0;
-		}
-		json_object_put(o);
-		line = nl != NULL ? nl + 1 : NULL;
-	}
-	return -1;
-}
-
-bool
-sync_marker_fresh(int64_t pushed_at, int64_t marker_after)
-{
-	return pushed_at >= marker_after - SYNC_MARKER_SLACK_MS;
-}
-
-int64_t
-sync_poll_interval_ms(int64_t sync_timeout_ms)
-{
-	int64_t iv = sync_timeout_ms / 10;
-
-	if (iv > SYNC_POLL_INTERVAL_MS)
-		iv = SYNC_POLL_INTERVAL_MS;
-	if (iv < SYNC_POLL_INTERVAL_MIN_MS)
-		iv = SYNC_POLL_INTERVAL_MIN_MS;
-	return iv;
 }
 
 /* --- files ------------------------------------------------------------- */
@@ -363,8 +151,8 @@ walk_find_file(const char *path, const struct stat *st, int type, struct FTW *ft
 }
 
 /* 1 when dir holds a file (at any depth), 0 when none, -1 with errno. */
-static int
-dir_has_files(const char *dir)
+int
+sync_dir_has_files(const char *dir)
 {
 	struct stat st;
 	char *root;
@@ -384,88 +172,6 @@ dir_has_files(const char *dir)
 	if (walk_found)
 		return 1;
 	return rc == -1 ? -1 : 0;
-}
-
-static int
-walk_remove(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	if (remove(path) == -1 && errno != ENOENT)
-		log_warn("removing old backup: %s", path);
-	return 0;
-}
-
-/* Creates dir (and its missing parents, 0750) with mode. 0 or -1. */
-static int
-make_dir(const char *dir, mode_t mode)
-{
-	struct stat st;
-
-	if (util_mkdir_parents(dir, 0750) == -1)
-		return -1;
-	if (mkdir(dir, mode) == -1 && errno != EEXIST)
-		return -1;
-	if (stat(dir, &st) == -1)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
-/* Keeps the newest keep stamped backups in dir. Returns how many went. */
-static int
-prune_backups(const char *dir, int keep)
-{
-	DIR *d;
-	struct dirent *de;
-	char **names = NULL;
-	int n = 0, cap = 0, nrm, removed = 0;
-
-	if ((d = opendir(dir)) == NULL) {
-		log_warn("pruning backups: %s", dir);
-		return 0;
-	}
-	while ((de = readdir(d)) != NULL) {
-		struct stat st;
-		char *p;
-
-		if (!sync_stamp_valid(de->d_name))
-			continue;
-		p = xasprintf("%s/%s", dir, de->d_name);
-		/* A symlink or a file with a stamp's name is not ours. */
-		if (lstat(p, &st) == -1 || !S_ISDIR(st.st_mode)) {
-			free(p);
-			continue;
-		}
-		free(p);
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			names = xrealloc(names, sizeof(*names) * (size_t)cap);
-		}
-		names[n++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-
-	nrm = sync_backup_select(names, n, keep);
-	for (int i = 0; i < n; i++) {
-		if (i < nrm) {
-			char *p = xasprintf("%s/%s", dir, names[i]);
-
-			nftw(p, walk_remove, SYNC_PRUNE_FDS, FTW_DEPTH | FTW_PHYS);
-			if (access(p, F_OK) == 0)
-				log_warnx("pruning backups: %s could not be removed entirely", p);
-			else
-				removed++;
-			free(p);
-		}
-		free(names[i]);
-	}
-	free(names);
-	return removed;
 }
 
 /* --- runs --------------------------------------------------------------- */
@@ -573,16 +279,8 @@ run_new(const struct config *cfg, enum sync_dir dir, const char **why)
 	return r;
 }
 
-/* argv: RCLONE CMD <timeouts> [--checksum] FLAGS... --exclude /MARKER
- * [extra...] ARGS... */
-struct argv_b {
-	char *v[SYNC_FLAGS_MAX + 24 + 1];
-	char *own[8];
-	int n, nown;
-};
-
-static void
-argv_add(struct argv_b *a, const char *s)
+void
+sync_argv_add(struct argv_b *a, const char *s)
 {
 	if (a->n < (int)(sizeof(a->v) / sizeof(a->v[0])) - 1)
 		a->v[a->n++] = (char *)s;
@@ -593,7 +291,7 @@ argv_own(struct argv_b *a, char *s)
 {
 	if (a->nown < (int)(sizeof(a->own) / sizeof(a->own[0]))) {
 		a->own[a->nown++] = s;
-		argv_add(a, s);
+		sync_argv_add(a, s);
 	} else {
 		free(s);
 	}
@@ -606,28 +304,28 @@ argv_free(struct argv_b *a)
 		free(a->own[i]);
 }
 
-static void
-argv_build(
+void
+sync_argv_build(
     struct argv_b *a, const struct sync_run *r, const char *cmd, int64_t timeout_ms, bool checksum)
 {
 	int64_t ct = timeout_ms < SYNC_CONTIMEOUT_MAX_MS ? timeout_ms : SYNC_CONTIMEOUT_MAX_MS;
 
 	memset(a, 0, sizeof(*a));
-	argv_add(a, r->rclone);
-	argv_add(a, cmd);
-	argv_add(a, "--contimeout");
+	sync_argv_add(a, r->rclone);
+	sync_argv_add(a, cmd);
+	sync_argv_add(a, "--contimeout");
 	argv_own(a, xasprintf("%lldms", (long long)ct));
-	argv_add(a, "--timeout");
+	sync_argv_add(a, "--timeout");
 	argv_own(a, xasprintf("%lldms", (long long)timeout_ms));
 	if (checksum)
-		argv_add(a, "--checksum");
+		sync_argv_add(a, "--checksum");
 	/* The user's after ours: rclone takes the last of a repeated flag. */
 	for (int i = 0; i < r->nflags; i++)
-		argv_add(a, r->flags[i]);
+		sync_argv_add(a, r->flags[i]);
 }
 
-static void
-run_output_add(struct sync_run *r, const char *p, size_t n)
+void
+sync_run_output_add(struct sync_run *r, const char *p, size_t n)
 {
 	if (p == NULL || n == 0)
 		return;
@@ -646,11 +344,8 @@ run_output_add(struct sync_run *r, const char *p, size_t n)
 	r->out_len += n;
 }
 
-static void run_fail(struct sync_run *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-run_fail(struct sync_run *r, const char *fmt, ...)
+void
+sync_run_fail(struct sync_run *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -661,8 +356,8 @@ run_fail(struct sync_run *r, const char *fmt, ...)
 }
 
 /* Records a job's result in r; true when rclone exited 0 in time. */
-static bool
-run_job_result(struct sync_run *r, const struct job_result *res, const char *step)
+bool
+sync_run_job_result(struct sync_run *r, const struct job_result *res, const char *step)
 {
 	char dur[32], js[128];
 	const char *pre = step != NULL ? step : "", *sep = step != NULL ? ": " : "";
@@ -671,7 +366,7 @@ run_job_result(struct sync_run *r, const struct job_result *res, const char *ste
 	r->signal = res->signal;
 	r->timed_out = res->timed_out;
 	if (res->spawn_errno != 0) {
-		run_fail(r, "%s%scould not start %s: %s", pre, sep, r->rclone,
+		sync_run_fail(r, "%s%scould not start %s: %s", pre, sep, r->rclone,
 		    strerror(res->spawn_errno));
 		return false;
 	}
@@ -680,20 +375,20 @@ run_job_result(struct sync_run *r, const struct job_result *res, const char *ste
 		struct job_result how = *res;
 
 		how.timed_out = false;
-		run_fail(r, "%s%srclone timed out after %s (%s)", pre, sep,
+		sync_run_fail(r, "%s%srclone timed out after %s (%s)", pre, sep,
 		    util_duration_fmt(r->job_timeout_ms, dur, sizeof(dur)),
 		    job_result_str(&how, js, sizeof(js)));
 		return false;
 	}
 	if (res->signal != 0) {
-		run_fail(r, "%s%srclone %s", pre, sep, job_result_str(res, js, sizeof(js)));
+		sync_run_fail(r, "%s%srclone %s", pre, sep, job_result_str(res, js, sizeof(js)));
 		return false;
 	}
 	if (res->exit_code == 126 || res->exit_code == 127) {
 		/* rclone never exits so; this is the exec failing in the child (a
 		 * posix_spawn without CLONE_VFORK, e.g. under valgrind, reports it
 		 * like a shell would). */
-		run_fail(r, "%s%scould not start %s: %s", pre, sep, r->rclone,
+		sync_run_fail(r, "%s%scould not start %s: %s", pre, sep, r->rclone,
 		    res->exit_code == 127 ? "not found" : "not executable");
 		return false;
 	}
@@ -704,20 +399,19 @@ run_job_result(struct sync_run *r, const struct job_result *res, const char *ste
 		const char *cause = sync_rclone_cause(res->output, res->output_len);
 
 		if (cause == NULL || strcmp(cause, meaning) == 0)
-			run_fail(r, "%s%srclone exit %d: %s", pre, sep, res->exit_code, meaning);
+			sync_run_fail(
+			    r, "%s%srclone exit %d: %s", pre, sep, res->exit_code, meaning);
 		else if (res->exit_code == 1)
-			run_fail(r, "%s%srclone exit 1: %s", pre, sep, cause);
+			sync_run_fail(r, "%s%srclone exit 1: %s", pre, sep, cause);
 		else
-			run_fail(r, "%s%srclone exit %d: %s: %s", pre, sep, res->exit_code, meaning,
-			    cause);
+			sync_run_fail(r, "%s%srclone exit %d: %s: %s", pre, sep, res->exit_code,
+			    meaning, cause);
 		return false;
 	}
 	return true;
 }
 
-static void sync_poll_done(struct job *, const struct job_result *, void *);
-
-static void
+void
 sync_job_start(
     struct sync *s, struct argv_b *a, int64_t timeout_ms, job_done_cb *cb, const char *name)
 {
@@ -737,7 +431,7 @@ sync_job_start(
 	s->job = job_start(s->base, &o, cb, s);
 	argv_free(a);
 	if (s->job == NULL) {
-		run_fail(r, "could not start %s: %s", r->rclone, strerror(errno));
+		sync_run_fail(r, "could not start %s: %s", r->rclone, strerror(errno));
 		sync_finish(s);
 	}
 }
@@ -858,7 +552,7 @@ sync_complete(struct sync *s)
 
 /* The run's result is set: report it, from the loop (never inside
  * sync_push or sync_pull). */
-static void
+void
 sync_finish(struct sync *s)
 {
 	struct timeval tv = {0, 0};
@@ -883,14 +577,14 @@ sync_push_done(struct job *j, const struct job_result *res, void *arg)
 
 	(void)j;
 	s->job = NULL;
-	run_output_add(r, res->output, res->output_len);
-	r->ok = run_job_result(r, res, NULL);
+	sync_run_output_add(r, res->output, res->output_len);
+	r->ok = sync_run_job_result(r, res, NULL);
 	sync_finish(s);
 }
 
 /* A new run, or NULL when one runs already. A run refused (sync off, a bad
  * path) comes back in PH_DONE, its result deferred to the loop. */
-static struct sync_run *
+struct sync_run *
 sync_begin(struct sync *s, enum sync_dir dir, sync_done_cb *cb, void *arg)
 {
 	struct sync_run *r;
@@ -904,7 +598,7 @@ sync_begin(struct sync *s, enum sync_dir dir, sync_done_cb *cb, void *arg)
 	r->arg = arg;
 	r->phase = dir == SYNC_PUSH ? PH_PUSH : PH_FETCH;
 	if (why != NULL) {
-		run_fail(r, "%s", why);
+		sync_run_fail(r, "%s", why);
 		sync_finish(s);
 	}
 	return r;
@@ -924,242 +618,27 @@ sync_push(struct sync *s, int64_t timeout_ms, sync_done_cb *cb, void *arg)
 	if (timeout_ms > 0)
 		r->job_timeout_ms = timeout_ms;
 	/* An empty STATE_DIR pushed would wipe the remote's state. */
-	if ((has = dir_has_files(r->state_dir)) != 1) {
+	if ((has = sync_dir_has_files(r->state_dir)) != 1) {
 		if (has == 0)
-			run_fail(r, "STATE_DIR is empty: not pushed");
+			sync_run_fail(r, "STATE_DIR is empty: not pushed");
 		else if (errno == ENOENT)
-			run_fail(r, "STATE_DIR %s does not exist: not pushed", r->state_dir);
+			sync_run_fail(r, "STATE_DIR %s does not exist: not pushed", r->state_dir);
 		else
-			run_fail(r, "STATE_DIR %s: %s: not pushed", r->state_dir, strerror(errno));
+			sync_run_fail(
+			    r, "STATE_DIR %s: %s: not pushed", r->state_dir, strerror(errno));
 		sync_finish(s);
 		goto out;
 	}
-	argv_build(&a, r, "sync", r->job_timeout_ms, true);
-	argv_add(&a, "--exclude");
-	argv_add(&a, "/" SYNC_MARKER);
-	argv_add(&a, r->state_dir);
-	argv_add(&a, r->remote);
+	sync_argv_build(&a, r, "sync", r->job_timeout_ms, true);
+	sync_argv_add(&a, "--exclude");
+	sync_argv_add(&a, "/" SYNC_MARKER);
+	sync_argv_add(&a, r->state_dir);
+	sync_argv_add(&a, r->remote);
 	log_debug("sync push %s -> %s: starting", r->state_dir, r->remote);
 	sync_job_start(s, &a, r->job_timeout_ms, sync_push_done, "rclone push");
 out:
 	s->starting = false;
 	return 0;
-}
-
-/* --- pull -------------------------------------------------------------- */
-
-static void
-sync_apply_done(struct job *j, const struct job_result *res, void *arg)
-{
-	struct sync *s = arg;
-	struct sync_run *r = s->run;
-	struct stat st;
-	char *pending;
-	int n;
-
-	(void)j;
-	s->job = NULL;
-	run_output_add(r, res->output, res->output_len);
-	pending = xasprintf("%s/%s", r->backup_dir, SYNC_PENDING);
-	if (!(r->ok = run_job_result(r, res, "applying to STATE_DIR"))) {
-		/* What rclone moved before it stopped is there: say where, and
-		 * have the retry add to it rather than start another. */
-		if (r->backup != NULL && lstat(r->backup, &st) == 0) {
-			const char *name = strrchr(r->backup, '/') + 1;
-			size_t l = strlen(r->error);
-			snprintf(r->error + l, sizeof(r->error) - l,
-			    " (replaced files so far in %s)", r->backup);
-			if (util_write_atomic(pending, name, strlen(name), 0600) == -1)
-				log_warn("sync: cannot write %s", pending);
-		}
-		free(pending);
-		sync_finish(s);
-		return;
-	}
-	if (unlink(pending) == -1 && errno != ENOENT)
-		log_warn("sync: cannot remove %s", pending);
-	free(pending);
-	r->applied = true;
-	/* rclone makes the backup directory only when it moved something. */
-	if (r->backup != NULL && lstat(r->backup, &st) == -1) {
-		free(r->backup);
-		r->backup = NULL;
-	}
-	if ((n = prune_backups(r->backup_dir, r->keep)) > 0)
-		log_info("sync: removed %d old backup%s from %s (BACKUP_KEEP=%d)", n,
-		    n == 1 ? "" : "s", r->backup_dir, r->keep);
-	sync_finish(s);
-}
-
-/* BACKUP_DIR/<stamp> that SYNC_PENDING names, when it is such a directory. */
-static char *
-pending_backup(const char *backup_dir)
-{
-	char *pending = xasprintf("%s/%s", backup_dir, SYNC_PENDING), *name, *dir = NULL;
-	struct stat st;
-	size_t len;
-
-	if ((name = util_read_file(pending, 64, &len)) != NULL) {
-		name[strcspn(name, "\r\n")] = '\0';
-		if (sync_stamp_valid(name)) {
-			dir = xasprintf("%s/%s", backup_dir, name);
-			if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-				free(dir);
-				dir = NULL;
-			}
-		}
-	}
-	free(name);
-	free(pending);
-	return dir;
-}
-
-static void
-sync_apply_start(struct sync *s)
-{
-	struct sync_run *r = s->run;
-	struct argv_b a;
-	struct stat st;
-	char stamp[32];
-	int64_t ms = util_now_ms();
-	int tries;
-
-	r->phase = PH_APPLY;
-	if (make_dir(r->state_dir, 0750) == -1) {
-		run_fail(r, "cannot create STATE_DIR %s: %s", r->state_dir, strerror(errno));
-		sync_finish(s);
-		return;
-	}
-	/* The backup of an earlier apply that failed half-way, if any: its
-	 * retry goes on filling it. Else a new directory per apply, even
-	 * within one millisecond. */
-	if ((r->backup = pending_backup(r->backup_dir)) != NULL)
-		tries = 1000;
-	else
-		tries = 0;
-	for (; tries < 1000; tries++, ms++) {
-		free(r->backup);
-		r->backup =
-		    xasprintf("%s/%s", r->backup_dir, sync_stamp_fmt(ms, stamp, sizeof(stamp)));
-		if (lstat(r->backup, &st) == -1 && errno == ENOENT)
-			break;
-	}
-	argv_build(&a, r, "sync", r->job_timeout_ms, true);
-	argv_add(&a, "--exclude");
-	argv_add(&a, "/" SYNC_MARKER);
-	argv_add(&a, "--backup-dir");
-	argv_add(&a, r->backup);
-	argv_add(&a, r->staging);
-	argv_add(&a, r->state_dir);
-	log_debug("sync pull: applying %s to %s (backup %s)", r->staging, r->state_dir, r->backup);
-	sync_job_start(s, &a, r->job_timeout_ms, sync_apply_done, "rclone apply");
-}
-
-static void
-sync_fetch_done(struct job *j, const struct job_result *res, void *arg)
-{
-	struct sync *s = arg;
-	struct sync_run *r = s->run;
-	int has;
-
-	(void)j;
-	s->job = NULL;
-	run_output_add(r, res->output, res->output_len);
-	if (!(r->ok = run_job_result(r, res, "pulling into staging"))) {
-		sync_finish(s);
-		return;
-	}
-	/* An empty remote applied would delete all of STATE_DIR. */
-	if ((has = dir_has_files(r->staging)) != 1) {
-		if (has == 0)
-			run_fail(r, "the remote %s is empty: nothing applied", r->remote);
-		else
-			run_fail(r, "staging %s: %s: nothing applied", r->staging, strerror(errno));
-		sync_finish(s);
-		return;
-	}
-	sync_apply_start(s);
-}
-
-static void
-sync_fetch_start(struct sync *s)
-{
-	struct sync_run *r = s->run;
-	struct argv_b a;
-
-	r->phase = PH_FETCH;
-	if (make_dir(r->backup_dir, 0750) == -1) {
-		run_fail(r, "cannot create BACKUP_DIR %s: %s", r->backup_dir, strerror(errno));
-		sync_finish(s);
-		return;
-	}
-	if (make_dir(r->staging, 0700) == -1 || chmod(r->staging, 0700) == -1) {
-		run_fail(r, "cannot create %s: %s", r->staging, strerror(errno));
-		sync_finish(s);
-		return;
-	}
-	argv_build(&a, r, "sync", r->job_timeout_ms, true);
-	argv_add(&a, "--exclude");
-	argv_add(&a, "/" SYNC_MARKER);
-	argv_add(&a, r->remote);
-	argv_add(&a, r->staging);
-	log_debug("sync pull %s -> %s: starting", r->remote, r->staging);
-	sync_job_start(s, &a, r->job_timeout_ms, sync_fetch_done, "rclone pull");
-}
-
-static void
-sync_poll_done(struct job *j, const struct job_result *res, void *arg)
-{
-	struct sync *s = arg;
-	struct sync_run *r = s->run;
-	int64_t at, iv, left;
-	char when[UTIL_TIME_LEN];
-
-	(void)j;
-	s->job = NULL;
-	if (res->exit_code == 0 && !res->timed_out && res->output != NULL &&
-	    sync_marker_parse(res->output, &at) == 0) {
-		if (sync_marker_fresh(at, r->marker_after)) {
-			r->marker_seen = true;
-			evtimer_del(s->deadline);
-			log_info("sync pull: the standby's marker is there (pushed at %s), pulling",
-			    util_time_fmt(at, when, sizeof(when)));
-			sync_fetch_start(s);
-			return;
-		}
-		log_debug("sync pull: the marker is older (pushed at %s) than the stop request",
-		    util_time_fmt(at, when, sizeof(when)));
-	} else {
-		char js[128];
-		log_debug("sync pull: no marker yet (rclone cat %s)",
-		    job_result_str(res, js, sizeof(js)));
-	}
-	iv = sync_poll_interval_ms(r->sync_timeout_ms);
-	left = r->marker_deadline - util_mono_ms();
-	if (left <= 0)
-		return; /* the deadline's event is due */
-	r->phase = PH_MARKER_SLEEP;
-	if (iv > left)
-		iv = left;
-	util_timer_in(s->timer, iv);
-}
-
-static void
-sync_poll_start(struct sync *s)
-{
-	struct sync_run *r = s->run;
-	struct argv_b a;
-	int64_t left = r->marker_deadline - util_mono_ms();
-
-	if (left <= 0)
-		return; /* the deadline's event is due */
-	if (left > SYNC_POLL_MAX_MS)
-		left = SYNC_POLL_MAX_MS;
-	r->phase = PH_MARKER_POLL;
-	r->polls++;
-	argv_build(&a, r, "cat", left, false);
-	argv_add(&a, r->marker);
-	sync_job_start(s, &a, left, sync_poll_done, "rclone cat marker");
 }
 
 static void
@@ -1175,47 +654,6 @@ sync_timer_cb(evutil_socket_t fd, short what, void *arg)
 		sync_complete(s);
 	else if (s->run->phase == PH_MARKER_SLEEP)
 		sync_poll_start(s);
-}
-
-static void
-sync_deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct sync *s = arg;
-	struct sync_run *r = s->run;
-	char ds[32];
-
-	(void)fd;
-	(void)what;
-	if (r == NULL || (r->phase != PH_MARKER_POLL && r->phase != PH_MARKER_SLEEP))
-		return;
-	job_cancel(s->job);
-	s->job = NULL;
-	evtimer_del(s->timer);
-	log_warnx("sync pull: the standby's marker %s did not appear within %s "
-	          "(SYNC_TIMEOUT); pulling anyway",
-	    r->marker, util_duration_fmt(r->sync_timeout_ms, ds, sizeof(ds)));
-	sync_fetch_start(s);
-}
-
-int
-sync_pull(struct sync *s, int64_t marker_after, sync_done_cb *cb, void *arg)
-{
-	struct sync_run *r;
-
-	if ((r = sync_begin(s, SYNC_PULL, cb, arg)) == NULL)
-		return -1;
-	if (r->phase == PH_DONE) {
-		/* refused: the result waits for the loop */
-	} else if (marker_after > 0) {
-		r->marker_after = marker_after;
-		r->marker_deadline = r->t0 + r->sync_timeout_ms;
-		util_timer_in(s->deadline, r->sync_timeout_ms);
-		sync_poll_start(s);
-	} else {
-		sync_fetch_start(s);
-	}
-	s->starting = false;
-	return 0;
 }
 
 /* --- the object -------------------------------------------------------- */
@@ -1301,7 +739,7 @@ sync_cancel(struct sync *s)
 	r->timed_out = false;
 	strlcpy(r->error, "cancelled", sizeof(r->error));
 	if (killed)
-		run_output_add(r, "\n[failoverd: rclone killed: cancelled]\n", 39);
+		sync_run_output_add(r, "\n[failoverd: rclone killed: cancelled]\n", 39);
 	sync_report(s, r, util_mono_ms() - r->t0);
 	s->run = NULL;
 	run_free(r);
@@ -1333,7 +771,7 @@ sync_check_done(struct job *j, const struct job_result *res, void *arg)
 		ok = true;
 		snprintf(detail, sizeof(detail), "%s is reachable; the path does not exist yet",
 		    r->remote);
-	} else if ((ok = run_job_result(r, res, NULL))) {
+	} else if ((ok = sync_run_job_result(r, res, NULL))) {
 		const char *p = res->output;
 
 		while (p != NULL && *p != '\0') {
@@ -1392,10 +830,10 @@ sync_check_remote(struct sync *s, sync_check_cb *cb, void *arg)
 		free(c);
 		return -1;
 	}
-	argv_build(&a, c->r, "lsf", c->r->sync_timeout_ms, false);
-	argv_add(&a, "--max-depth");
-	argv_add(&a, "1");
-	argv_add(&a, c->r->remote);
+	sync_argv_build(&a, c->r, "lsf", c->r->sync_timeout_ms, false);
+	sync_argv_add(&a, "--max-depth");
+	sync_argv_add(&a, "1");
+	sync_argv_add(&a, c->r->remote);
 	memset(&o, 0, sizeof(o));
 	o.argv = a.v;
 	o.env = c->r->env;

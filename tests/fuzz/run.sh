@@ -42,15 +42,16 @@ cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 	$conf -I$src/common -I$src/daemon
 	-DSYSCONFDIR=\"/etc\" -DLOCALSTATEDIR=\"/var\" -DRUNSTATEDIR=\"/run\" $pc"
 common="$src/common/util.c $src/common/log.c"
+configsrc="$src/daemon/config.c $src/daemon/config_value.c $src/daemon/config_check.c $src/daemon/config_print.c"
 
 sources() {
 	case $1 in
 	proto) echo "$src/common/proto.c" ;;
 	commands) echo "$src/daemon/commands.c $src/common/proto.c" ;;
-	config) echo "$src/daemon/config.c" ;;
+	config) echo "$configsrc" ;;
 	fly) echo "$src/daemon/fly_api.c" ;;
 	state) echo "$src/daemon/state.c" ;;
-	telegram) echo "$src/daemon/notify.c $src/daemon/notify_tg.c $src/daemon/config.c $src/daemon/http.c" ;;
+	telegram) echo "$src/daemon/notify.c $src/daemon/notify_tg.c $configsrc $src/daemon/http.c" ;;
 	etcd) echo "$src/daemon/etcd.c $src/daemon/etcd_wire.c $src/daemon/http.c" ;;
 	*) return 1 ;;
 	esac

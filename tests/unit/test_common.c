@@ -237,6 +237,65 @@ test_utf8_decode(void **state)
 	}
 }
 
+static void
+test_clean(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+		unsigned flags;
+		const char *want;
+		size_t changed;
+	} v[] = {
+	    /* Bytes: controls as '?', high bytes as they are, even when bad. */
+	    {"a\tb\nc\x7f\x1b[0m\xc3\xa9\xff", 13, 0, "a?b?c??[0m\xc3\xa9\xff", 4},
+	    {"a\tb\nc\rd", 7, UTIL_CLEAN_NL | UTIL_CLEAN_TAB, "a\tb\nc?d", 1},
+	    {"a\x01"
+	     "b",
+	        3, UTIL_CLEAN_SPACE, "a b", 1},
+	    {"a\0b", 3, 0, "a?b", 1},
+	    /* UTF-8: bad bytes and NUL as '?' (even with SPACE), or as U+FFFD. */
+	    {"\xc3\xa9\xff\x01\0\xe2\x82", 7, UTIL_CLEAN_UTF8 | UTIL_CLEAN_SPACE, "\xc3\xa9? ???",
+	        5},
+	    {"x\xffy\x7f", 4, UTIL_CLEAN_UTF8 | UTIL_CLEAN_FFFD, "x\xef\xbf\xbdy?", 2},
+	    {"\xf0\x9f\x98\x80\n", 5, UTIL_CLEAN_UTF8 | UTIL_CLEAN_NL, "\xf0\x9f\x98\x80\n", 0},
+	    /* Escapes. */
+	    {"a\nb\tc\rd\x1b\x7f\xc3\xa9", 11, UTIL_CLEAN_ESCAPE,
+	        "a\\nb\\tc\\x0dd\\x1b\\x7f\xc3\xa9", 5},
+	    {"c\rd", 3, UTIL_CLEAN_ESCAPE | UTIL_CLEAN_ESC_CR, "c\\rd", 1},
+	    {"say \"hi\\\"\n", 10, UTIL_CLEAN_ESCAPE | UTIL_CLEAN_QUOTE, "say \\\"hi\\\\\\\"\\n",
+	        4},
+	    {"plain", 5, UTIL_CLEAN_ESCAPE | UTIL_CLEAN_QUOTE, "plain", 0},
+	    {"", 0, 0, "", 0},
+	};
+	char buf[64], small[6];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		memset(buf, 'Z', sizeof(buf));
+		assert_int_equal(
+		    util_clean(buf, sizeof(buf), v[i].s, v[i].n, v[i].flags), v[i].changed);
+		assert_string_equal(buf, v[i].want);
+		/* dst NULL only counts. */
+		assert_int_equal(util_clean(NULL, 0, v[i].s, v[i].n, v[i].flags), v[i].changed);
+	}
+	/* A character that does not fit whole ends the copy. */
+	assert_int_equal(util_clean(small, sizeof(small), "ab\x1b", 3, UTIL_CLEAN_ESCAPE), 0);
+	assert_string_equal(small, "ab");
+	assert_int_equal(util_clean(small, sizeof(small), "abcd\xc3\xa9", 6, UTIL_CLEAN_UTF8), 0);
+	assert_string_equal(small, "abcd");
+	assert_int_equal(util_clean(small, sizeof(small), "abcdefgh", 8, 0), 0);
+	assert_string_equal(small, "abcde");
+	/* In place, when nothing grows. */
+	strlcpy(buf, "a\x01\xff\x02z", sizeof(buf));
+	assert_int_equal(util_clean(buf, sizeof(buf), buf, strlen(buf), UTIL_CLEAN_UTF8), 3);
+	assert_string_equal(buf, "a???z");
+	/* dstlen 0 writes nothing. */
+	small[0] = 'Q';
+	util_clean(small, 0, "x", 1, 0);
+	assert_int_equal(small[0], 'Q');
+}
+
 /* A line repeated word for word is written once, then counted. */
 static void
 test_log_repeats_folded(void **state)
@@ -593,6 +652,7 @@ main(void)
 	    cmocka_unit_test(test_ms_tv),
 	    cmocka_unit_test(test_log_repeats_folded),
 	    cmocka_unit_test(test_utf8_decode),
+	    cmocka_unit_test(test_clean),
 	    cmocka_unit_test(test_write_atomic),
 	    cmocka_unit_test(test_mkdir_parents),
 	    cmocka_unit_test(test_mkdir_parents_group),
