@@ -701,6 +701,28 @@ class WarmEngineTest(FailoverCase):
         self.assertIn("promoted", done[-1]["detail"])
         self.assertEqual(self.fly.starts(self.mid), 1, "the retries start nothing twice")
 
+    def test_promotion_endpoint_faults_are_retries(self):
+        """A promote endpoint that hangs (past CHECK_TIMEOUT), resets or
+        answers garbage fails the attempt, which is retried; nothing is
+        started twice, and it is done once the endpoint answers 2xx."""
+        from fake_primary import FakePrimary
+        fp = FakePrimary(mode="hang").start()
+        self.addCleanup(fp.stop)
+        d = self.start(FLY_PROMOTE_URL=fp.url)
+        ev = self.events(d, ["state", "standby"])
+        self.primary.set_mode("down")
+        self.wait_to(d, ev, "failing-over")
+        for mode in ("hang", "garbage", "reset"):
+            fp.set_mode(mode)
+            last = ev.seen[-1]["seq"]
+            self.wait_event(d, ev, lambda e: e["type"] == "standby" and e["phase"] == "retry"
+                            and "FLY_PROMOTE_URL" in e["detail"] and e["seq"] > last, 15,
+                            "a retry after %s" % mode)
+            self.assertEqual(d.status()["state"], "failing-over")
+        fp.set_mode("up")
+        self.wait_to(d, ev, "standby", 30)
+        self.assertEqual(self.fly.starts(self.mid), 1)
+
     def test_promotion_refused_keeps_failing_over(self):
         ps = PromoteServer([500])
         self.addCleanup(ps.stop)
