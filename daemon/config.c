@@ -149,8 +149,8 @@ config_errors_vadd(struct config_errors *errs, const char *fmt, va_list ap)
 	errs->msgs[errs->n++] = s;
 }
 
-static void __attribute__((format(printf, 2, 3)))
-errors_add(struct config_errors *errs, const char *fmt, ...)
+void
+config_errors_add(struct config_errors *errs, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -495,15 +495,15 @@ assign(struct loader *ld, const char *prefix, const char *key, size_t klen, cons
 			return;
 		}
 		if ((k = key_nearest(key, klen)) != NULL)
-			errors_add(ld->errs, "%s%.*s: unknown key (did you mean %s?)", prefix,
-			    (int)klen, key, k->name);
+			config_errors_add(ld->errs, "%s%.*s: unknown key (did you mean %s?)",
+			    prefix, (int)klen, key, k->name);
 		else
-			errors_add(ld->errs, "%s%.*s: unknown key", prefix, (int)klen, key);
+			config_errors_add(ld->errs, "%s%.*s: unknown key", prefix, (int)klen, key);
 		return;
 	}
 	i = (size_t)(k - keys);
 	if ((why = key_apply(ld->cfg, k, v, &isset)) != NULL) {
-		errors_add(ld->errs, "%s%s: %s", prefix, k->name, why);
+		config_errors_add(ld->errs, "%s%s: %s", prefix, k->name, why);
 		free(why);
 		ld->bad[i] = true; /* no follow-on "needs KEY" error */
 		return;
@@ -567,7 +567,8 @@ file_parse(struct loader *ld, const char *path, char *text, size_t len)
 	int lineno = 0;
 
 	if (memchr(text, '\0', len) != NULL) {
-		errors_add(ld->errs, "%s: contains a NUL byte; not a configuration file", path);
+		config_errors_add(
+		    ld->errs, "%s: contains a NUL byte; not a configuration file", path);
 		return;
 	}
 	/* A UTF-8 byte order mark, as some Windows editors write. */
@@ -594,7 +595,7 @@ file_parse(struct loader *ld, const char *path, char *text, size_t len)
 				;
 		}
 		if ((eq = strchr(p, '=')) == NULL) {
-			errors_add(ld->errs, "%sexpected KEY=VALUE", prefix);
+			config_errors_add(ld->errs, "%sexpected KEY=VALUE", prefix);
 			free(prefix);
 			continue;
 		}
@@ -603,7 +604,7 @@ file_parse(struct loader *ld, const char *path, char *text, size_t len)
 		while (klen > 0 && (key[klen - 1] == ' ' || key[klen - 1] == '\t'))
 			klen--;
 		if (!key_name_valid(key, klen)) {
-			errors_add(ld->errs, "%snot a valid key name before '='", prefix);
+			config_errors_add(ld->errs, "%snot a valid key name before '='", prefix);
 			free(prefix);
 			continue;
 		}
@@ -611,7 +612,7 @@ file_parse(struct loader *ld, const char *path, char *text, size_t len)
 			;
 		if ((val = value_unquote(val, &why)) == NULL) {
 			/* Never show the value: it may be a secret. */
-			errors_add(ld->errs, "%s%.*s: %s", prefix, (int)klen, key, why);
+			config_errors_add(ld->errs, "%s%.*s: %s", prefix, (int)klen, key, why);
 			free(prefix);
 			continue;
 		}
@@ -635,12 +636,12 @@ file_load(struct loader *ld, const struct config_source *src)
 		/* Only the default file may be missing; -i NAME names a file
 		 * that must exist (a typo in NAME is no dry run). */
 		if (src->file == NULL && src->instance != NULL && errno == ENOENT)
-			errors_add(ld->errs,
+			config_errors_add(ld->errs,
 			    "%s: no such configuration file for instance %s (is the name right?)",
 			    path, src->instance);
 		else if (src->file != NULL || errno != ENOENT)
-			errors_add(ld->errs, "%s: cannot read the configuration file: %s", path,
-			    strerror(errno));
+			config_errors_add(ld->errs, "%s: cannot read the configuration file: %s",
+			    path, strerror(errno));
 		free(path);
 		return;
 	}
@@ -677,12 +678,12 @@ defines_load(struct loader *ld, char *const *defs, int n)
 		char *key = xasprintf("%.*s", (int)klen, d);
 
 		if (config_key_is_secret(key))
-			errors_add(ld->errs,
+			config_errors_add(ld->errs,
 			    "-D %s: -D would put the secret in argv, which other users can read: "
 			    "use the config file, the environment or %s_FILE",
 			    key, key);
 		else if (eq == NULL || klen == 0)
-			errors_add(ld->errs, "-D %s: expected KEY=VALUE", key);
+			config_errors_add(ld->errs, "-D %s: expected KEY=VALUE", key);
 		else
 			assign(ld, "-D ", d, klen, eq + 1);
 		free(key);
@@ -699,7 +700,8 @@ secret_file_read(struct loader *ld, const char *key, const char *path, char **ds
 	char *text;
 
 	if ((text = util_read_file(path, SECRET_MAX_FILE, &len)) == NULL) {
-		errors_add(ld->errs, "%s%s: cannot read %s: %s", pre, key, path, strerror(errno));
+		config_errors_add(
+		    ld->errs, "%s%s: cannot read %s: %s", pre, key, path, strerror(errno));
 		return;
 	}
 	while (len > 0 && isspace((unsigned char)text[len - 1]))
@@ -709,9 +711,9 @@ secret_file_read(struct loader *ld, const char *key, const char *path, char **ds
 		len -= skip;
 	}
 	if (len == 0)
-		errors_add(ld->errs, "%s%s: %s is empty", pre, key, path);
+		config_errors_add(ld->errs, "%s%s: %s is empty", pre, key, path);
 	else if (strpbrk(text, "\r\n") != NULL || memchr(text, '\0', len) != NULL)
-		errors_add(ld->errs, "%s%s: %s holds more than one line", pre, key, path);
+		config_errors_add(ld->errs, "%s%s: %s holds more than one line", pre, key, path);
 	else {
 		free(*dst);
 		*dst = text;
@@ -750,13 +752,14 @@ cross_check(struct loader *ld)
 	size_t provider_i = (size_t)(key_find("PROVIDER", 8) - keys);
 
 	if (c->fly_api_token != NULL && c->fly_api_token_file != NULL)
-		errors_add(ld->errs, "%sFLY_API_TOKEN_FILE: FLY_API_TOKEN is set too; use one",
+		config_errors_add(ld->errs,
+		    "%sFLY_API_TOKEN_FILE: FLY_API_TOKEN is set too; use one",
 		    ORIGIN("FLY_API_TOKEN_FILE"));
 	else if (c->fly_api_token_file != NULL)
 		secret_file_read(
 		    ld, "FLY_API_TOKEN_FILE", c->fly_api_token_file, &c->fly_api_token);
 	if (c->telegram_bot_token != NULL && c->telegram_bot_token_file != NULL)
-		errors_add(ld->errs,
+		config_errors_add(ld->errs,
 		    "%sTELEGRAM_BOT_TOKEN_FILE: TELEGRAM_BOT_TOKEN is set too; use one",
 		    ORIGIN("TELEGRAM_BOT_TOKEN_FILE"));
 	else if (c->telegram_bot_token_file != NULL)
@@ -769,21 +772,22 @@ cross_check(struct loader *ld)
 		secret_file_read(
 		    ld, "ETCD_PASSWORD_FILE", c->etcd_password_file, &c->etcd_password);
 	if ((c->etcd_user != NULL) != (c->etcd_password_file != NULL))
-		errors_add(ld->errs, "%s%s: ETCD_USER and ETCD_PASSWORD_FILE go together",
+		config_errors_add(ld->errs, "%s%s: ETCD_USER and ETCD_PASSWORD_FILE go together",
 		    ORIGIN(c->etcd_user != NULL ? "ETCD_USER" : "ETCD_PASSWORD_FILE"),
 		    c->etcd_user != NULL ? "ETCD_USER" : "ETCD_PASSWORD_FILE");
 	if ((c->etcd_cert_file != NULL) != (c->etcd_key_file != NULL))
-		errors_add(ld->errs, "%s%s: ETCD_CERT_FILE and ETCD_KEY_FILE go together",
+		config_errors_add(ld->errs, "%s%s: ETCD_CERT_FILE and ETCD_KEY_FILE go together",
 		    ORIGIN(c->etcd_cert_file != NULL ? "ETCD_CERT_FILE" : "ETCD_KEY_FILE"),
 		    c->etcd_cert_file != NULL ? "ETCD_CERT_FILE" : "ETCD_KEY_FILE");
 	if (c->election_ttl_ms < 2000 || c->election_ttl_ms % 1000 != 0)
-		errors_add(ld->errs, "%sELECTION_TTL: must be whole seconds, at least 2 s",
+		config_errors_add(ld->errs, "%sELECTION_TTL: must be whole seconds, at least 2 s",
 		    ORIGIN("ELECTION_TTL"));
 	if (c->coordinator != NULL && strcmp(c->coordinator, "etcd") == 0) {
 		if (c->etcd_endpoints == NULL && !BAD("ETCD_ENDPOINTS"))
-			errors_add(ld->errs, "%sCOORDINATOR: COORDINATOR=etcd needs ETCD_ENDPOINTS",
+			config_errors_add(ld->errs,
+			    "%sCOORDINATOR: COORDINATOR=etcd needs ETCD_ENDPOINTS",
 			    ORIGIN("COORDINATOR"));
-		errors_add(ld->errs,
+		config_errors_add(ld->errs,
 		    "%sCOORDINATOR: COORDINATOR=etcd is not yet implemented (issue 12); use "
 		    "COORDINATOR=none",
 		    ORIGIN("COORDINATOR"));
@@ -795,45 +799,46 @@ cross_check(struct loader *ld)
 		const char *pre = ld->set[provider_i] ? ORIGIN("PROVIDER") : ORIGIN("FLY_APP");
 		const char *key = ld->set[provider_i] ? "PROVIDER" : "FLY_APP";
 		if (c->fly_app == NULL && !BAD("FLY_APP"))
-			errors_add(ld->errs, "%s%s: PROVIDER=fly needs FLY_APP", pre, key);
+			config_errors_add(ld->errs, "%s%s: PROVIDER=fly needs FLY_APP", pre, key);
 		if (c->fly_api_token == NULL && c->fly_api_token_file == NULL)
-			errors_add(ld->errs,
+			config_errors_add(ld->errs,
 			    "%s%s: PROVIDER=fly needs FLY_API_TOKEN or FLY_API_TOKEN_FILE", pre,
 			    key);
 	}
 	if (c->provider == PROVIDER_COMMAND) {
 		if (c->activate_cmd == NULL && !BAD("ACTIVATE_CMD"))
-			errors_add(ld->errs, "%sPROVIDER: PROVIDER=command needs ACTIVATE_CMD",
-			    ORIGIN("PROVIDER"));
+			config_errors_add(ld->errs,
+			    "%sPROVIDER: PROVIDER=command needs ACTIVATE_CMD", ORIGIN("PROVIDER"));
 		if (c->deactivate_cmd == NULL && !BAD("DEACTIVATE_CMD"))
-			errors_add(ld->errs, "%sPROVIDER: PROVIDER=command needs DEACTIVATE_CMD",
+			config_errors_add(ld->errs,
+			    "%sPROVIDER: PROVIDER=command needs DEACTIVATE_CMD",
 			    ORIGIN("PROVIDER"));
 	}
 
 	if (c->state_dir != NULL) {
 		if (c->rclone_remote == NULL && !BAD("RCLONE_REMOTE"))
-			errors_add(ld->errs, "%sSTATE_DIR: sync needs RCLONE_REMOTE too",
+			config_errors_add(ld->errs, "%sSTATE_DIR: sync needs RCLONE_REMOTE too",
 			    ORIGIN("STATE_DIR"));
 		if (c->rclone_path == NULL && !BAD("RCLONE_PATH"))
-			errors_add(ld->errs,
+			config_errors_add(ld->errs,
 			    "%sSTATE_DIR: sync needs RCLONE_PATH too (not empty or /)",
 			    ORIGIN("STATE_DIR"));
 		if (c->backup_dir != NULL &&
 		    (path_inside(c->backup_dir, c->state_dir) ||
 		        path_inside(c->state_dir, c->backup_dir)))
-			errors_add(ld->errs, "%sBACKUP_DIR: %s overlaps STATE_DIR %s",
+			config_errors_add(ld->errs, "%sBACKUP_DIR: %s overlaps STATE_DIR %s",
 			    ORIGIN("BACKUP_DIR"), c->backup_dir, c->state_dir);
 	}
 
 	if ((c->telegram_bot_token != NULL || c->telegram_bot_token_file != NULL) &&
 	    c->telegram_chat_id == NULL && !BAD("TELEGRAM_CHAT_ID"))
-		errors_add(ld->errs, "%s%s: Telegram needs TELEGRAM_CHAT_ID too",
+		config_errors_add(ld->errs, "%s%s: Telegram needs TELEGRAM_CHAT_ID too",
 		    c->telegram_bot_token_file ? ORIGIN("TELEGRAM_BOT_TOKEN_FILE")
 		                               : ORIGIN("TELEGRAM_BOT_TOKEN"),
 		    c->telegram_bot_token_file ? "TELEGRAM_BOT_TOKEN_FILE" : "TELEGRAM_BOT_TOKEN");
 	if (c->telegram_chat_id != NULL && c->telegram_bot_token == NULL &&
 	    c->telegram_bot_token_file == NULL)
-		errors_add(ld->errs,
+		config_errors_add(ld->errs,
 		    "%sTELEGRAM_CHAT_ID: Telegram needs TELEGRAM_BOT_TOKEN or "
 		    "TELEGRAM_BOT_TOKEN_FILE too",
 		    ORIGIN("TELEGRAM_CHAT_ID"));
@@ -851,7 +856,7 @@ config_load(const struct config_source *src, struct config_errors *errs)
 
 	memset(&ld, 0, sizeof(ld));
 	if (src->instance != NULL && !config_instance_valid(src->instance, &why)) {
-		errors_add(errs, "instance name \"%s\" %s", src->instance, why);
+		config_errors_add(errs, "instance name \"%s\" %s", src->instance, why);
 		return NULL;
 	}
 	cfg = xcalloc(1, sizeof(*cfg));
@@ -863,7 +868,7 @@ config_load(const struct config_source *src, struct config_errors *errs)
 		bool isset;
 		char *e = key_apply(cfg, &keys[i], NULL, &isset);
 		if (e != NULL) /* a bad built-in default: a bug */
-			errors_add(errs, "%s: built-in default: %s", keys[i].name, e);
+			config_errors_add(errs, "%s: built-in default: %s", keys[i].name, e);
 		free(e);
 	}
 	file_load(&ld, src);

@@ -18,16 +18,6 @@
 
 #define ORIGIN(name) config_origin(ld, name)
 
-static void __attribute__((format(printf, 2, 3)))
-errors_add(struct config_errors *errs, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	config_errors_vadd(errs, fmt, ap);
-	va_end(ap);
-}
-
 const char *
 config_check_readable(const char *v)
 {
@@ -134,7 +124,7 @@ command_check(const struct loader *ld, struct config_errors *errs, const char *k
 	char where[512];
 
 	if (cmd != NULL && !config_command_found(cmd, where, sizeof(where)))
-		errors_add(errs, "%s%s: %s is not an executable file or not found in PATH",
+		config_errors_add(errs, "%s%s: %s is not an executable file or not found in PATH",
 		    ORIGIN(key), key, where);
 }
 
@@ -157,22 +147,22 @@ config_files_check(const struct loader *ld, const struct config *c, struct confi
 		else
 			dir[1] = '\0';
 		if (stat(c->log_file, &st) == 0 && access(c->log_file, W_OK) == -1)
-			errors_add(errs, "%sLOG_FILE: cannot write %s: %s", ORIGIN("LOG_FILE"),
-			    c->log_file, strerror(errno));
+			config_errors_add(errs, "%sLOG_FILE: cannot write %s: %s",
+			    ORIGIN("LOG_FILE"), c->log_file, strerror(errno));
 		else if (dir_creatable(dir, &why, at, sizeof(at)) == -1)
-			errors_add(errs, "%sLOG_FILE: %s cannot be created (%s: %s)",
+			config_errors_add(errs, "%sLOG_FILE: %s cannot be created (%s: %s)",
 			    ORIGIN("LOG_FILE"), c->log_file, at, why);
 		free(dir);
 	}
 	if (c->state_dir != NULL) {
 		if (stat(c->state_dir, &st) == -1)
-			errors_add(errs, "%sSTATE_DIR: %s: %s", ORIGIN("STATE_DIR"), c->state_dir,
-			    strerror(errno));
+			config_errors_add(errs, "%sSTATE_DIR: %s: %s", ORIGIN("STATE_DIR"),
+			    c->state_dir, strerror(errno));
 		else if (!S_ISDIR(st.st_mode))
-			errors_add(errs, "%sSTATE_DIR: %s is not a directory", ORIGIN("STATE_DIR"),
-			    c->state_dir);
+			config_errors_add(errs, "%sSTATE_DIR: %s is not a directory",
+			    ORIGIN("STATE_DIR"), c->state_dir);
 		else if (access(c->state_dir, W_OK | X_OK) == -1)
-			errors_add(errs,
+			config_errors_add(errs,
 			    "%sSTATE_DIR: %s is not writable (%s): a pull could not apply the "
 			    "standby's state",
 			    ORIGIN("STATE_DIR"), c->state_dir, strerror(errno));

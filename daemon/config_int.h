@@ -45,6 +45,8 @@ struct loader;
 /* The key table's i-th row, in the contract's order; NULL past the end. */
 const struct keydef *config_key_at(size_t i);
 void config_errors_vadd(struct config_errors *errs, const char *fmt, va_list ap);
+void config_errors_add(struct config_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void config_strlist_add(char ***list, int *n, char *s);
 /* "FILE:LINE: " or "-D " where the key's value came from, else "". */
 const char *config_origin(const struct loader *ld, const char *key);
