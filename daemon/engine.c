@@ -82,8 +82,10 @@ engine_run(struct engine *e)
 
 	evtimer_del(e->ev_tick);
 	deadline = fo_next_deadline(&e->fo, util_mono_ms());
-	if (deadline >= 0)
+	if (deadline >= 0) {
+		e->tick_at = deadline;
 		util_timer_in(e->ev_tick, deadline - util_mono_ms());
+	}
 	daemon_state_flush(e->d);
 }
 
@@ -111,7 +113,12 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct engine *e = arg;
 
-	fo_tick(&e->fo, util_mono_ms());
+	int64_t now = util_mono_ms();
+
+	/* The timer was armed for tick_at; libevent's clock and ours may part by
+	 * a millisecond, and a deadline seen as not yet due here would be seen
+	 * as past by the next run, which arms nothing: a pause would never end. */
+	fo_tick(&e->fo, now > e->tick_at ? now : e->tick_at);
 	engine_mark(e);
 }
 

@@ -144,6 +144,7 @@ struct engine {
 
 	struct event *ev_run; /* the one engine_run of this loop pass */
 	struct event *ev_tick; /* fo_tick at fo_next_deadline */
+	int64_t tick_at; /* mono: the deadline ev_tick is armed for */
 	struct event *ev_reconcile; /* RECONCILE_INTERVAL listings */
 	struct event *ev_verify; /* next FLY_HEALTH_URL probe */
 	struct event *ev_watch; /* standby watch while standby */
