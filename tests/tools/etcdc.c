@@ -335,15 +335,15 @@ run(struct drv *d, const char *line)
 		json_object_put(cmd);
 		return;
 	}
-	json_object_put(cmd);
 	if (c == NULL) {
 		o = json_object_new_object();
-		json_object_object_add(o, "op", json_object_new_string(op));
+		json_object_object_add(o, "op", json_object_new_string(op)); /* op is cmd's */
 		json_object_object_add(o, "ok", json_object_new_boolean(false));
 		json_object_object_add(o, "error", json_object_new_string("cannot start"));
 		emit(d, o);
 		d->busy = false;
 	}
+	json_object_put(cmd);
 }
 
 /* Runs buffered lines while no call is in flight. */
