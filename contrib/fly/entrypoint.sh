@@ -136,11 +136,16 @@ on_signal() {
 	kill -TERM "$child" 2>/dev/null
 	# A service that outlives SERVICE_STOP_TIMEOUT is killed, so that the
 	# push still fits into fly.toml's kill_timeout.
+	# One-second naps: the killer, stopped with TERM when the service
+	# ends in time, leaves no sleep of its own behind for longer than that
+	# (a single long sleep outlived it when TERM came before its pid was
+	# known).
 	(
-		trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-		sleep "$SERVICE_STOP_TIMEOUT" &
-		nap=$!
-		wait "$nap"
+		n=0
+		while [ "$n" -lt "$SERVICE_STOP_TIMEOUT" ]; do
+			sleep 1
+			n=$((n + 1))
+		done
 		log "the service did not stop within ${SERVICE_STOP_TIMEOUT}s, killing it"
 		kill -KILL "$child" 2>/dev/null
 	) &
