@@ -148,6 +148,31 @@ has_step(const struct run *r, enum step s)
 	return false;
 }
 
+/* The `standby begin` event's detail: what the action is about to do. */
+static void
+begin_detail(const struct run *r, char *buf, size_t len)
+{
+	const struct fo_action *a = &r->act;
+
+	if (a->unhealthy)
+		strlcpy(buf, "FLY_HEALTH_URL failing: stopping the standby to start it again", len);
+	else if (a->kind == FO_ACT_WARM)
+		snprintf(buf, len,
+		    "warm-up: starting the standby's machines to suspend them warm (attempt %d)",
+		    a->attempt);
+	else
+		snprintf(buf, len, "%s%s%s%s (attempt %d)",
+		    has_step(r, STEP_FENCE) || has_step(r, STEP_FINAL_PUSH)
+		        ? "fence and final push, then "
+		        : "",
+		    a->kind == FO_ACT_ACTIVATE ? "starting the standby's machines"
+		                               : "stopping the standby's machines",
+		    a->drift                     ? ": drift, no pull"
+		        : has_step(r, STEP_PULL) ? ", then the pull"
+		                                 : "",
+		    a->resumed ? ", resumed after a restart" : "", a->attempt);
+}
+
 void
 action_start(struct engine *e, const struct fo_action *a)
 {
@@ -160,25 +185,11 @@ action_start(struct engine *e, const struct fo_action *a)
 	r->act = *a;
 	r->running = true;
 	steps_build(e, a);
-	snprintf(detail, sizeof(detail), "%s%s%s%s (attempt %d)",
-	    has_step(r, STEP_FENCE) || has_step(r, STEP_FINAL_PUSH) ? "fence and final push, then "
-	                                                            : "",
-	    a->kind == FO_ACT_ACTIVATE ? "starting the standby's machines"
-	                               : "stopping the standby's machines",
-	    a->drift                     ? ": drift, no pull"
-	        : has_step(r, STEP_PULL) ? ", then the pull"
-	                                 : "",
-	    a->resumed ? ", resumed after a restart" : "", a->attempt);
 	if (a->restart)
 		daemon_error(e->d, "standby",
 		    "no standby machine is running while standby: starting one again");
-	if (a->kind == FO_ACT_WARM)
-		snprintf(detail, sizeof(detail),
-		    "warm-up: starting the standby's machines to suspend them warm (attempt %d)",
-		    a->attempt);
-	standby_event(e, act_name(a), "begin",
-	    a->unhealthy ? "FLY_HEALTH_URL failing: stopping the standby to start it again"
-	                 : detail);
+	begin_detail(r, detail, sizeof(detail));
+	standby_event(e, act_name(a), "begin", detail);
 	action_next(e);
 }
 
@@ -191,40 +202,50 @@ static void step_promote(struct engine *);
 static void step_pull(struct engine *);
 static void step_failback(struct engine *);
 
+/* The last step succeeded: the `standby done` event's detail (how the
+ * machines came up, when known) and the state change's reason. */
+static void
+action_complete(struct engine *e)
+{
+	const struct run *r = &e->run;
+	const char *what, *reason;
+	char buf[200];
+
+	switch (r->act.kind) {
+	case FO_ACT_WARM:
+		action_succeed(
+		    e, "warm-up done: the standby is suspended, ready to resume", "standby warmed");
+		return;
+	case FO_ACT_DEACTIVATE: what = reason = "the standby's machines are stopped"; break;
+	default:
+		if (has_step(r, STEP_PROMOTE)) {
+			what = "standby promoted at FLY_PROMOTE_URL";
+			reason = "the standby is started, healthy and promoted at FLY_PROMOTE_URL";
+		} else if (has_step(r, STEP_VERIFY)) {
+			what = "standby healthy at FLY_HEALTH_URL";
+			reason = "the standby is started and healthy at FLY_HEALTH_URL";
+		} else
+			what = reason = "the standby's machines are started";
+		break;
+	}
+	snprintf(buf, sizeof(buf), "%s%s%s%s", what, r->warmth[0] ? " (" : "", r->warmth,
+	    r->warmth[0] ? ")" : "");
+	action_succeed(e, buf, reason);
+}
+
 static void
 action_next(struct engine *e)
 {
 	struct run *r = &e->run;
-	const char *done;
 
 	if (r->next == r->nsteps) {
-		if (r->act.kind == FO_ACT_WARM) {
-			action_succeed(e, "warm-up done: the standby is suspended, ready to resume",
-			    "standby warmed");
-			return;
-		}
-		char what[160];
-
-		if (r->act.kind == FO_ACT_DEACTIVATE)
-			done = "the standby's machines are stopped";
-		else if (has_step(r, STEP_PROMOTE))
-			done = "the standby is started, healthy and promoted at FLY_PROMOTE_URL";
-		else if (!has_step(r, STEP_VERIFY))
-			done = "the standby's machines are started";
-		else
-			done = "the standby is started and healthy at FLY_HEALTH_URL";
-		snprintf(what, sizeof(what), "%s%s%s%s",
-		    has_step(r, STEP_PROMOTE) ? "standby promoted at FLY_PROMOTE_URL"
-		        : has_step(r, STEP_VERIFY) && r->act.kind == FO_ACT_ACTIVATE
-		        ? "standby healthy at FLY_HEALTH_URL"
-		        : done,
-		    r->warmth[0] ? " (" : "", r->warmth, r->warmth[0] ? ")" : "");
-		action_succeed(e, what, done);
+		action_complete(e);
 		return;
 	}
 	r->cur = r->steps[r->next++];
-	/* The fence and the final push are behind us: a retry skips them. */
-	if (r->cur == STEP_PROVIDER && r->act.kind == FO_ACT_ACTIVATE && r->act.push)
+	/* The fence and the final push (those there are) are behind us: a
+	 * retry skips them. */
+	if (r->cur == STEP_PROVIDER && r->act.kind == FO_ACT_ACTIVATE)
 		fo_action_prepared(&e->fo, r->act.id);
 	switch (r->cur) {
 	case STEP_FENCE: step_fence(e); break;
@@ -622,10 +643,11 @@ pull_done(struct engine *e, const struct sync_result *r)
 	snprintf(msg, sizeof(msg), "the pull failed: %s", err);
 	switch (fo_action_failed(&e->fo, util_mono_ms(), id, FO_RETRY_PULL, -1, msg, &retry)) {
 	case FO_OUT_RETRY:
-		e->pull_retry = !e->pull_alerted; /* told once per failback */
+		/* Told once per failback, with rclone's error. */
+		e->pull_error = e->pull_alerted ? NULL : err;
 		e->pull_alerted = true;
 		action_retry(e, msg, retry);
-		e->pull_retry = false;
+		e->pull_error = NULL;
 		return;
 	case FO_OUT_GAVE_UP:
 		/* The primary serves without the standby's state, and pushes stop,

@@ -72,7 +72,7 @@ announce_ctx(struct notify_ctx *x, void *arg)
 		x->drift = e->run.act.drift;
 	}
 	x->provider_retry = e->provider_retry;
-	x->pull_retry = e->pull_retry;
+	x->pull_error = e->pull_error;
 	x->aborting = e->aborting;
 	x->forced = e->fo.forced;
 	x->forced_cause = e->forced_cause;

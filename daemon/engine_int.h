@@ -133,7 +133,8 @@ struct engine {
 	bool forced_cause;
 	int64_t force_pause_ms;
 	bool pause_expired;
-	bool provider_retry, pull_retry;
+	bool provider_retry;
+	const char *pull_error; /* while the first failed pull is told */
 	/* status.cause: what started the current or last transition; the
 	 * operator's reason and uid of the force-* command in progress. */
 	json_object *cause;

@@ -104,7 +104,7 @@ struct notify_ctx {
 	int attempt; /* its attempt */
 	bool drift; /* it corrects drift */
 	bool provider_retry; /* a `standby retry` to tell: the provider's first failure */
-	bool pull_retry; /* ... a failback's first failed pull */
+	const char *pull_error; /* ... a failback's first failed pull: rclone's error */
 	bool aborting; /* the failback ends an aborted activation */
 	bool forced; /* the activation is forced */
 	bool forced_cause; /* this transition was begun by force-* */

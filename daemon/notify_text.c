@@ -140,9 +140,7 @@ cond_met(enum cond c, json_object *ev, const struct notify_ctx *x)
 	case C_DETECTED: return x->detect_ms >= 0;
 	case C_OPEN: return !field_bool(ev, "cleared");
 	case C_FIRST_ATTEMPT: return x->provider_retry;
-	case C_PULL:
-		return x->pull_retry && (s = field(ev, "detail")) != NULL &&
-		    !strncmp(s, "the pull failed: ", 17);
+	case C_PULL: return x->pull_error != NULL;
 	case C_IN_ACTION: return !field_bool(ev, "cleared") && x->action != NULL;
 	case C_FAILED: return !field_bool(ev, "ok");
 	case C_EXPIRED: return !field_bool(ev, "paused") && x->pause_expired;
@@ -189,15 +187,8 @@ value(const char *name, json_object *ev, const struct notify_ctx *x, char *buf, 
 		snprintf(buf, len, " Last error: %s", x->standby_error);
 		return buf;
 	}
-	if (!strcmp(name, "pull_error")) {
-		s = field(ev, "detail");
-		s = s != NULL ? s + 17 : "?";
-		snprintf(buf, len, "%.*s",
-		    (int)(strstr(s, " (attempt ") != NULL ? strstr(s, " (attempt ") - s
-		                                          : (ptrdiff_t)strlen(s)),
-		    s);
-		return buf;
-	}
+	if (!strcmp(name, "pull_error"))
+		return x->pull_error != NULL ? x->pull_error : "?";
 	if (!strcmp(name, "last_error"))
 		return x->last_error != NULL ? x->last_error : "?";
 	if (!strcmp(name, "grace_until"))

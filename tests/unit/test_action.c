@@ -590,6 +590,23 @@ test_provider_failure_retry_skips_prepared_steps(void **s)
 }
 
 static void
+test_fence_without_sync_runs_once_per_transition(void **s)
+{
+	struct rig g;
+
+	(void)s;
+	rig_init(&g, false, true, true, false);
+	fail_over(&g);
+	hk.cb(true, "exited 0", hk.arg);
+	prov_finish(PROV_RETRY, "HTTP 503");
+	assert_string_equal(trace, "activate/begin fence start activate/retry");
+	trace[0] = '\0';
+	assert_true(rig_run(&g));
+	assert_string_equal(trace, "activate/begin start"); /* fenced already */
+	rig_free(&g);
+}
+
+static void
 test_config_error_retries_slowly(void **s)
 {
 	struct rig g;
@@ -846,6 +863,7 @@ main(void)
 	    cmocka_unit_test(test_fence_required_failure_retries_from_the_fence),
 	    cmocka_unit_test(test_fence_not_required_goes_on),
 	    cmocka_unit_test(test_provider_failure_retry_skips_prepared_steps),
+	    cmocka_unit_test(test_fence_without_sync_runs_once_per_transition),
 	    cmocka_unit_test(test_config_error_retries_slowly),
 	    cmocka_unit_test(test_verify_retries_until_healthy),
 	    cmocka_unit_test(test_deactivate_steps_in_order),
