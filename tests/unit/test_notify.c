@@ -25,6 +25,25 @@ events_emit(struct events *ev, const char *type, json_object *fields)
 	return NULL;
 }
 
+/* notify_text.o's listener subscribes; the table itself is tested here. */
+int
+events_subscribe(struct events *ev, const char *const *types, events_sub_cb *cb, void *arg)
+{
+	(void)ev;
+	(void)types;
+	(void)cb;
+	(void)arg;
+	return 0;
+}
+
+void
+events_unsubscribe(struct events *ev, events_sub_cb *cb, void *arg)
+{
+	(void)ev;
+	(void)cb;
+	(void)arg;
+}
+
 static int
 parse(const char *s, struct tg_reply *r)
 {
@@ -568,6 +587,70 @@ test_verdict(void **unused)
 	assert_int_equal(v.cls, NOTIFY_BAD_TEXT);
 }
 
+static json_object *
+ev(const char *json)
+{
+	json_object *o = json_tokener_parse(json);
+
+	assert_non_null(o);
+	return o;
+}
+
+static void
+expect_text(const char *json, const struct notify_ctx *x, const char *want)
+{
+	json_object *o = ev(json);
+	char *t = notify_text_for(o, x);
+
+	if (want == NULL)
+		assert_null(t);
+	else {
+		assert_non_null(t);
+		assert_string_equal(t, want);
+	}
+	free(t);
+	json_object_put(o);
+}
+
+/* The Telegram texts' table: which event is told, in which words. */
+static void
+test_texts(void **state)
+{
+	struct notify_ctx x = {.standby = "neo-standby", .detect_ms = 8500, .transition_ms = 3000};
+
+	(void)state;
+	expect_text("{\"type\":\"state\",\"from\":\"primary\",\"to\":\"failing-over\","
+	            "\"reason\":\"primary failed 3 consecutive checks: HTTP 503\"}",
+	    &x,
+	    "FAILOVER BEGUN. primary failed 3 consecutive checks: HTTP 503. Starting the standby "
+	    "neo-standby.");
+	expect_text("{\"type\":\"state\",\"from\":\"failing-over\",\"to\":\"standby\"}", &x,
+	    "STANDBY SERVING: neo-standby is active. Detection took 8.5s, activation 3.0s.");
+	x.detect_ms = -1;
+	x.forced = true;
+	expect_text("{\"type\":\"state\",\"from\":\"failing-over\",\"to\":\"standby\"}", &x,
+	    "STANDBY SERVING: neo-standby is active (forced). Activation took 3.0s.");
+	/* A retry is told only when the engine says it is the one to tell. */
+	expect_text("{\"type\":\"standby\",\"action\":\"deactivate\",\"phase\":\"retry\","
+	            "\"detail\":\"the pull failed: rclone exit 1 (attempt 2, retrying in 2s)\"}",
+	    &x, NULL);
+	x.pull_error = "rclone exit 1";
+	expect_text("{\"type\":\"standby\",\"action\":\"deactivate\",\"phase\":\"retry\","
+	            "\"detail\":\"the pull failed: rclone exit 1 (attempt 1, retrying in 1s)\"}",
+	    &x, "PULL FAILED: rclone exit 1. The standby is stopped; retrying.");
+	x.pull_error = NULL;
+	expect_text("{\"type\":\"error\",\"what\":\"fence\",\"error\":\"FENCE_CMD exited 1\","
+	            "\"cleared\":false}",
+	    &x, "ACTIVATION HELD: FENCE_CMD exited 1. Retrying.");
+	expect_text("{\"type\":\"error\",\"what\":\"fence\",\"error\":\"over\",\"cleared\":true}",
+	    &x, NULL);
+	expect_text("{\"type\":\"check\",\"healthy\":true}", &x, NULL); /* not told */
+	expect_text("{\"type\":\"pause\",\"paused\":false}", &x, NULL);
+	x.pause_expired = true;
+	expect_text("{\"type\":\"pause\",\"paused\":false}", &x,
+	    "PAUSE EXPIRED: automatic checks and failover are back on.");
+}
+
 int
 main(void)
 {
@@ -580,6 +663,7 @@ main(void)
 	    cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_pending_bound),
 	    cmocka_unit_test(test_verdict),
+	    cmocka_unit_test(test_texts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
