@@ -34,7 +34,7 @@ proto_err_str(enum proto_err e)
 }
 
 const char *const proto_event_types[] = {"state", "check", "standby", "sync", "hook", "notify",
-    "control", "pause", "drift", "error", "daemon", "watch", NULL};
+    "control", "pause", "drift", "error", "daemon", "watch", "leader", "isolated", "quorum", NULL};
 
 bool
 proto_event_type_known(const char *type)

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "coord.h"
 #include "engine_int.h"
 #include "daemon.h"
 #include "fly_api.h"
@@ -111,32 +112,52 @@ static void
 steps_build(struct engine *e, const struct fo_action *a)
 {
 	struct run *r = &e->run;
+	struct coord *co = e->d->coord;
+	/* COORDINATOR=etcd: the final push and the pull are asked of the
+	 * monitor with STATE_DIR when this one has none (rule 5). */
+	bool remote = co != NULL && e->sync == NULL && coord_remote_state_dir(co);
 
+#define ADD(st) (r->steps[r->nsteps++] = (st))
+#define RECORD()                                                                                   \
+	do {                                                                                       \
+		if (co != NULL && (r->nsteps == 0 || r->steps[r->nsteps - 1] != STEP_RECORD))      \
+			ADD(STEP_RECORD);                                                          \
+	} while (0)
 	r->nsteps = r->next = 0;
 	if (a->kind == FO_ACT_ACTIVATE) {
+		RECORD(); /* the failover begins */
 		if (!a->prepared && a->fence && hooks_configured(e->hooks, HOOK_FENCE))
-			r->steps[r->nsteps++] = STEP_FENCE;
+			ADD(STEP_FENCE);
 		if (!a->prepared && a->push && e->sync != NULL) {
-			r->steps[r->nsteps++] = STEP_PUSH_WAIT;
-			r->steps[r->nsteps++] = STEP_FINAL_PUSH;
-		}
-		r->steps[r->nsteps++] = STEP_PROVIDER;
+			ADD(STEP_PUSH_WAIT);
+			ADD(STEP_FINAL_PUSH);
+		} else if (!a->prepared && !a->restart && remote)
+			ADD(STEP_ASK_PUSH);
+		RECORD();
+		ADD(STEP_PROVIDER);
 		if (e->d->cfg->fly_health_url != NULL)
-			r->steps[r->nsteps++] = STEP_VERIFY;
+			ADD(STEP_VERIFY);
 		if (e->d->cfg->fly_promote_url != NULL)
-			r->steps[r->nsteps++] = STEP_PROMOTE;
+			ADD(STEP_PROMOTE);
 	} else if (a->kind == FO_ACT_WARM) {
-		r->steps[r->nsteps++] = STEP_PROVIDER;
+		RECORD();
+		ADD(STEP_PROVIDER);
 		if (e->d->cfg->fly_health_url != NULL)
-			r->steps[r->nsteps++] = STEP_VERIFY;
-		r->steps[r->nsteps++] = STEP_SUSPEND;
+			ADD(STEP_VERIFY);
+		RECORD();
+		ADD(STEP_SUSPEND);
 	} else {
-		r->steps[r->nsteps++] = STEP_PROVIDER;
+		RECORD();
+		ADD(STEP_PROVIDER);
 		if (a->pull && e->sync != NULL)
-			r->steps[r->nsteps++] = STEP_PULL;
-		if (a->failback_hook)
-			r->steps[r->nsteps++] = STEP_FAILBACK;
+			ADD(STEP_PULL);
+		if (a->failback_hook && remote)
+			ADD(STEP_ASK_PULL); /* the pull, its apply and FAILBACK_CMD there */
+		else if (a->failback_hook)
+			ADD(STEP_FAILBACK);
 	}
+#undef RECORD
+#undef ADD
 }
 
 static bool
@@ -201,6 +222,8 @@ static void step_verify(struct engine *);
 static void step_promote(struct engine *);
 static void step_pull(struct engine *);
 static void step_failback(struct engine *);
+static void step_record(struct engine *);
+static void step_ask(struct engine *);
 
 /* The last step succeeded: the `standby done` event's detail (how the
  * machines came up, when known) and the state change's reason. */
@@ -257,6 +280,9 @@ action_next(struct engine *e)
 	case STEP_PULL: step_pull(e); break;
 	case STEP_FAILBACK: step_failback(e); break;
 	case STEP_SUSPEND: step_provider(e); break;
+	case STEP_RECORD: step_record(e); break;
+	case STEP_ASK_PUSH:
+	case STEP_ASK_PULL: step_ask(e); break;
 	case STEP_MAX: break;
 	}
 }
@@ -276,6 +302,8 @@ action_cancel(struct engine *e)
 	http_request_cancel(r->promote);
 	r->promote = NULL;
 	evtimer_del(e->ev_verify);
+	coord_op_cancel(r->cop);
+	r->cop = NULL;
 	if (r->cur == STEP_FENCE)
 		hooks_cancel(e->hooks, HOOK_FENCE);
 	else if (r->cur == STEP_FAILBACK)
@@ -285,6 +313,77 @@ action_cancel(struct engine *e)
 		e->sync_use = SU_NONE;
 	}
 	r->running = false;
+}
+
+/* --- COORDINATOR=etcd: records and asks (contract §9 rules 2, 5) ------------------- */
+
+static void
+record_done(bool ok, const char *why, void *arg)
+{
+	struct engine *e = arg;
+	char msg[320];
+
+	e->run.cop = NULL;
+	if (ok) {
+		action_next(e);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "the step could not be recorded in etcd: %s", why);
+	log_warnx("standby %s: %s", act_name(&e->run.act), msg);
+	action_fail(e, FO_RETRY_SOON, -1, msg);
+}
+
+/* The step that follows, recorded first by a transaction fenced by this
+ * monitor's epoch: only then is it taken. */
+static void
+step_record(struct engine *e)
+{
+	const struct run *r = &e->run;
+	enum step nx = r->next < r->nsteps ? r->steps[r->next] : STEP_MAX;
+	const char *what = nx == STEP_SUSPEND                       ? "suspend"
+	    : nx == STEP_PROVIDER && r->act.kind == FO_ACT_ACTIVATE ? "start"
+	    : nx == STEP_PROVIDER && r->act.kind == FO_ACT_WARM     ? "warm-start"
+	    : nx == STEP_PROVIDER                                   ? "stop"
+	                                                            : "begin failover";
+
+	e->run.cop = coord_record(e->d->coord, what, record_done, e);
+}
+
+static void
+ask_done(bool ok, const char *why, void *arg)
+{
+	struct engine *e = arg;
+	char msg[320];
+
+	e->run.cop = NULL;
+	if (e->run.cur == STEP_ASK_PUSH) {
+		if (!ok)
+			log_warnx(
+			    "the final push was not made (%s): the standby starts with what is "
+			    "on the remote",
+			    why);
+		else if (why != NULL && why[0] != '\0')
+			log_info("final push: %s", why);
+		action_next(e);
+		return;
+	}
+	if (ok) {
+		action_next(e);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "the pull by the monitor with STATE_DIR failed: %s", why);
+	action_fail(e, FO_RETRY_PULL, -1, msg);
+}
+
+static void
+step_ask(struct engine *e)
+{
+	const struct config *cfg = e->d->cfg;
+	bool push = e->run.cur == STEP_ASK_PUSH;
+
+	e->run.cop = coord_ask(e->d->coord, push ? "push" : "pull",
+	    push ? cfg->sync_timeout_ms : cfg->activation_timeout_ms + cfg->hook_timeout_ms,
+	    ask_done, e);
 }
 
 /* --- activate: FENCE_CMD ------------------------------------------------------------ */
@@ -334,7 +433,7 @@ sync_preempt(struct engine *e, const char *why)
 	e->sync_use = SU_NONE;
 }
 
-static bool
+bool
 push_start(struct engine *e, enum sync_use use, int64_t timeout_ms)
 {
 	if (e->sync == NULL || sync_busy(e->sync))
@@ -480,6 +579,12 @@ step_provider(struct engine *e)
 	    .arg = e,
 	};
 
+	/* The synchronous guard (rule 4): the record before this step
+	 * succeeded, and the lease is still believed at this instant. */
+	if (e->d->coord != NULL && !coord_may_act(e->d->coord)) {
+		action_fail(e, FO_RETRY_SOON, -1, "this monitor cannot prove that it leads");
+		return;
+	}
 	provq_submit(
 	    e->provq, a->restart || a->unhealthy || a->drift ? PQ_RESTART : PQ_ACTION, &req);
 }
@@ -613,7 +718,7 @@ step_pull(struct engine *e)
 }
 
 /* A pull succeeded, or a push was forced: pushes are allowed again. */
-static void
+void
 pushes_resume(struct engine *e)
 {
 	struct dstate *st = e->d->dstate;
@@ -758,6 +863,7 @@ engine_synced(const struct sync_result *r, void *arg)
 		metrics_sync_ok(&e->d->metrics, r->dir == SYNC_PUSH, util_now_ms());
 	switch (use) {
 	case SU_PULL: pull_done(e, r); return;
+	case SU_ASK: engine_coord_synced(e, r); return;
 	case SU_FINAL: final_push_done(e, r); return;
 	case SU_MANUAL:
 		/* A manual pull, or a forced push, ends a suspension. */

@@ -12,6 +12,7 @@
 
 #include "engine_int.h"
 #include "events.h"
+#include "coord.h"
 #include "daemon.h"
 #include "hooks.h"
 #include "log.h"
@@ -88,6 +89,7 @@ announce_ctx(struct notify_ctx *x, void *arg)
 	x->last_error = e->fo.last_error;
 	x->standby_error = e->standby_error;
 	x->grace_until = grace != 0 ? util_mono_to_wall(grace) : 0;
+	x->quiet = e->d->coord != NULL && coord_role(e->d->coord) != COORD_LEADER;
 	x->config_retry_ms = FO_RETRY_CONFIG_MIN_MS;
 }
 

@@ -13,11 +13,13 @@
 
 #include "commands.h"
 #include "control.h"
+#include "coord.h"
 #include "engine.h"
 #include "events.h"
 #include "daemon.h"
 #include "log.h"
 #include "status.h"
+#include "proto.h"
 #include "util.h"
 
 /*
@@ -269,6 +271,54 @@ args_parse(struct request *r, struct cmd_args *a, char *msg, size_t msglen)
 	return 0;
 }
 
+/* --- COORDINATOR=etcd: pair-wide commands (contract §9 rule 6) ------------------------ */
+
+static bool
+pair_wide(const char *name)
+{
+	static const char *const names[] = {
+	    "pause", "resume", "force-activate", "force-deactivate", "sync", NULL};
+
+	for (int i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The leader's reply to a forwarded command, as this monitor's. */
+static void
+forward_done(json_object *reply, const char *acted_by, const char *why, void *arg)
+{
+	struct request *r = arg;
+	json_object *v, *res, *err;
+	const char *code, *msg;
+	enum proto_err e;
+
+	if (reply == NULL) {
+		request_error(r, PROTO_UNAVAILABLE, "%s", why != NULL ? why : "the leader is gone");
+		return;
+	}
+	if (json_object_object_get_ex(reply, "ok", &v) && json_object_get_boolean(v) &&
+	    json_object_object_get_ex(reply, "result", &res) &&
+	    json_object_is_type(res, json_type_object)) {
+		strlcpy(r->acted_by, acted_by != NULL ? acted_by : "", sizeof(r->acted_by));
+		request_reply(r, json_object_get(res));
+		return;
+	}
+	code = json_object_object_get_ex(reply, "error", &err) &&
+	        json_object_object_get_ex(err, "code", &v)
+	    ? json_object_get_string(v)
+	    : "failed";
+	msg = err != NULL && json_object_object_get_ex(err, "message", &v)
+	    ? json_object_get_string(v)
+	    : "failed";
+	for (e = PROTO_PARSE_ERROR; e < PROTO_LINE_TOO_LONG; e++)
+		if (strcmp(proto_err_str(e), code) == 0)
+			break;
+	request_error(r, e < PROTO_LINE_TOO_LONG ? e : PROTO_FAILED, "%s (%s)", msg,
+	    acted_by != NULL ? acted_by : "the leader");
+}
+
 void
 commands_dispatch(struct daemon *d, struct request *r, const char *name, bool admin)
 {
@@ -307,8 +357,25 @@ commands_dispatch(struct daemon *d, struct request *r, const char *name, bool ad
 		return;
 	}
 	if (r->cmd->level == LEVEL_ADMIN) {
-		log_info("control: %s by uid %ld (pid %ld)", name, (long)r->uid, (long)r->pid);
+		log_info("control: %s by uid %ld (pid %ld)%s", name, (long)r->uid, (long)r->pid,
+		    r->forwarded ? ", forwarded by a follower" : "");
 		control_event(d, r, name, true, NULL);
+	}
+	if (d->coord != NULL && pair_wide(name)) {
+		/* Rule 6: the leader carries it out, for the pair. */
+		if (coord_role(d->coord) == COORD_LEADER)
+			strlcpy(r->acted_by, coord_node(d->coord), sizeof(r->acted_by));
+		else if (r->forwarded) {
+			request_error(r, PROTO_UNAVAILABLE, "%s no longer leads the pair",
+			    coord_node(d->coord));
+			return;
+		} else {
+			if (coord_forward(d->coord, r->req, forward_done, r) == NULL)
+				request_error(r, PROTO_UNAVAILABLE,
+				    "no leader: the pair's commands wait until a monitor leads "
+				    "(see `failoverctl status`)");
+			return;
+		}
 	}
 	r->cmd->handler(d, r, &args);
 }

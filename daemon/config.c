@@ -101,7 +101,7 @@ static const struct keydef keys[] = {
 	K("PID_FILE", K_PATH, NULL, pid_file),
 	K("LOG_FILE", K_PATH, NULL, log_file),
 	K("COST_PER_SECOND", K_COST, "0.0000019", cost_per_second),
-	/* Contract §9 (issue 12): checked; COORDINATOR=etcd is refused for now. */
+	/* Contract §9: several monitors, one actor (coord.c). */
 	KCD("COORDINATOR", "none", coordinator, config_check_coordinator),
 	KC("ETCD_ENDPOINTS", etcd_endpoints, config_check_etcd_endpoints),
 	KC("ETCD_PREFIX", etcd_prefix, config_check_etcd_prefix),
@@ -766,8 +766,7 @@ cross_check(struct loader *ld)
 		secret_file_read(ld, "TELEGRAM_BOT_TOKEN_FILE", c->telegram_bot_token_file,
 		    &c->telegram_bot_token);
 
-	/* Contract §9 (issue 12): the keys are checked; the coordinator is not
-	 * written yet, so COORDINATOR=etcd stops the daemon here. */
+	/* Contract §9: the coordination keys (coord.c). */
 	if (c->etcd_password_file != NULL)
 		secret_file_read(
 		    ld, "ETCD_PASSWORD_FILE", c->etcd_password_file, &c->etcd_password);
@@ -787,10 +786,6 @@ cross_check(struct loader *ld)
 			config_errors_add(ld->errs,
 			    "%sCOORDINATOR: COORDINATOR=etcd needs ETCD_ENDPOINTS",
 			    ORIGIN("COORDINATOR"));
-		config_errors_add(ld->errs,
-		    "%sCOORDINATOR: COORDINATOR=etcd is not yet implemented (issue 12); use "
-		    "COORDINATOR=none",
-		    ORIGIN("COORDINATOR"));
 	}
 
 	if (!ld->set[provider_i])

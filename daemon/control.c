@@ -566,9 +566,34 @@ request_peer_alive(const struct request *r)
 	return r->conn != NULL;
 }
 
+struct request *
+request_internal(json_object *req, uid_t uid, request_sink_cb *sink, void *arg)
+{
+	struct request *r = xcalloc(1, sizeof(*r));
+
+	r->req = json_object_get(req);
+	r->uid = uid;
+	r->gid = (gid_t)-1;
+	r->pid = 0;
+	r->sink = sink;
+	r->sink_arg = arg;
+	r->forwarded = true;
+	return r;
+}
+
 void
 request_reply(struct request *r, json_object *result)
 {
+	if (r->acted_by[0] != '\0' && json_object_is_type(result, json_type_object))
+		json_object_object_add(result, "acted_by", json_object_new_string(r->acted_by));
+	if (r->sink != NULL) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		json_object_object_add(o, "result", json_object_get(result));
+		r->sink(o, r->sink_arg);
+		json_object_put(o);
+	}
 	if (r->conn != NULL)
 		conn_send(r->conn, proto_reply_ok(r->id, result));
 	json_object_put(result);
@@ -584,6 +609,16 @@ request_error(struct request *r, enum proto_err code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (r->sink != NULL) {
+		json_object *o = json_object_new_object(), *e = json_object_new_object();
+
+		json_object_object_add(e, "code", json_object_new_string(proto_err_str(code)));
+		json_object_object_add(e, "message", json_object_new_string(msg));
+		json_object_object_add(o, "ok", json_object_new_boolean(0));
+		json_object_object_add(o, "error", e);
+		r->sink(o, r->sink_arg);
+		json_object_put(o);
+	}
 	if (r->conn != NULL)
 		conn_send(r->conn, proto_reply_err(r->id, code, msg));
 	request_done(r);

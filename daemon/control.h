@@ -21,8 +21,19 @@ struct evfilter;
 struct command;
 
 /* One request in flight. Handlers reply exactly once, now or later. */
+/* An internal request's reply ({"ok":true,"result":..} or {"ok":false,
+ * "error":{"code","message"}}), borrowed for the call. */
+typedef void request_sink_cb(json_object *reply, void *arg);
+
 struct request {
 	struct conn *conn; /* NULL once the peer went away */
+	/* COORDINATOR=etcd: a command forwarded by a follower runs here as an
+	 * internal request (no connection; the reply goes to sink), and a
+	 * pair-wide command's result names the monitor that acted. */
+	request_sink_cb *sink;
+	void *sink_arg;
+	bool forwarded;
+	char acted_by[64];
 	struct control *ctl;
 	json_object *req; /* the whole request object */
 	json_object *id; /* or NULL */
@@ -60,6 +71,8 @@ int control_connections(const struct control *);
 
 /* Replies; each frees the request. result is consumed (NULL = {}). */
 void request_reply(struct request *, json_object *result);
+/* A request that comes from no connection: its reply goes to sink. */
+struct request *request_internal(json_object *req, uid_t uid, request_sink_cb *, void *);
 void request_error(struct request *, enum proto_err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool request_peer_alive(const struct request *);

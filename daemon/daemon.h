@@ -20,6 +20,7 @@ struct event;
 struct control;
 struct events;
 struct engine;
+struct coord;
 struct http;
 struct dstate;
 struct request;
@@ -54,6 +55,7 @@ struct daemon {
 	struct control *control;
 	struct http *http;
 	struct engine *engine;
+	struct coord *coord; /* COORDINATOR=etcd (coord.c), or NULL */
 	struct dstate *dstate;
 	struct metrics metrics; /* fed by the engine, rendered with status */
 	struct metrics_server *metrics_srv; /* METRICS_LISTEN, or NULL */
@@ -66,7 +68,7 @@ struct daemon {
 
 	struct error_ring errors;
 	/* Keys a reload changed that only a restart applies (static names). */
-	const char *restart_needed[8];
+	const char *restart_needed[24];
 	int n_restart_needed;
 	bool reload_failed; /* the last reload failed (an errors entry) */
 	uint64_t events_base; /* events of earlier runs */

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "control.h"
+#include "coord.h"
 #include "engine_int.h"
 #include "events.h"
 #include "daemon.h"
@@ -47,6 +48,7 @@ fo_params_from(struct fo_params *p, const struct config *cfg)
 	p->fence_required = cfg->fence_required;
 	p->warm_standby = cfg->provider == PROVIDER_FLY && cfg->fly_standby_mode != NULL &&
 	    strcmp(cfg->fly_standby_mode, "suspended") == 0;
+	p->coordinated = cfg->coordinator != NULL && strcmp(cfg->coordinator, "etcd") == 0;
 }
 
 /* --- the loop's one decision point -------------------------------------------- */
@@ -86,6 +88,7 @@ engine_run(struct engine *e)
 		e->tick_at = deadline;
 		util_timer_in(e->ev_tick, deadline - util_mono_ms());
 	}
+	engine_coord_run(e);
 	daemon_state_flush(e->d);
 }
 
@@ -180,6 +183,8 @@ check_done(const struct check_result *r, void *arg)
 	else if (e->first_fail == 0)
 		e->first_fail = e->check_end;
 	fo_check_result(&e->fo, util_mono_ms(), r->healthy, r->healthy ? NULL : r->error);
+	coord_checked(d->coord, r->healthy, e->fo.consecutive_failures, e->fo.consecutive_successes,
+	    fo_next_check_delay(&e->fo) >= 0);
 	if (r->healthy)
 		notifier_heartbeat(e->notifier);
 
@@ -298,6 +303,7 @@ engine_new(struct daemon *d)
 	e->notifier = notifier_new(d->base, d->http, d->events, d->cfg, d->dstate, notify_save, d);
 	announce_listen(e);
 	e->watch = watch_new(d, engine_watch_fired, e); /* watch */
+	engine_coord_new(e); /* COORDINATOR=etcd */
 	return e;
 }
 
@@ -325,6 +331,7 @@ engine_start(struct engine *e)
 		e->pause_wall = st->paused_until;
 	}
 	fo_start(&e->fo, now, &su);
+	coord_start(d->coord);
 	/* The first check and the first listing, at once. */
 	checker_schedule(e->checker, 0);
 	engine_list(e);
@@ -354,6 +361,10 @@ engine_shutdown(struct engine *e)
 	checker_stop(e->checker);
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
 		evtimer_del(timers[i]);
+	/* A leader that stops revokes its lease: the others need not wait. */
+	coord_free(e->d->coord);
+	e->d->coord = NULL;
+	e->run.cop = NULL; /* freed with the coordination */
 	if (!notify_telegram_enabled(e->d->cfg))
 		return;
 	/* The daemon's `stop` event queued the last message. At most SHUTDOWN_FLUSH_MS for what is
@@ -370,6 +381,9 @@ engine_free(struct engine *e)
 {
 	if (e == NULL)
 		return;
+	coord_free(e->d->coord);
+	e->d->coord = NULL;
+	e->run.cop = NULL;
 	for (int i = 0; i < e->nwaiters; i++)
 		request_error(e->waiters[i].req, PROTO_FAILED, "failoverd is stopping");
 	e->nwaiters = 0;

@@ -34,6 +34,7 @@ struct waiter {
 };
 
 struct selftest;
+struct coord_op;
 struct http_req;
 struct sync_result;
 
@@ -45,6 +46,7 @@ enum sync_use {
 	SU_FINAL, /* the activation's final push */
 	SU_PULL, /* the failback's pull */
 	SU_MANUAL, /* the `sync` command */
+	SU_ASK, /* COORDINATOR=etcd: the leader asked this monitor (STATE_DIR) */
 };
 
 /* The steps of an action, in the order they run (action.c). */
@@ -58,6 +60,9 @@ enum step {
 	STEP_PULL, /* the standby's marker, the pull, the apply */
 	STEP_FAILBACK, /* FAILBACK_CMD */
 	STEP_SUSPEND, /* warm-up: the provider's stop, which suspends */
+	STEP_RECORD, /* COORDINATOR=etcd: the next step recorded, fenced (rule 2) */
+	STEP_ASK_PUSH, /* ... the final push, by the monitor with STATE_DIR */
+	STEP_ASK_PULL, /* ... the pull and FAILBACK_CMD, by that monitor */
 	STEP_MAX,
 };
 
@@ -72,6 +77,7 @@ struct run {
 	char warmth[48]; /* "warm", "cold", "1 warm, 1 cold": how the machines started */
 	struct http_req *promote; /* FLY_PROMOTE_URL's POST in flight */
 	int64_t push_wait_from; /* mono: the wait for the pushes began */
+	struct coord_op *cop; /* STEP_RECORD, STEP_ASK_*: waiting for etcd */
 };
 
 struct engine {
@@ -150,6 +156,11 @@ struct engine {
 	struct event *ev_verify; /* next FLY_HEALTH_URL probe */
 	struct event *ev_watch; /* standby watch while standby */
 	struct event *ev_periodic; /* SYNC_INTERVAL pushes */
+	/* COORDINATOR=etcd (engine_coord.c): what the leader recorded last,
+	 * and the ask of the leader this monitor (STATE_DIR) carries out. */
+	char published[512];
+	uint64_t ask_id;
+	bool ask_pull;
 	bool stopping; /* engine_shutdown: no new action */
 	bool flushing;
 };
@@ -196,6 +207,15 @@ void watch_cb(evutil_socket_t, short, void *);
 void machines_set(struct engine *, const struct machine_list *);
 void record_machines(struct engine *);
 json_object *machines_json(const struct engine *);
+
+/* engine_coord.c */
+void engine_coord_new(struct engine *);
+/* The end of a run: the leader records a changed pair state. */
+void engine_coord_run(struct engine *);
+/* The sync of an ask ended (SU_ASK). */
+void engine_coord_synced(struct engine *, const struct sync_result *);
+bool push_start(struct engine *, enum sync_use, int64_t timeout_ms);
+void pushes_resume(struct engine *);
 
 /* selftest.c */
 /* Ends the selftest in flight (failed with why); its listing is cancelled. */

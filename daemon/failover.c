@@ -7,9 +7,8 @@
 #include <string.h>
 
 #include "failover.h"
+#include "failover_int.h"
 #include "util.h"
-
-static void fo_recompute(struct fo *, int64_t);
 
 const char *
 fo_state_str(enum fo_state s)
@@ -69,10 +68,7 @@ fo_recorded_from_str(const char *side, bool usable)
 	return FO_REC_UNUSABLE;
 }
 
-static void fo_emit(struct fo *fo, enum fo_change_kind kind, enum fo_state from, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
-
-static void
+void
 fo_emit(struct fo *fo, enum fo_change_kind kind, enum fo_state from, const char *fmt, ...)
 {
 	struct fo_change *c;
@@ -109,7 +105,7 @@ fo_changes_take(struct fo *fo, struct fo_change *out, int max)
 	return n;
 }
 
-static void
+void
 fo_set_state(struct fo *fo, int64_t now, enum fo_state to, const char *reason)
 {
 	enum fo_state from = fo->state;
@@ -138,7 +134,7 @@ fo_begin(struct fo *fo, int64_t now, enum fo_state to, enum fo_cause cause, cons
 	fo_set_state(fo, now, to, reason);
 }
 
-static void
+void
 fo_set_flags(struct fo *fo, bool forced, bool degraded, const char *reason)
 {
 	if (fo->forced == forced && fo->degraded == degraded)
@@ -153,7 +149,7 @@ fo_set_flags(struct fo *fo, bool forced, bool degraded, const char *reason)
 }
 
 /* Makes a new current action; one in flight is superseded. */
-static void
+void
 fo_act_set(struct fo *fo, enum fo_act kind)
 {
 	memset(&fo->act, 0, sizeof(fo->act));
@@ -164,7 +160,7 @@ fo_act_set(struct fo *fo, enum fo_act kind)
 	fo->act_retry_at = 0;
 }
 
-static void
+void
 fo_act_activate(struct fo *fo, bool resumed)
 {
 	fo_act_set(fo, FO_ACT_ACTIVATE);
@@ -175,7 +171,7 @@ fo_act_activate(struct fo *fo, bool resumed)
 	fo->act.resumed = resumed;
 }
 
-static void
+void
 fo_act_deactivate(struct fo *fo, bool resumed)
 {
 	fo_act_set(fo, FO_ACT_DEACTIVATE);
@@ -205,6 +201,7 @@ fo_init(struct fo *fo, const struct fo_params *p)
 	fo->state = FO_STARTING;
 	fo->want = FO_STARTING;
 	fo->check_now = true;
+	fo->follower = p->coordinated; /* until elected (fo_lead) */
 	snprintf(fo->reason, sizeof(fo->reason), "daemon started");
 }
 
@@ -223,6 +220,7 @@ fo_start(struct fo *fo, int64_t now, const struct fo_startup *st)
 	fo->start = *st;
 	fo->started = true;
 	fo->start_at = now;
+	fo->list_from = now;
 	fo->state_since = now;
 	fo->check_now = true;
 }
@@ -490,7 +488,8 @@ fo_pending_action(const struct fo *fo, int64_t now)
 {
 	struct fo_action none = {.kind = FO_ACT_NONE};
 
-	if (fo->act.kind == FO_ACT_NONE || fo->act_running || now < fo->act_retry_at)
+	if (fo->follower || fo->act.kind == FO_ACT_NONE || fo->act_running ||
+	    now < fo->act_retry_at)
 		return none;
 	return fo->act;
 }
@@ -637,7 +636,7 @@ fo_recompute_start(struct fo *fo, int64_t now)
 	if (listed && !fo->last_healthy_known)
 		return;
 	if (!listed) {
-		if (now - fo->start_at < FO_START_LIST_TIMEOUT_MS)
+		if (now - fo->list_from < FO_START_LIST_TIMEOUT_MS)
 			return;
 		word = "machine listing failing, on STATE_FILE's word: ";
 		fo_set_flags(fo, fo->forced, true, "machine listing failed at start-up");
@@ -736,7 +735,8 @@ fo_recompute_primary(struct fo *fo, int64_t now)
 			    fo->consecutive_failures, fo->consecutive_failures == 1 ? "" : "s",
 			    fo->last_error, util_duration_fmt(left, buf, sizeof(buf)));
 		}
-	} else if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold) {
+	} else if (!fo->paused && fo->consecutive_failures >= fo->p.failure_threshold &&
+	    (!fo->p.coordinated || fo->agree_over)) {
 		char why[FO_REASON_LEN];
 
 		fo_grace_end(
@@ -826,7 +826,8 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 		fo->failback_awaited = false;
 
 	if (!fo->paused) {
-		if (!fo->forced && !p->failback_manual && met && min_done) {
+		if (!fo->forced && !p->failback_manual && met && min_done &&
+		    (!p->coordinated || fo->agree_back)) {
 			snprintf(why, sizeof(why), "primary healthy for %d consecutive check%s",
 			    fo->consecutive_successes, fo->consecutive_successes == 1 ? "" : "s");
 			fo->restart = false;
@@ -869,11 +870,13 @@ fo_recompute_standby(struct fo *fo, int64_t now)
 }
 
 /* The one place the state changes: from counters, machines and admin state. */
-static void
+void
 fo_recompute(struct fo *fo, int64_t now)
 {
 	int guard;
 
+	if (fo->follower)
+		return; /* the leader decides; fo_adopt mirrors it */
 	if (fo->paused && fo->paused_until != 0 && now >= fo->paused_until)
 		fo_do_resume(fo, "pause expired");
 
@@ -955,7 +958,7 @@ fo_next_deadline(const struct fo *fo, int64_t now)
 	if (fo->paused && fo->paused_until != 0)
 		fo_deadline_min(&best, fo->paused_until, now);
 	if (fo->state == FO_STARTING && !fo->listed)
-		fo_deadline_min(&best, fo->start_at + FO_START_LIST_TIMEOUT_MS, now);
+		fo_deadline_min(&best, fo->list_from + FO_START_LIST_TIMEOUT_MS, now);
 	if (fo->grace_held)
 		fo_deadline_min(&best, fo_grace_until(fo, now), now);
 	if (fo->act.kind != FO_ACT_NONE && !fo->act_running)

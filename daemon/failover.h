@@ -154,6 +154,11 @@ struct fo_params {
 	 * the primary is healthy and not paused, the standby is warmed
 	 * (FO_ACT_WARM) until a warm-up succeeds. */
 	bool warm_standby;
+	/* COORDINATOR=etcd (contract §9): the machine decides only while this
+	 * monitor leads (fo_lead), mirrors the pair's state otherwise
+	 * (fo_adopt), and fails over or back only with the agreement of every
+	 * live monitor (fo_agreement). */
+	bool coordinated;
 };
 
 struct fo_startup {
@@ -328,6 +333,12 @@ struct fo {
 	int64_t act_retry_at;
 	uint64_t next_id;
 
+	/* COORDINATOR=etcd: following (no decision, no action) and the
+	 * agreement of every live monitor's view (rule 3). */
+	bool follower;
+	bool agree_over, agree_back;
+	int64_t list_from; /* the start-up's listing wait began (fo_start, fo_lead) */
+
 	struct fo_change changes[FO_MAX_CHANGES];
 	int nchanges;
 	int changes_lost;
@@ -395,6 +406,30 @@ bool fo_action_current(const struct fo *, uint64_t id);
  * the action is offered again after retry_ms. 0, or -1 for a stale id. */
 int fo_action_done(
     struct fo *, int64_t now, uint64_t id, bool ok, const char *detail, int64_t retry_ms);
+
+/* COORDINATOR=etcd. The pair's state as the leader recorded it in etcd
+ * (times on this machine's monotonic clock). */
+struct fo_pair {
+	enum fo_state state;
+	bool forced, paused;
+	int64_t paused_until; /* 0 = until resume */
+	bool active;
+	int64_t active_since;
+	enum fo_cause cause;
+	char reason[FO_REASON_LEN];
+};
+/* A follower takes the pair's state as its own (changes as usual: state,
+ * flags, pause); it decides nothing and offers no action. */
+void fo_adopt(struct fo *, int64_t now, const struct fo_pair *);
+/* Stops deciding (the monitor no longer leads): the action in flight is
+ * no longer current. */
+void fo_follow(struct fo *, int64_t now);
+/* Begins leading from the state adopted last (or, with none adopted yet,
+ * from STATE_FILE's start-up): an interrupted transition is continued, as
+ * after a restart, and machines are listed again before drift counts. */
+void fo_lead(struct fo *, int64_t now);
+/* Whether every live monitor's view agrees to a failover / failback. */
+void fo_agreement(struct fo *, int64_t now, bool over, bool back);
 
 /* The end of STARTUP_GRACE (monotonic ms) while it still applies: started,
  * the primary not yet seen healthy, and not yet passed; else 0. */

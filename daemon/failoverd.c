@@ -192,7 +192,24 @@ daemon_reload(struct daemon *d)
 	KEEP(pid_file, "PID_FILE")
 	KEEP(state_file, "STATE_FILE")
 	KEEP(metrics_listen, "METRICS_LISTEN")
+	/* The coordination's membership is made at start-up (coord.c). */
+	KEEP(coordinator, "COORDINATOR")
+	KEEP(etcd_endpoints, "ETCD_ENDPOINTS")
+	KEEP(etcd_prefix, "ETCD_PREFIX")
+	KEEP(node_name, "NODE_NAME")
+	KEEP(etcd_user, "ETCD_USER")
+	KEEP(etcd_password_file, "ETCD_PASSWORD_FILE")
+	KEEP(etcd_ca_file, "ETCD_CA_FILE")
+	KEEP(etcd_cert_file, "ETCD_CERT_FILE")
+	KEEP(etcd_key_file, "ETCD_KEY_FILE")
 #undef KEEP
+	free(cfg->etcd_password); /* with ETCD_PASSWORD_FILE: the running one */
+	cfg->etcd_password = old->etcd_password != NULL ? xstrdup(old->etcd_password) : NULL;
+	if (cfg->election_ttl_ms != old->election_ttl_ms) {
+		log_warnx("reload: ELECTION_TTL changed; it takes effect at the next restart");
+		cfg->election_ttl_ms = old->election_ttl_ms;
+		d->restart_needed[nr++] = "ELECTION_TTL";
+	}
 	if (cfg->provider != old->provider) {
 		log_warnx("reload: PROVIDER changed; it takes effect at the next restart");
 		cfg->provider = old->provider;
@@ -217,7 +234,7 @@ daemon_reload(struct daemon *d)
 		engine_reconfigure(d->engine);
 	config_free(old);
 	if (nr > 0) {
-		char keys[128] = "";
+		char keys[384] = "";
 		for (int i = 0; i < nr; i++) {
 			if (i > 0)
 				strlcat(keys, ", ", sizeof(keys));

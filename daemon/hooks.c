@@ -37,7 +37,8 @@ struct hooks {
 	struct events *events;
 	const struct config *cfg;
 
-	struct hook_run run[2]; /* [0] FENCE_CMD, [1] FAILBACK_CMD */
+	struct hook_run run[3]; /* [0] FENCE_CMD, [1] FAILBACK_CMD, [2] SELF_FENCE_CMD */
+	bool quiet; /* a follower: no NOTIFY_CMD */
 
 	/* NOTIFY_CMD: a FIFO of state changes, each as the environment its
 	 * run gets; the head runs. */
@@ -58,6 +59,7 @@ hook_name(enum hook_kind k)
 	case HOOK_FENCE: return "fence";
 	case HOOK_NOTIFY: return "notify";
 	case HOOK_FAILBACK: return "failback";
+	case HOOK_SELF_FENCE: return "self-fence";
 	}
 	return "?";
 }
@@ -69,6 +71,7 @@ hook_key(enum hook_kind k)
 	case HOOK_FENCE: return "FENCE_CMD";
 	case HOOK_NOTIFY: return "NOTIFY_CMD";
 	case HOOK_FAILBACK: return "FAILBACK_CMD";
+	case HOOK_SELF_FENCE: return "SELF_FENCE_CMD";
 	}
 	return "?";
 }
@@ -80,6 +83,7 @@ hook_cmd(const struct config *cfg, enum hook_kind k)
 	case HOOK_FENCE: return cfg->fence_cmd;
 	case HOOK_NOTIFY: return cfg->notify_cmd;
 	case HOOK_FAILBACK: return cfg->failback_cmd;
+	case HOOK_SELF_FENCE: return cfg->self_fence_cmd;
 	}
 	return NULL;
 }
@@ -169,13 +173,17 @@ run_done(struct job *j, const struct job_result *r, void *arg)
 	hr->job = NULL;
 	hr->cb = NULL;
 	job_result_str(r, detail, sizeof(detail));
-	cb(ok, detail, cbarg);
+	if (cb != NULL)
+		cb(ok, detail, cbarg);
 }
 
 static struct hook_run *
 run_slot(struct hooks *h, enum hook_kind k)
 {
-	return k == HOOK_FENCE ? &h->run[0] : k == HOOK_FAILBACK ? &h->run[1] : NULL;
+	return k == HOOK_FENCE     ? &h->run[0]
+	    : k == HOOK_FAILBACK   ? &h->run[1]
+	    : k == HOOK_SELF_FENCE ? &h->run[2]
+	                           : NULL;
 }
 
 static void
@@ -297,7 +305,14 @@ hooks_on_state(const struct evrec *rec, json_object *ev, void *arg)
 	    json_object_object_get_ex(ev, "reason", &v) ? json_object_get_string(v) : "",
 	    sizeof(h->state_reason));
 	last_state(h, &c);
-	hooks_notify(h, &c);
+	if (!h->quiet)
+		hooks_notify(h, &c);
+}
+
+void
+hooks_set_quiet(struct hooks *h, bool quiet)
+{
+	h->quiet = quiet;
 }
 
 void
@@ -343,6 +358,8 @@ hooks_new(struct event_base *base, struct events *events, const struct config *c
 	h->run[0].kind = HOOK_FENCE;
 	h->run[1].h = h;
 	h->run[1].kind = HOOK_FAILBACK;
+	h->run[2].h = h;
+	h->run[2].kind = HOOK_SELF_FENCE;
 	h->ev_notify = evtimer_new(base, notify_kick, h);
 	events_subscribe(events, state_types, hooks_on_state, h);
 	return h;
@@ -359,7 +376,7 @@ hooks_free(struct hooks *h)
 {
 	if (h == NULL)
 		return;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		job_cancel(h->run[i].job);
 	job_cancel(h->notify_job);
 	while (h->qlen > 0)

@@ -18,7 +18,8 @@ struct events;
 struct config;
 struct hooks;
 
-enum hook_kind { HOOK_FENCE, HOOK_NOTIFY, HOOK_FAILBACK };
+/* HOOK_SELF_FENCE: SELF_FENCE_CMD, run by coord.c (contract §9 rule 4). */
+enum hook_kind { HOOK_FENCE, HOOK_NOTIFY, HOOK_FAILBACK, HOOK_SELF_FENCE };
 
 /* The state change a hook is about (FAILOVER_* variables). */
 struct hook_ctx {
@@ -30,7 +31,7 @@ struct hook_ctx {
 /* ok: exit 0 in time; detail: job_result_str's text ("exited 3", ...). */
 typedef void hook_done_cb(bool ok, const char *detail, void *arg);
 
-const char *hook_name(enum hook_kind); /* "fence", "notify", "failback" */
+const char *hook_name(enum hook_kind); /* "fence", "notify", "failback", "self-fence" */
 
 struct hooks *hooks_new(struct event_base *, struct events *, const struct config *);
 void hooks_reconfigure(struct hooks *, const struct config *);
@@ -50,6 +51,9 @@ void hooks_cancel(struct hooks *, enum hook_kind);
 /* NOTIFY_CMD for a state change: queued, run one at a time, in order.
  * hooks_new subscribes to `state` events and calls it for each. */
 void hooks_notify(struct hooks *, const struct hook_ctx *);
+/* COORDINATOR=etcd: NOTIFY_CMD runs on the leader only; a follower's
+ * mirrored state changes are not told (quiet). */
+void hooks_set_quiet(struct hooks *, bool quiet);
 /* NOTIFY_CMD runs waiting or running. */
 int hooks_notify_queued(const struct hooks *);
 

@@ -119,6 +119,7 @@ struct notify_ctx {
 	const char *standby_error; /* the provider's or FLY_HEALTH_URL's last */
 	int64_t grace_until; /* wall ms: STARTUP_GRACE's end */
 	int64_t config_retry_ms;
+	bool quiet; /* COORDINATOR=etcd, a follower: Telegram is the leader's (rule 5) */
 };
 typedef void notify_ctx_cb(struct notify_ctx *, void *arg);
 

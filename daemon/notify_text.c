@@ -320,6 +320,8 @@ listener_on_event(const struct evrec *rec, json_object *ev, void *arg)
 	x.detect_ms = -1;
 	if (l->ctx_cb != NULL)
 		l->ctx_cb(&x, l->ctx_arg);
+	if (x.quiet)
+		return; /* COORDINATOR=etcd: a follower tells nothing */
 	if ((text = notify_text_for(ev, &x)) == NULL)
 		return;
 	if (gethostname(host, sizeof(host)) == -1)

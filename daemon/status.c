@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "coord.h"
 #include "engine_int.h"
 #include "proto.h"
 #include "events.h"
@@ -162,6 +163,7 @@ status_build(struct daemon *d)
 	/* state, state_since, reason, forced, degraded, local, standby, sync,
 	 * notify, counters. */
 	engine_status(d->engine, st);
+	json_object_object_add(st, "coordination", coord_status_json(d->coord));
 	return st;
 }
 

@@ -551,18 +551,20 @@ class ThreeMembers(unittest.TestCase):
             c.close()
 
 
-class NotYetImplemented(unittest.TestCase):
-    """COORDINATOR=etcd is parsed but the daemon refuses to start with it
-    until coordination exists (issue 12): never a silent single monitor."""
+class ConfigKeys(unittest.TestCase):
+    """COORDINATOR=etcd needs ETCD_ENDPOINTS; -n shows the keys."""
 
-    def test_daemon_refuses(self):
+    def test_keys(self):
         daemon = os.path.join(BUILDDIR, "failoverd")
-        for args in (["-f"], ["-n"]):
-            p = subprocess.run([daemon] + args + ["-c", "/dev/null", "-D", "COORDINATOR=etcd",
-                                                  "-D", "ETCD_ENDPOINTS=http://127.0.0.1:1"],
-                               capture_output=True, timeout=20, universal_newlines=True)
-            self.assertNotEqual(p.returncode, 0, p)
-            self.assertIn("COORDINATOR=etcd is not yet implemented", p.stderr)
+        p = subprocess.run([daemon, "-n", "-c", "/dev/null", "-D", "COORDINATOR=etcd"],
+                           capture_output=True, timeout=20, universal_newlines=True)
+        self.assertNotEqual(p.returncode, 0, p)
+        self.assertIn("COORDINATOR=etcd needs ETCD_ENDPOINTS", p.stderr)
+        p = subprocess.run([daemon, "-n", "-c", "/dev/null", "-D", "COORDINATOR=etcd",
+                            "-D", "ETCD_ENDPOINTS=http://127.0.0.1:1"],
+                           capture_output=True, timeout=20, universal_newlines=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("COORDINATOR=etcd", p.stdout.splitlines())
         # The other keys are accepted with COORDINATOR=none, and -n shows them.
         p = subprocess.run([daemon, "-n", "-c", "/dev/null", "-D", "NODE_NAME=mon1",
                             "-D", "ETCD_ENDPOINTS=http://127.0.0.1:1", "-D", "ELECTION_TTL=4"],

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "control.h"
+#include "coord.h"
 #include "engine_int.h"
 #include "daemon.h"
 #include "hooks.h"
@@ -43,6 +44,46 @@ say(const char *fmt, ...)
 }
 
 /* --- fakes --------------------------------------------------------------------- */
+
+/* COORDINATOR=etcd is not on here (d->coord is NULL): never called. */
+bool
+coord_may_act(const struct coord *c)
+{
+	(void)c;
+	fail_msg("coord_may_act without a coordination");
+	return false;
+}
+bool
+coord_remote_state_dir(const struct coord *c)
+{
+	(void)c;
+	return false;
+}
+struct coord_op *
+coord_record(struct coord *c, const char *step, coord_done_cb *cb, void *arg)
+{
+	(void)c, (void)step, (void)cb, (void)arg;
+	fail_msg("coord_record without a coordination");
+	return NULL;
+}
+struct coord_op *
+coord_ask(struct coord *c, const char *what, int64_t timeout_ms, coord_done_cb *cb, void *arg)
+{
+	(void)c, (void)what, (void)timeout_ms, (void)cb, (void)arg;
+	fail_msg("coord_ask without a coordination");
+	return NULL;
+}
+void
+coord_op_cancel(struct coord_op *op)
+{
+	assert_null(op);
+}
+void
+engine_coord_synced(struct engine *e, const struct sync_result *r)
+{
+	(void)e, (void)r;
+	fail_msg("SU_ASK without a coordination");
+}
 
 static struct {
 	bool fence, failback; /* configured */

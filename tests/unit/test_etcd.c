@@ -541,9 +541,14 @@ test_config_keys(void **state)
 	cfg_fails((const char *const[]){"ETCD_USER=root", NULL}, "go together");
 	cfg_fails((const char *const[]){"ETCD_CERT_FILE=/dev/null", NULL}, "go together");
 	cfg_fails((const char *const[]){"ETCD_CA_FILE=/nonexistent/ca.pem", NULL}, "ETCD_CA_FILE");
-	/* COORDINATOR=etcd is refused, honestly, until it exists */
-	cfg_fails((const char *const[]){"COORDINATOR=etcd", "ETCD_ENDPOINTS=http://a:2379", NULL},
-	    "COORDINATOR=etcd is not yet implemented");
+	/* COORDINATOR=etcd with its endpoints loads */
+	cfg = cfg_load(
+	    (const char *const[]){"COORDINATOR=etcd", "ETCD_ENDPOINTS=http://a:2379", NULL}, &why);
+	if (cfg == NULL)
+		fail_msg("%s", why);
+	assert_string_equal(cfg->coordinator, "etcd");
+	config_free(cfg);
+	free(why);
 	cfg_fails((const char *const[]){"COORDINATOR=etcd", NULL}, "needs ETCD_ENDPOINTS");
 	/* the password file: read, kept, never printed */
 	fd = mkstemp(pwpath);
