@@ -290,7 +290,7 @@ static void
 forward_done(json_object *reply, const char *acted_by, const char *why, void *arg)
 {
 	struct request *r = arg;
-	json_object *v, *res, *err;
+	json_object *v, *res, *err = NULL;
 	const char *code, *msg;
 	enum proto_err e;
 

@@ -5,7 +5,8 @@
  * the election (rule 2), the pair's state and the fenced records of action
  * steps (rule 2), and the agreement of the live views (rule 3). The
  * messages between monitors (rule 5's push and pull, rule 6's commands)
- * are coord_msg.c's. Keys and reasoning: the note at the end of etcd.h.
+ * are coord_msg.c's; status and selftest coord_status.c's. Keys and reasoning: the note at the end
+ * of etcd.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,7 +275,7 @@ keep_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* Rule 1: a monitor whose checking is stuck stops renewing. */
-	if (c->checks_expected && c->check_end != 0 && now - c->check_end > stale) {
+	if (fo_next_check_delay(c->fo) >= 0 && c->check_end != 0 && now - c->check_end > stale) {
 		if (!c->stale_told)
 			log_warnx("coordination: no check ended for %llds: not renewing the lease",
 			    (long long)((now - c->check_end) / 1000));
@@ -367,12 +368,11 @@ view_put(struct coord *c)
 }
 
 void
-coord_checked(struct coord *c, bool healthy, int failures, int successes, bool expected)
+coord_checked(struct coord *c, bool healthy, int failures, int successes)
 {
 	if (c == NULL)
 		return;
 	c->check_end = util_mono_ms();
-	c->checks_expected = expected;
 	c->me.known = true;
 	c->me.healthy = healthy;
 	c->me.failures = failures;
@@ -689,8 +689,8 @@ view_meets(const struct coord *c, const struct coord_view *v, bool over)
 }
 
 /* The live views, this monitor's own as of its last check: i-th, or NULL. */
-static const struct coord_view *
-view_at(const struct coord *c, int i)
+const struct coord_view *
+coord_view_at(const struct coord *c, int i)
 {
 	if (i < c->nviews)
 		return strcmp(c->views[i].node, c->node) == 0 ? NULL : &c->views[i];
@@ -707,7 +707,7 @@ coord_agreement(struct coord *c)
 	const struct coord_view *v;
 
 	for (int i = 0; i <= c->nviews; i++) {
-		if ((v = view_at(c, i)) == NULL)
+		if ((v = coord_view_at(c, i)) == NULL)
 			continue;
 		n++;
 		nover += view_meets(c, v, true);
@@ -722,7 +722,7 @@ coord_agreement(struct coord *c)
 	hold_back = fo->state == FO_STANDBY && nback > 0 && !back;
 	c->nheld = 0;
 	for (int i = 0; (hold_over || hold_back) && i <= c->nviews; i++) {
-		if ((v = view_at(c, i)) == NULL || !v->known || v->healthy != hold_over ||
+		if ((v = coord_view_at(c, i)) == NULL || !v->known || v->healthy != hold_over ||
 		    c->nheld >= COORD_MAX_VIEWS)
 			continue;
 		strlcpy(c->held[c->nheld++], v->node, COORD_NODE_LEN);
@@ -861,6 +861,7 @@ coord_free(struct coord *c)
 	etcd_cancel(c->campaign_call);
 	etcd_cancel(c->publish_call);
 	etcd_cancel(c->pair_call);
+	etcd_cancel(c->st_call);
 	if (c->lease_id != 0) {
 		/* The others need not wait for the lease to expire: revoke it,
 		 * bounded by the etcd timeout (the loop runs only for this). */
@@ -893,50 +894,4 @@ const struct coord_pair *
 coord_pair(const struct coord *c)
 {
 	return c != NULL ? &c->pair : NULL;
-}
-
-json_object *
-coord_status_json(const struct coord *c)
-{
-	json_object *o, *a;
-	int64_t left;
-
-	if (c == NULL)
-		return NULL;
-	o = json_object_new_object();
-	json_object_object_add(o, "coordinator", json_object_new_string("etcd"));
-	json_object_object_add(o, "ok", json_object_new_boolean(c->ok));
-	json_object_object_add(o, "node", json_object_new_string(c->node));
-	json_object_object_add(o, "role", json_object_new_string(coord_role_str(c->role)));
-	json_object_object_add(
-	    o, "leader", c->leader[0] != '\0' ? json_object_new_string(c->leader) : NULL);
-	json_object_object_add(o, "epoch", json_object_new_int64(c->leader_epoch));
-	left =
-	    c->lease_id != 0 && c->renew_sent != 0 ? c->renew_sent + c->ttl_ms - util_mono_ms() : 0;
-	json_object_object_add(
-	    o, "lease_ttl_s", json_object_new_double(left > 0 ? (double)(left / 100) / 10.0 : 0.0));
-	a = json_object_new_array();
-	for (int i = 0; i <= c->nviews; i++) {
-		const struct coord_view *v = view_at(c, i);
-		json_object *m;
-
-		if (v == NULL)
-			continue;
-		m = json_object_new_object();
-		json_object_object_add(m, "node", json_object_new_string(v->node));
-		json_object_object_add(
-		    m, "healthy", v->known ? json_object_new_boolean(v->healthy) : NULL);
-		json_object_object_add(m, "failures", json_object_new_int(v->failures));
-		json_object_object_add(m, "successes", json_object_new_int(v->successes));
-		json_object_object_add(m, "at", v->at != 0 ? json_time_or_null(v->at) : NULL);
-		json_object_object_add(m, "state_dir", json_object_new_boolean(v->state_dir));
-		json_object_array_add(a, m);
-	}
-	json_object_object_add(o, "monitors", a);
-	a = json_object_new_array();
-	for (int i = 0; i < c->nheld; i++)
-		json_object_array_add(a, json_object_new_string(c->held[i]));
-	json_object_object_add(o, "held_by", a);
-	json_object_object_add(o, "error", c->ok ? NULL : json_object_new_string(c->error));
-	return o;
 }

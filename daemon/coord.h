@@ -80,7 +80,7 @@ void coord_start(struct coord *);
 void coord_free(struct coord *);
 
 /* This monitor's check ended: its view is put again. */
-void coord_checked(struct coord *, bool healthy, int failures, int successes, bool expected);
+void coord_checked(struct coord *, bool healthy, int failures, int successes);
 /* The leader's pair state changed: it is recorded (fenced) soon. */
 void coord_publish(struct coord *);
 
@@ -115,6 +115,14 @@ typedef void coord_cmd_cb(json_object *reply, const char *acted_by, const char *
 struct coord_op *coord_forward(struct coord *, json_object *req, coord_cmd_cb *, void *);
 /* On the leader: the reply ({"ok":..} object, owned here) to command id. */
 void coord_command_done(struct coord *, uint64_t id, const char *from, json_object *reply);
+
+/* selftest (contract §9): etcd answers (with the credentials when
+ * ETCD_USER is set) and NODE_NAME is not held by another live monitor.
+ * cb once per check (name "etcd", "etcd-auth", "node-name"), then once
+ * with name NULL. One at a time; cancel with coord_selftest_cancel. */
+typedef void coord_check_cb(const char *name, bool ok, const char *detail, void *arg);
+int coord_selftest(struct coord *, coord_check_cb *, void *);
+void coord_selftest_cancel(struct coord *);
 
 /* status.coordination; the pair's counters for status.counters. */
 json_object *coord_status_json(const struct coord *);

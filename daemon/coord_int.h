@@ -1,7 +1,7 @@
 /*
  * The coordination's own state, shared by coord.c (membership, election,
- * records, agreement) and coord_msg.c (the pair's state on the wire, the
- * records waiting, and the messages between monitors) and nothing else.
+ * records, agreement), coord_status.c (status, selftest) and coord_msg.c (the pair's state on the
+ * wire, the records waiting, and the messages between monitors) and nothing else.
  */
 #ifndef FOD_COORD_INT_H
 #define FOD_COORD_INT_H
@@ -84,7 +84,6 @@ struct coord {
 	struct etcd_call *grant_call, *keep_call;
 	struct event *ev_keep, *ev_fence, *ev_poll;
 	int64_t check_end; /* mono: the last check ended */
-	bool checks_expected; /* checks run (not paused) */
 	bool stale_told;
 
 	/* The view. */
@@ -119,6 +118,11 @@ struct coord {
 	int nheld;
 	char held_text[256];
 
+	/* selftest */
+	struct etcd_call *st_call;
+	coord_check_cb *st_cb;
+	void *st_arg;
+
 	/* coord_msg.c */
 	struct coord_op *ops;
 	struct pending_done *dones;
@@ -134,6 +138,9 @@ bool coord_may_lead(const struct coord *);
 void coord_campaign(struct coord *);
 void coord_agreement(struct coord *);
 void coord_record_kick(struct coord *);
+/* The live views, this monitor's own as of its last check: the i-th for
+ * i in 0..nviews, or NULL (a slot to skip). */
+const struct coord_view *coord_view_at(const struct coord *, int i);
 
 /* coord_msg.c */
 void coord_msg_init(struct coord *);

@@ -183,8 +183,8 @@ check_done(const struct check_result *r, void *arg)
 	else if (e->first_fail == 0)
 		e->first_fail = e->check_end;
 	fo_check_result(&e->fo, util_mono_ms(), r->healthy, r->healthy ? NULL : r->error);
-	coord_checked(d->coord, r->healthy, e->fo.consecutive_failures, e->fo.consecutive_successes,
-	    fo_next_check_delay(&e->fo) >= 0);
+	coord_checked(
+	    d->coord, r->healthy, e->fo.consecutive_failures, e->fo.consecutive_successes);
 	if (r->healthy)
 		notifier_heartbeat(e->notifier);
 

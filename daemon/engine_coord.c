@@ -209,7 +209,8 @@ cb_ask(void *arg, uint64_t id, const char *what)
 	}
 	e->ask_id = id;
 	e->ask_pull = pull;
-	if (pull ? sync_pull(e->sync, 0, engine_synced, e) == -1
+	/* The pull waits for the standby's final push, as a local one does. */
+	if (pull ? sync_pull(e->sync, e->d->dstate->last_failback, engine_synced, e) == -1
 	         : !push_start(e, SU_ASK, e->d->cfg->sync_timeout_ms)) {
 		coord_answer(e->d->coord, id, false, "the sync could not start");
 		e->ask_id = 0;
@@ -250,7 +251,9 @@ engine_coord_run(struct engine *e)
 	struct coord_pair p;
 	char buf[sizeof(e->published)];
 
-	if (e->d->coord == NULL || coord_role(e->d->coord) != COORD_LEADER)
+	/* Nothing before the start-up has decided where the pair stands. */
+	if (e->d->coord == NULL || coord_role(e->d->coord) != COORD_LEADER ||
+	    e->fo.state == FO_STARTING)
 		return;
 	fill_pair(e, &p);
 	snprintf(buf, sizeof(buf), "%d/%d/%d/%lld/%d/%lld/%llu/%llu", (int)p.fo.state, p.fo.forced,

@@ -247,6 +247,14 @@ metrics_render(const struct metrics *m, json_object *st)
 	    jint(st, "notify", "pending"));
 	gauge(fp, "failoverd_uptime_seconds", "Seconds since this failoverd started.",
 	    jint(st, "uptime_s", NULL));
+	if ((v = jget(st, "coordination", "role")) != NULL &&
+	    json_object_is_type(v, json_type_string)) {
+		gauge(fp, "failoverd_leader",
+		    "COORDINATOR=etcd: 1 while this monitor leads the pair, 0 otherwise.",
+		    strcmp(json_object_get_string(v), "leader") == 0);
+		gauge(fp, "failoverd_coordination_ok", "COORDINATOR=etcd: 1 while etcd answers.",
+		    jbool(st, "coordination", "ok"));
+	}
 
 	if (fclose(fp) != 0 || out == NULL)
 		fatal("cannot render the metrics");

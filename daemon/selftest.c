@@ -3,8 +3,9 @@
  * health endpoint is probed, the Fly token is tried by listing the app's
  * machines (startable ones counted), commands and hooks are looked up,
  * STATE_DIR takes a probe file, rclone lists the remote, and Telegram gets
- * a test message when asked. Its listing waits behind any other use of
- * the provider and gives way to an action (provq.c).
+ * a test message when asked; with COORDINATOR=etcd, etcd answers (with the
+ * credentials) and NODE_NAME is not another live monitor's. Its listing waits behind any other use
+ * of the provider and gives way to an action (provq.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "coord.h"
 #include "engine_int.h"
 #include "fly_api.h"
 #include "daemon.h"
@@ -31,6 +33,7 @@ struct selftest {
 	json_object *checks;
 	struct check_probe *probe;
 	bool listing;
+	bool etcd; /* COORDINATOR=etcd: coord_selftest in flight */
 	int pending;
 };
 
@@ -59,6 +62,8 @@ selftest_free(struct selftest *t, const char *why)
 	struct engine *e = t->e;
 
 	check_probe_cancel(t->probe);
+	if (t->etcd)
+		coord_selftest_cancel(e->d->coord);
 	if (t->listing)
 		provq_cancel(e->provq, PQ_SELFTEST);
 	request_error(t->req, PROTO_FAILED, "%s", why);
@@ -204,6 +209,19 @@ selftest_rclone_done(bool ok, const char *detail, void *arg)
 }
 
 static void
+selftest_etcd(const char *name, bool ok, const char *detail, void *arg)
+{
+	struct selftest *t = arg;
+
+	if (name != NULL) {
+		selftest_add(t, name, ok, "%s", detail);
+		return;
+	}
+	t->etcd = false;
+	selftest_finish(t);
+}
+
+static void
 selftest_telegram_done(bool ok, const char *detail, void *arg)
 {
 	selftest_add(arg, "telegram", ok, "%s", detail);
@@ -270,6 +288,15 @@ engine_cmd_selftest(struct engine *e, struct request *r, bool telegram)
 		if (sync_check_remote(e->sync, selftest_rclone_done, t) == -1) {
 			t->pending--;
 			selftest_add(t, "rclone", false, "cannot run %s", cfg->rclone);
+		}
+	}
+	if (e->d->coord != NULL) {
+		t->pending++;
+		t->etcd = true;
+		if (coord_selftest(e->d->coord, selftest_etcd, t) == -1) {
+			t->pending--;
+			t->etcd = false;
+			selftest_add(t, "etcd", false, "cannot start an etcd call");
 		}
 	}
 	if (telegram && !notify_telegram_enabled(cfg))

@@ -2230,6 +2230,134 @@ test_warm_waits_for_health_and_resume(void **s)
 	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_WARM);
 }
 
+/* --- COORDINATOR=etcd (contract §9): follow, adopt, lead, agree --------------------- */
+
+static struct fo_params
+coord_params(void)
+{
+	struct fo_params p = params();
+
+	p.coordinated = true;
+	p.min_standby_ms = 0;
+	return p;
+}
+
+/* A follower decides nothing and offers no action, whatever its checks. */
+static void
+test_coord_follower_decides_nothing(void **state)
+{
+	struct fo_params p = coord_params();
+	struct fo fo;
+	struct fo_startup st = {.recorded = FO_REC_PRIMARY};
+	int64_t now = T0;
+
+	(void)state;
+	fo_init(&fo, &p);
+	assert_true(fo.follower);
+	fo_start(&fo, now, &st);
+	fo_check_result(&fo, now, true, NULL);
+	fo_machines(&fo, now, true, 1); /* would be drift for a leader */
+	assert_int_equal(fo.state, FO_STARTING);
+	checks(&fo, &now, 5, false);
+	fo_agreement(&fo, now, true, false);
+	fo_tick(&fo, now + 3600 * SEC);
+	assert_int_equal(fo.state, FO_STARTING);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	assert_int_equal(fo.consecutive_failures, 5); /* counted, for its view */
+}
+
+/* fo_adopt mirrors the pair's state, flags and pause, with changes. */
+static void
+test_coord_adopt_mirrors(void **state)
+{
+	struct fo_params p = coord_params();
+	struct fo fo;
+	struct fo_change c;
+	struct fo_pair pr = {.state = FO_PRIMARY};
+	int64_t now = T0;
+
+	(void)state;
+	fo_init(&fo, &p);
+	strcpy(pr.reason, "first start");
+	fo_adopt(&fo, now, &pr);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	assert_int_equal(drain(&fo, FO_CH_STATE, &c), 1);
+	assert_string_equal(c.reason, "first start");
+	pr.state = FO_STANDBY;
+	pr.forced = true;
+	pr.paused = true;
+	pr.paused_until = now + 60 * SEC;
+	pr.active = true;
+	pr.active_since = now - SEC;
+	fo_adopt(&fo, now, &pr);
+	assert_int_equal(fo.state, FO_STANDBY);
+	assert_true(fo.forced && fo.paused && fo.active);
+	assert_int_equal(fo.paused_until, now + 60 * SEC);
+	assert_int_equal(fo.active_since, now - SEC);
+	fo_adopt(&fo, now, &pr); /* the same again: no change */
+	assert_int_equal(fo.nchanges, 3); /* state, flags, pause once */
+	/* A pause that expires is the leader's to end, not the follower's. */
+	fo_tick(&fo, now + 61 * SEC);
+	assert_true(fo.paused);
+}
+
+/* The failover waits for every live view; so does the failback. */
+static void
+test_coord_agreement_gates(void **state)
+{
+	struct fo_params p = coord_params();
+	struct fo fo;
+	int64_t now = T0;
+
+	(void)state;
+	start_with(&fo, &p, FO_REC_PRIMARY, false, true);
+	assert_int_equal(fo.state, FO_STARTING); /* a follower: not yet decided */
+	fo_lead(&fo, now); /* nothing adopted: STATE_FILE's start-up decides */
+	assert_false(fo.follower);
+	assert_int_equal(fo.state, FO_STARTING); /* after a listing of its own */
+	fo_machines(&fo, now, true, 0);
+	assert_int_equal(fo.state, FO_PRIMARY);
+	checks(&fo, &now, 5, false);
+	assert_int_equal(fo.state, FO_PRIMARY); /* held back: no agreement */
+	fo_agreement(&fo, now, true, false);
+	assert_int_equal(fo.state, FO_FAILING_OVER);
+	run_action(&fo, now, true);
+	assert_int_equal(fo.state, FO_STANDBY);
+	checks(&fo, &now, 5, true);
+	assert_int_equal(fo.state, FO_STANDBY); /* the failback waits too */
+	fo_agreement(&fo, now, false, true);
+	assert_int_equal(fo.state, FO_FAILING_BACK);
+}
+
+/* A new leader continues an interrupted failover with a resumed activation,
+ * and one that loses its lease offers nothing more. */
+static void
+test_coord_lead_continues_and_follow_stops(void **state)
+{
+	struct fo_params p = coord_params();
+	struct fo fo;
+	struct fo_pair pr = {.state = FO_FAILING_OVER};
+	struct fo_action a;
+	int64_t now = T0;
+
+	(void)state;
+	fo_init(&fo, &p);
+	strcpy(pr.reason, "primary failed 3 consecutive checks");
+	fo_adopt(&fo, now, &pr);
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	fo_lead(&fo, now);
+	a = fo_pending_action(&fo, now);
+	assert_int_equal(a.kind, FO_ACT_ACTIVATE);
+	assert_true(a.resumed);
+	assert_false(fo.listed); /* machines are listed again before drift counts */
+	assert_int_equal(fo_action_begin(&fo, now, a.id), 0);
+	fo_follow(&fo, now);
+	assert_false(fo_action_current(&fo, a.id));
+	assert_int_equal(fo_pending_action(&fo, now).kind, FO_ACT_NONE);
+	assert_int_equal(fo_action_done(&fo, now, a.id, true, NULL, 0), -1);
+	assert_int_equal(fo.state, FO_FAILING_OVER); /* the next leader finishes it */
+}
+
 int
 main(void)
 {
@@ -2323,6 +2451,10 @@ main(void)
 	    cmocka_unit_test(test_warm_after_start_and_failback),
 	    cmocka_unit_test(test_warm_failure_retries_and_failover_supersedes),
 	    cmocka_unit_test(test_warm_waits_for_health_and_resume),
+	    cmocka_unit_test(test_coord_follower_decides_nothing),
+	    cmocka_unit_test(test_coord_adopt_mirrors),
+	    cmocka_unit_test(test_coord_agreement_gates),
+	    cmocka_unit_test(test_coord_lead_continues_and_follow_stops),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
