@@ -450,7 +450,7 @@ fo_pause(struct fo *fo, int64_t now, int64_t until)
 	fo_recompute(fo, now);
 }
 
-static void
+void
 fo_do_resume(struct fo *fo, const char *why)
 {
 	fo->paused = false;

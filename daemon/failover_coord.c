@@ -20,7 +20,9 @@ fo_adopt(struct fo *fo, int64_t now, const struct fo_pair *pr)
 	fo->active_since = pr->active_since;
 	if (pr->forced != fo->forced)
 		fo_set_flags(fo, pr->forced, fo->degraded, pr->reason);
-	if (pr->paused != fo->paused || (pr->paused && pr->paused_until != fo->paused_until)) {
+	if (fo->paused && !pr->paused)
+		fo_do_resume(fo, "resumed"); /* as the leader did: counts reset, a check now */
+	else if (pr->paused != fo->paused || (pr->paused && pr->paused_until != fo->paused_until)) {
 		fo->paused = pr->paused;
 		fo->paused_until = pr->paused ? pr->paused_until : 0;
 		fo_emit(fo, FO_CH_PAUSE, fo->state, "%s", pr->paused ? "paused" : "resumed");

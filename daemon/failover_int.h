@@ -15,6 +15,8 @@ void fo_set_flags(struct fo *, bool forced, bool degraded, const char *reason);
 void fo_act_set(struct fo *, enum fo_act);
 void fo_act_activate(struct fo *, bool resumed);
 void fo_act_deactivate(struct fo *, bool resumed);
+/* The pause ends: counts reset, a check at once. */
+void fo_do_resume(struct fo *, const char *why);
 /* The one place the state changes. */
 void fo_recompute(struct fo *, int64_t now);
 
