@@ -890,12 +890,13 @@ void
 engine_cmd_sync(struct engine *e, struct request *r, bool push, bool force)
 {
 	struct dstate *st = e->d->dstate;
+	bool remote = e->sync == NULL && e->d->coord != NULL && coord_remote_state_dir(e->d->coord);
 
-	if (e->sync == NULL) {
+	if (e->sync == NULL && !remote) {
 		request_error(r, PROTO_UNAVAILABLE, "sync is off: STATE_DIR is not set");
 		return;
 	}
-	if (e->sync_req != NULL || sync_busy(e->sync)) {
+	if (!remote && (e->sync_req != NULL || sync_busy(e->sync))) {
 		request_error(r, PROTO_CONFLICT, "a %s is running: try again when it ends",
 		    sync_busy(e->sync) && sync_running_dir(e->sync) == SYNC_PULL ? "pull" : "push");
 		return;
@@ -915,6 +916,10 @@ engine_cmd_sync(struct engine *e, struct request *r, bool push, bool force)
 		request_error(r, PROTO_CONFLICT,
 		    "pushes are suspended since a pull failed: pull first, or push with `force` "
 		    "to overwrite the remote");
+		return;
+	}
+	if (remote) { /* COORDINATOR=etcd: where STATE_DIR is */
+		(void)engine_coord_sync(e, r, push, force);
 		return;
 	}
 	if ((push ? sync_push(e->sync, 0, engine_synced, e)

@@ -176,7 +176,7 @@ engine_coord_synced(struct engine *e, const struct sync_result *r)
 	snprintf(why, sizeof(why), "%s", r->ok ? "" : r->error != NULL ? r->error : "failed");
 	if (r->ok && e->ask_pull)
 		pushes_resume(e);
-	if (r->ok && e->ask_pull && hooks_configured(e->hooks, HOOK_FAILBACK) &&
+	if (r->ok && e->ask_hook && hooks_configured(e->hooks, HOOK_FAILBACK) &&
 	    hooks_run(e->hooks, HOOK_FAILBACK, ask_failback_done, e) == 0)
 		return; /* answered when FAILBACK_CMD ends */
 	if (co != NULL)
@@ -190,9 +190,12 @@ static void
 cb_ask(void *arg, uint64_t id, const char *what)
 {
 	struct engine *e = arg;
-	bool pull = strcmp(what, "pull") == 0;
+	/* "push", "pull" (a failback's: then FAILBACK_CMD), "sync-push",
+	 * "sync-pull" (the `sync` command given to the pair). */
+	bool manual = strncmp(what, "sync-", 5) == 0;
+	bool pull = strcmp(what + (manual ? 5 : 0), "pull") == 0;
 
-	if (e->sync == NULL || (!pull && strcmp(what, "push") != 0)) {
+	if (e->sync == NULL || (!pull && strcmp(what + (manual ? 5 : 0), "push") != 0)) {
 		coord_answer(e->d->coord, id, false,
 		    e->sync == NULL ? "this monitor has no STATE_DIR" : "unknown request");
 		return;
@@ -209,8 +212,11 @@ cb_ask(void *arg, uint64_t id, const char *what)
 	}
 	e->ask_id = id;
 	e->ask_pull = pull;
-	/* The pull waits for the standby's final push, as a local one does. */
-	if (pull ? sync_pull(e->sync, e->d->dstate->last_failback, engine_synced, e) == -1
+	e->ask_hook = pull && !manual;
+	/* A failback's pull waits for the standby's final push, as a local one
+	 * does. */
+	if (pull ? sync_pull(e->sync, manual ? 0 : e->d->dstate->last_failback, engine_synced, e) ==
+	            -1
 	         : !push_start(e, SU_ASK, e->d->cfg->sync_timeout_ms)) {
 		coord_answer(e->d->coord, id, false, "the sync could not start");
 		e->ask_id = 0;
@@ -218,6 +224,50 @@ cb_ask(void *arg, uint64_t id, const char *what)
 	}
 	e->sync_use = SU_ASK;
 	log_info("coordination: the leader's %s runs here", what);
+}
+
+/* --- the `sync` command on a leader without STATE_DIR ------------------------------------- */
+
+struct sync_ask {
+	struct request *req;
+	bool push;
+};
+
+static void
+sync_ask_done(bool ok, const char *why, void *arg)
+{
+	struct sync_ask *sa = arg;
+	json_object *res;
+
+	if (!ok)
+		request_error(sa->req, PROTO_FAILED, "%s", why != NULL ? why : "failed");
+	else {
+		res = json_object_new_object();
+		json_object_object_add(
+		    res, "direction", json_object_new_string(sa->push ? "push" : "pull"));
+		json_object_object_add(res, "ok", json_object_new_boolean(1));
+		request_reply(sa->req, res);
+	}
+	free(sa);
+}
+
+bool
+engine_coord_sync(struct engine *e, struct request *r, bool push, bool force)
+{
+	struct sync_ask *sa;
+
+	(void)force; /* checked by the caller, as for a local sync */
+	if (e->d->coord == NULL || !coord_remote_state_dir(e->d->coord))
+		return false;
+	sa = xcalloc(1, sizeof(*sa));
+	sa->req = r;
+	sa->push = push;
+	if (coord_ask(e->d->coord, push ? "sync-push" : "sync-pull", e->d->cfg->sync_timeout_ms * 2,
+	        sync_ask_done, sa) == NULL) {
+		free(sa);
+		request_error(r, PROTO_INTERNAL, "cannot ask the monitor with STATE_DIR");
+	}
+	return true;
 }
 
 /* --- life cycle --------------------------------------------------------------------------- */

@@ -160,7 +160,7 @@ struct engine {
 	 * and the ask of the leader this monitor (STATE_DIR) carries out. */
 	char published[512];
 	uint64_t ask_id;
-	bool ask_pull;
+	bool ask_pull, ask_hook; /* a pull; then FAILBACK_CMD (a failback's, not a `sync`) */
 	bool stopping; /* engine_shutdown: no new action */
 	bool flushing;
 };
@@ -215,6 +215,9 @@ void engine_coord_run(struct engine *);
 /* The sync of an ask ended (SU_ASK). */
 void engine_coord_synced(struct engine *, const struct sync_result *);
 bool push_start(struct engine *, enum sync_use, int64_t timeout_ms);
+/* The `sync` command on a leader without STATE_DIR: asked of the monitor
+ * with it. false when there is none (the caller says sync is off). */
+bool engine_coord_sync(struct engine *, struct request *, bool push, bool force);
 void pushes_resume(struct engine *);
 
 /* selftest.c */

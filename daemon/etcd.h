@@ -195,9 +195,10 @@ size_t etcd_prefix_end(const char *key, char **out);
 #endif
 
 /*
- * DESIGN NOTE for the coordination module (daemon/coord.c, not written yet;
- * CONTRACT §9 rules 1-8). Everything below is built from the calls above;
- * test_etcd.py already proves each primitive against a real etcd.
+ * DESIGN NOTE for the coordination (daemon/coord.c, coord_msg.c,
+ * coord_status.c; CONTRACT §9 rules 1-8). Everything below is built from
+ * the calls above; test_etcd.py proves each primitive against a real etcd,
+ * test_coord.py and test_cluster.py the whole.
  *
  * Keys, all under P = ETCD_PREFIX (with a trailing "/"); values are JSON:
  *   P/members/NODE   this monitor's view, bound to its own lease (rule 1):
@@ -209,15 +210,18 @@ size_t etcd_prefix_end(const char *key, char **out);
  *                    counters, epoch, and the action in progress
  *                    {"step","machine","at"}; no lease (it must outlive
  *                    leaders).
- *   P/request/NODE   leader -> NODE (the STATE_DIR monitor): {"id","what":
- *                    "push"|"pull","epoch"} for the final push and the
- *                    failback pull (rule 5).
- *   P/answer/NODE    NODE -> leader: {"id","ok","error"}, bound to NODE's
- *                    lease (gone with NODE: the leader stops waiting).
- *   P/command/NODE   a pair-wide command given to a follower (rule 6):
- *                    {"id","cmd","args"}, bound to NODE's lease; the leader
- *                    runs it and answers in P/result/NODE {"id","acted_by",
- *                    ...}. No leader: the follower replies `unavailable`.
+ *   P/pair           {"app": FLY_APP}: written once by the first monitor;
+ *                    a monitor of another app refuses to join.
+ *   P/request/NODE/ID  leader -> NODE (the STATE_DIR monitor): {"id","what":
+ *                    "push"|"pull"|"sync-push"|"sync-pull","from"} for the
+ *                    final push, the failback pull (+ FAILBACK_CMD) and
+ *                    the `sync` command (rule 5), bound to the leader's lease.
+ *   P/answer/ID      NODE -> leader: {"id","ok","why","node"}, bound to
+ *                    NODE's lease (NODE's view gone: the leader stops waiting).
+ *   P/command/NODE/ID  a pair-wide command given to follower NODE (rule 6):
+ *                    {"id","from","req"}, bound to NODE's lease; the leader
+ *                    runs it and answers in P/result/NODE/ID {"id",
+ *                    "acted_by","reply"}. No leader: `unavailable`.
  * No key name is a prefix of another's (a range on P/members/ must not see
  * P/membersX; the leader key is read with a plain range, never a prefix).
  *

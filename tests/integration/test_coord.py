@@ -340,6 +340,13 @@ class StateDirTest(CoordCase):
         wait_until(lambda: len(self.co(leader)["monitors"]) == 2, 5, msg="two views")
         ev = sd.events(types=["sync", "hook"])
         self.addCleanup(ev.close)
+        # `sync` given to the pair runs where STATE_DIR is.
+        for d in (leader, sd):
+            r = self.assertOk(d.request({"cmd": "sync", "direction": "push"}, timeout=30))
+            self.assertEqual((r["direction"], r["acted_by"]), ("push", "lead"))
+            ev.wait_for(lambda e: e["type"] == "sync" and e["direction"] == "push" and e["ok"],
+                        10)
+        shutil.rmtree(self.remote)
         self.primary.set_mode("down")
         self.wait_state(leader, "standby", timeout=20)
         e = ev.wait_for(lambda e: e["type"] == "sync" and e["direction"] == "push" and e["ok"],
