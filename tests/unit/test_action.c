@@ -78,6 +78,13 @@ coord_op_cancel(struct coord_op *op)
 {
 	assert_null(op);
 }
+bool
+engine_coord_sync(struct engine *e, struct request *r, bool push, bool force)
+{
+	(void)e, (void)r, (void)push, (void)force;
+	fail_msg("a remote sync without a coordination");
+	return false;
+}
 void
 engine_coord_synced(struct engine *e, const struct sync_result *r)
 {
