@@ -48,11 +48,12 @@ coord_set_error(struct coord *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (c->ok || strcmp(buf, c->error) != 0) {
-		/* Once per outage, and again when the reason changes. */
+	if (c->ok) {
+		/* Once per outage; status shows the latest reason. */
 		log_warnx("coordination: %s", buf);
 		daemon_error(c->d, "etcd", "%s", buf);
-	}
+	} else if (strcmp(buf, c->error) != 0)
+		log_debug("coordination: %s", buf);
 	c->ok = false;
 	strlcpy(c->error, buf, sizeof(c->error));
 	daemon_status_changed(c->d);
@@ -145,8 +146,8 @@ isolate(struct coord *c)
 	if (c->isolated)
 		return;
 	c->isolated = true;
-	snprintf(buf, sizeof(buf),
-	    "cannot prove the etcd lease any more (no renewal for %.1fs of ELECTION_TTL %llds)%s%s",
+	snprintf(buf, sizeof(buf), "%s (%.1fs without a renewal; ELECTION_TTL %llds)%s%s",
+	    c->lease_id != 0 ? "cannot prove the etcd lease any more" : "no etcd lease",
 	    (double)(util_mono_ms() - c->renew_sent) / 1000.0, (long long)(c->ttl_ms / 1000),
 	    c->role == COORD_LEADER ? "; stops leading" : "",
 	    c->d->cfg->self_fence_cmd != NULL && !c->self_fenced ? "; running SELF_FENCE_CMD" : "");
@@ -834,6 +835,13 @@ coord_start(struct coord *c)
 		return;
 	log_info("coordination: %s in %s through %s (ELECTION_TTL %llds)", c->node, c->prefix,
 	    c->d->cfg->etcd_endpoints, (long long)(c->ttl_ms / 1000));
+	/* Rule 4 from the start: a monitor that gets no lease within
+	 * ELECTION_TTL x 2/3 counts as cut off (a primary's host that boots
+	 * without its network fences itself like one that loses it). */
+	c->renew_sent = util_mono_ms();
+	c->held_until = c->renew_sent + c->ttl_ms * 2 / 3;
+	c->had_lease = true;
+	util_timer_in(c->ev_fence, c->held_until - c->renew_sent);
 	grant(c);
 	poll_now(c);
 	util_timer_in(c->ev_keep, c->ttl_ms / 3);

@@ -79,7 +79,7 @@ struct coord {
 	int64_t lease_id;
 	int64_t renew_sent; /* mono: send time of the last renewal that came back */
 	int64_t held_until; /* mono: believed until (renew_sent + TTL x 2/3) */
-	bool had_lease;
+	bool had_lease; /* the belief is armed (from the start: rule 4) */
 	bool isolated, self_fenced;
 	struct etcd_call *grant_call, *keep_call;
 	struct event *ev_keep, *ev_fence, *ev_poll;

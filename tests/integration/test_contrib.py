@@ -59,7 +59,7 @@ def shell_scripts():
 COMMANDS = ["status", "check", "selftest", "force-activate", "force-deactivate",
             "pause", "resume", "events", "sync", "reload", "ping", "help", "metrics"]
 EVENT_TYPES = ["state", "check", "standby", "sync", "hook", "notify", "control",
-               "pause", "drift", "error", "daemon", "watch"]
+               "pause", "drift", "error", "daemon", "watch", "leader", "isolated", "quorum"]
 TIMEOUT = 20  # every script run; the daemon itself answers in milliseconds
 
 

@@ -486,12 +486,13 @@ test_event_types(void **state)
 	assert_true(proto_event_type_known("state"));
 	assert_true(proto_event_type_known("daemon"));
 	assert_true(proto_event_type_known("watch"));
+	assert_true(proto_event_type_known("quorum"));
 	assert_false(proto_event_type_known("stat"));
 	assert_false(proto_event_type_known(""));
 	assert_false(proto_event_type_known("overflow")); /* sent, never subscribed to */
 	assert_string_equal(proto_event_types_list(),
 	    "state, check, standby, sync, hook, notify, "
-	    "control, pause, drift, error, daemon, watch");
+	    "control, pause, drift, error, daemon, watch, leader, isolated, quorum");
 }
 
 static void

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""bench_coord.py: several monitors on etcd (CONTRACT §9, issue 12).
+
+    python3 tests/bench/bench_coord.py [--runs N] [--ttl S]
+
+Two figures, median over N runs (default 20) at ELECTION_TTL 2 s, against a
+real etcd (one member, loopback), three monitors (m1..m3) and the fake Fly
+API and primary of the integration tests:
+
+1. hand-over: the primary goes down; while the leader (m1) runs its
+   activation's FENCE_CMD (a 5 s sleep only m1 has), it is killed with
+   SIGKILL. Measured: from the kill to the new leader's first Fly request
+   (its listing, as at start-up) and to its start request. Bound by rule 8:
+   a new leader within ELECTION_TTL + 2 s.
+2. self-fence: the monitor on the primary's host (m1, the leader, with
+   SELF_FENCE_CMD) is cut off from etcd by a proxy that stops forwarding.
+   Measured: from the cut to SELF_FENCE_CMD (its own timestamp). Rule 4:
+   no later than ELECTION_TTL x 2/3 after the last successful renewal, so
+   between TTL/3 and 2 TTL/3 after the cut with renewals every TTL/3.
+
+Times are time.time() on both sides (the fake's record of a request, the
+hook's `date`). Figures, not pass/fail; not part of make check.
+"""
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+sys.path.insert(0, os.path.join(TOP, "tests", "integration", "fakes"))
+
+from fodtest import Daemon, wait_until  # noqa: E402
+from etcdfix import EtcdCluster, TcpProxy  # noqa: E402
+from fake_fly import FakeFly  # noqa: E402
+from fake_primary import FakePrimary  # noqa: E402
+
+APP = "bench-coord"
+TOKEN = "bench-token"
+
+
+def log(msg):
+    sys.stderr.write("bench_coord: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def pct(v, p):
+    s = sorted(v)
+    return s[min(len(s) - 1, int(round(p * (len(s) - 1))))]
+
+
+class Pair:
+    def __init__(self, ttl, tmp):
+        self.ttl = ttl
+        self.tmp = tmp
+        self.etcd = EtcdCluster(1)
+        self.etcd.wait_healthy()
+        port = int(self.etcd.members[0].url.rsplit(":", 1)[1])
+        self.proxy = TcpProxy(port)  # m1's path to etcd
+        self.fly = FakeFly(tokens=[TOKEN], start_delay=0.05, stop_delay=0.05).start()
+        self.fly.add_app(APP)
+        self.mid = self.fly.add_machine(APP, "stopped", "iad")
+        self.primary = FakePrimary().start()
+        self.fence_log = os.path.join(tmp, "self-fence.log")
+        self.ds = {}
+
+    def config(self, name):
+        c = {
+            "COORDINATOR": "etcd",
+            "ETCD_ENDPOINTS": self.proxy.url if name == "m1" else self.etcd.endpoints,
+            "NODE_NAME": name,
+            "ELECTION_TTL": str(self.ttl),
+            "FLY_APP": APP,
+            "FLY_API_HOSTNAME": self.fly.url,
+            "LOCAL_HEALTH_URL": self.primary.url,
+            "CHECK_INTERVAL": "300ms",
+            "FAST_INTERVAL": "100ms",
+            "CHECK_TIMEOUT": "500ms",
+            "FAILURE_THRESHOLD": "2",
+            "RECOVERY_THRESHOLD": "2",
+            "MIN_STANDBY_TIME": "0",
+            "STARTUP_GRACE": "0",
+            "RECONCILE_INTERVAL": "1h",  # followers make no Fly request
+            "ACTIVATION_TIMEOUT": "60s",
+        }
+        if name == "m1":
+            c["FENCE_CMD"] = "sleep 5"
+            c["SELF_FENCE_CMD"] = "date +%%s.%%N >> %s" % self.fence_log
+        return c
+
+    def start(self, name):
+        d = Daemon(self.config(name), env={"FLY_API_TOKEN": TOKEN})
+        d.start()
+        self.ds[name] = d
+        return d
+
+    def role(self, name):
+        return self.ds[name].status()["coordination"]["role"]
+
+    def leader(self):
+        for n, d in self.ds.items():
+            if d.running() and self.role(n) == "leader":
+                return n
+        return None
+
+    def settle(self):
+        """m1 leads, all three follow it, the pair is primary."""
+        for n in ("m1", "m2", "m3"):
+            if n not in self.ds or not self.ds[n].running():
+                if n in self.ds:
+                    self.ds[n].cleanup()
+                self.start(n)
+                if n == "m1":
+                    wait_until(lambda: self.role("m1") in ("leader", "follower"), 10)
+        if self.leader() != "m1":
+            # Hand the lead back to m1: restart the one that leads.
+            lead = self.leader()
+            if lead is not None:
+                self.ds[lead].stop()
+                self.ds[lead].cleanup()
+                del self.ds[lead]
+            wait_until(lambda: self.role("m1") == "leader", 15, msg="m1 leads")
+            return self.settle()
+        for d in self.ds.values():
+            wait_until(lambda: d.status()["state"] == "primary", 30, msg="primary")
+        self.fly.clear_requests()
+
+    def close(self):
+        for d in self.ds.values():
+            d.cleanup()
+        self.primary.stop()
+        self.fly.stop()
+        self.proxy.close()
+        self.etcd.close()
+
+
+def handover(p, runs):
+    first, start = [], []
+    for i in range(runs):
+        p.primary.set_mode("up")
+        p.settle()
+        m1 = p.ds["m1"]
+        p.primary.set_mode("down")
+        wait_until(lambda: m1.status()["state"] == "failing-over", 10, msg="failing-over")
+        t_kill = time.time()
+        m1.kill9()
+        wait_until(lambda: p.fly.starts(p.mid) >= 1, 20, msg="the new leader's start")
+        reqs = [r for r in p.fly.requests() if r["time"] >= t_kill]
+        first.append(reqs[0]["time"] - t_kill)
+        start.append([r for r in reqs if r["path"].endswith("/start")][0]["time"] - t_kill)
+        log("hand-over %d/%d: first request %.3fs, start %.3fs" % (i + 1, runs, first[-1],
+                                                                  start[-1]))
+        p.ds["m1"].cleanup()
+        del p.ds["m1"]
+        p.primary.set_mode("up")
+        for d in p.ds.values():
+            wait_until(lambda: d.status()["state"] == "primary", 30, msg="failback")
+    return first, start
+
+
+def self_fence(p, runs):
+    out = []
+    for i in range(runs):
+        p.primary.set_mode("up")
+        p.settle()
+        if os.path.exists(p.fence_log):
+            os.unlink(p.fence_log)
+        t_cut = time.time()
+        p.proxy.cut()
+        wait_until(lambda: os.path.exists(p.fence_log) and os.path.getsize(p.fence_log) > 0, 10,
+                   msg="SELF_FENCE_CMD")
+        with open(p.fence_log) as f:
+            out.append(float(f.read().split()[0]) - t_cut)
+        log("self-fence %d/%d: %.3fs" % (i + 1, runs, out[-1]))
+        p.proxy.resume()
+        wait_until(lambda: p.role("m1") in ("leader", "follower"), 15, msg="m1 back")
+    return out
+
+
+def row(name, v, bound):
+    return "| %s | %d | %.3f | %.3f | %.3f | %.3f | %s |" % (
+        name, len(v), statistics.median(v), min(v), pct(v, 0.9), max(v), bound)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--ttl", type=int, default=2)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="bench-coord.")
+    p = Pair(a.ttl, tmp)
+    try:
+        first, start = handover(p, a.runs)
+        fence = self_fence(p, a.runs)
+    finally:
+        p.close()
+        shutil.rmtree(tmp, True)
+    print("ELECTION_TTL %d s, %d runs each, one etcd member on loopback, three monitors"
+          % (a.ttl, a.runs))
+    print()
+    print("| figure | runs | median s | min s | p90 s | max s | bound |")
+    print("|---|---|---|---|---|---|---|")
+    print(row("leader SIGKILL during a failover -> new leader's first Fly request", first,
+              "rule 8: TTL + 2 s = %d s" % (a.ttl + 2)))
+    print(row("leader SIGKILL during a failover -> new leader's start request", start,
+              "(listing, then start)"))
+    print(row("primary host's monitor cut off from etcd -> SELF_FENCE_CMD", fence,
+              "rule 4: %.2f-%.2f s" % (a.ttl / 3.0, a.ttl * 2 / 3.0)))
+
+
+if __name__ == "__main__":
+    main()
