@@ -307,6 +307,34 @@ class RefusalTest(CoordCase):
         self.assertNotEqual(d.status()["state"], "failing-over")
 
 
+class BootCutOffTest(CoordCase):
+
+    def test_boot_without_etcd_fences_itself(self):
+        """Rule 4 from the start: a monitor that gets no lease within
+        ELECTION_TTL x 2/3 of its start runs SELF_FENCE_CMD, once."""
+        from etcdfix import TcpProxy
+        port = int(self.etcd.members[0].url.rsplit(":", 1)[1])
+        px = TcpProxy(port)
+        self.addCleanup(px.close)
+        px.cut()
+        fenced = os.path.join(self.tmp, "fenced")
+        t0 = time.monotonic()
+        d = self.monitor("home", ETCD_ENDPOINTS=px.url,
+                         SELF_FENCE_CMD="echo fenced >> %s" % fenced)
+        ev = d.events(types=["isolated", "hook"], backlog=10)
+        self.addCleanup(ev.close)
+        e = ev.wait_for(lambda e: e["type"] == "isolated", 5)
+        self.assertIn("no etcd lease", e["detail"])
+        ev.wait_for(lambda e: e["type"] == "hook" and e["hook"] == "self-fence" and e["ok"], 5)
+        self.assertLess(time.monotonic() - t0, 2.0 * 2 / 3 + 1.5)
+        self.assertEqual(self.co(d)["role"], "none")
+        # Connected again: it joins, and the command is not run again.
+        px.resume()
+        self.wait_role(d, "leader", timeout=10)
+        with open(fenced) as f:
+            self.assertEqual(f.read().split(), ["fenced"])
+
+
 class StateDirTest(CoordCase):
     """Rule 5: the leader without STATE_DIR asks the monitor with it for the
     final push and, at failback, for the pull and FAILBACK_CMD."""
