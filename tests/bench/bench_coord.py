@@ -7,13 +7,15 @@ Two figures, median over N runs (default 20) at ELECTION_TTL 2 s, against a
 real etcd (one member, loopback), three monitors (m1..m3) and the fake Fly
 API and primary of the integration tests:
 
-1. hand-over: the primary goes down; while the leader (m1) runs its
-   activation's FENCE_CMD (a 5 s sleep only m1 has), it is killed with
+1. hand-over: the primary goes down; while the leader runs its
+   activation's FENCE_CMD (a 5 s sleep while the bench's marker file
+   exists; the marker is gone for the new leader), it is killed with
    SIGKILL. Measured: from the kill to the new leader's first Fly request
    (its listing, as at start-up) and to its start request. Bound by rule 8:
    a new leader within ELECTION_TTL + 2 s.
-2. self-fence: the monitor on the primary's host (m1, the leader, with
-   SELF_FENCE_CMD) is cut off from etcd by a proxy that stops forwarding.
+2. self-fence: the leader (each monitor reaches etcd through its own
+   proxy and has a SELF_FENCE_CMD) is cut off from etcd: its proxy stops
+   forwarding.
    Measured: from the cut to SELF_FENCE_CMD (its own timestamp). Rule 4:
    no later than ELECTION_TTL x 2/3 after the last successful renewal, so
    between TTL/3 and 2 TTL/3 after the cut with renewals every TTL/3.
@@ -61,18 +63,21 @@ class Pair:
         self.etcd = EtcdCluster(1)
         self.etcd.wait_healthy()
         port = int(self.etcd.members[0].url.rsplit(":", 1)[1])
-        self.proxy = TcpProxy(port)  # m1's path to etcd
+        self.proxy = {n: TcpProxy(port) for n in ("m1", "m2", "m3")}
         self.fly = FakeFly(tokens=[TOKEN], start_delay=0.05, stop_delay=0.05).start()
         self.fly.add_app(APP)
         self.mid = self.fly.add_machine(APP, "stopped", "iad")
         self.primary = FakePrimary().start()
-        self.fence_log = os.path.join(tmp, "self-fence.log")
+        self.slow = os.path.join(tmp, "slow-fence")
         self.ds = {}
 
+    def fence_log(self, name):
+        return os.path.join(self.tmp, "self-fence.%s" % name)
+
     def config(self, name):
-        c = {
+        return {
             "COORDINATOR": "etcd",
-            "ETCD_ENDPOINTS": self.proxy.url if name == "m1" else self.etcd.endpoints,
+            "ETCD_ENDPOINTS": self.proxy[name].url,
             "NODE_NAME": name,
             "ELECTION_TTL": str(self.ttl),
             "FLY_APP": APP,
@@ -87,55 +92,43 @@ class Pair:
             "STARTUP_GRACE": "0",
             "RECONCILE_INTERVAL": "1h",  # followers make no Fly request
             "ACTIVATION_TIMEOUT": "60s",
+            "FENCE_CMD": "if [ -e %s ]; then sleep 5; fi" % self.slow,
+            "SELF_FENCE_CMD": "date +%%s.%%N >> %s" % self.fence_log(name),
         }
-        if name == "m1":
-            c["FENCE_CMD"] = "sleep 5"
-            c["SELF_FENCE_CMD"] = "date +%%s.%%N >> %s" % self.fence_log
-        return c
-
-    def start(self, name):
-        d = Daemon(self.config(name), env={"FLY_API_TOKEN": TOKEN})
-        d.start()
-        self.ds[name] = d
-        return d
 
     def role(self, name):
-        return self.ds[name].status()["coordination"]["role"]
+        d = self.ds[name]
+        return d.status()["coordination"]["role"] if d.running() else None
 
     def leader(self):
-        for n, d in self.ds.items():
-            if d.running() and self.role(n) == "leader":
+        for n in self.ds:
+            if self.role(n) == "leader":
                 return n
         return None
 
     def settle(self):
-        """m1 leads, all three follow it, the pair is primary."""
+        """Three monitors, one leads, the pair is primary."""
         for n in ("m1", "m2", "m3"):
-            if n not in self.ds or not self.ds[n].running():
-                if n in self.ds:
-                    self.ds[n].cleanup()
-                self.start(n)
-                if n == "m1":
-                    wait_until(lambda: self.role("m1") in ("leader", "follower"), 10)
-        if self.leader() != "m1":
-            # Hand the lead back to m1: restart the one that leads.
-            lead = self.leader()
-            if lead is not None:
-                self.ds[lead].stop()
-                self.ds[lead].cleanup()
-                del self.ds[lead]
-            wait_until(lambda: self.role("m1") == "leader", 15, msg="m1 leads")
-            return self.settle()
+            self.proxy[n].resume()
+            if n in self.ds and not self.ds[n].running():
+                self.ds.pop(n).cleanup()
+            if n not in self.ds:
+                self.ds[n] = Daemon(self.config(n), env={"FLY_API_TOKEN": TOKEN})
+                self.ds[n].start()
+        wait_until(lambda: self.leader() is not None and all(
+            self.role(n) in ("leader", "follower") for n in self.ds), 20, msg="one leader")
         for d in self.ds.values():
             wait_until(lambda: d.status()["state"] == "primary", 30, msg="primary")
         self.fly.clear_requests()
+        return self.leader()
 
     def close(self):
         for d in self.ds.values():
             d.cleanup()
         self.primary.stop()
         self.fly.stop()
-        self.proxy.close()
+        for px in self.proxy.values():
+            px.close()
         self.etcd.close()
 
 
@@ -143,23 +136,24 @@ def handover(p, runs):
     first, start = [], []
     for i in range(runs):
         p.primary.set_mode("up")
-        p.settle()
-        m1 = p.ds["m1"]
+        lead = p.settle()
+        d = p.ds[lead]
+        open(p.slow, "w").close()
         p.primary.set_mode("down")
-        wait_until(lambda: m1.status()["state"] == "failing-over", 10, msg="failing-over")
+        wait_until(lambda: d.status()["state"] == "failing-over", 10, msg="failing-over")
         t_kill = time.time()
-        m1.kill9()
+        d.kill9()
+        os.unlink(p.slow)
         wait_until(lambda: p.fly.starts(p.mid) >= 1, 20, msg="the new leader's start")
         reqs = [r for r in p.fly.requests() if r["time"] >= t_kill]
         first.append(reqs[0]["time"] - t_kill)
         start.append([r for r in reqs if r["path"].endswith("/start")][0]["time"] - t_kill)
         log("hand-over %d/%d: first request %.3fs, start %.3fs" % (i + 1, runs, first[-1],
                                                                   start[-1]))
-        p.ds["m1"].cleanup()
-        del p.ds["m1"]
         p.primary.set_mode("up")
-        for d in p.ds.values():
-            wait_until(lambda: d.status()["state"] == "primary", 30, msg="failback")
+        for n, x in p.ds.items():
+            if x.running():
+                wait_until(lambda: x.status()["state"] == "primary", 30, msg="failback")
     return first, start
 
 
@@ -167,18 +161,19 @@ def self_fence(p, runs):
     out = []
     for i in range(runs):
         p.primary.set_mode("up")
-        p.settle()
-        if os.path.exists(p.fence_log):
-            os.unlink(p.fence_log)
+        lead = p.settle()
+        flog = p.fence_log(lead)
+        if os.path.exists(flog):
+            os.unlink(flog)
         t_cut = time.time()
-        p.proxy.cut()
-        wait_until(lambda: os.path.exists(p.fence_log) and os.path.getsize(p.fence_log) > 0, 10,
+        p.proxy[lead].cut()
+        wait_until(lambda: os.path.exists(flog) and os.path.getsize(flog) > 0, 10,
                    msg="SELF_FENCE_CMD")
-        with open(p.fence_log) as f:
+        with open(flog) as f:
             out.append(float(f.read().split()[0]) - t_cut)
         log("self-fence %d/%d: %.3fs" % (i + 1, runs, out[-1]))
-        p.proxy.resume()
-        wait_until(lambda: p.role("m1") in ("leader", "follower"), 15, msg="m1 back")
+        p.proxy[lead].resume()
+        wait_until(lambda: p.role(lead) in ("leader", "follower"), 15, msg="back")
     return out
 
 
