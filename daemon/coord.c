@@ -416,6 +416,15 @@ parse_view(const struct etcd_kv *kv, struct coord_view *v)
 }
 
 static void
+pair_done(const struct etcd_result *r, void *arg)
+{
+	struct coord *c = arg;
+
+	(void)r; /* the next poll reads what is there */
+	c->pair_call = NULL;
+}
+
+static void
 identity_check(struct coord *c, const struct etcd_kv *kv)
 {
 	json_object *o, *x;
@@ -431,7 +440,7 @@ identity_check(struct coord *c, const struct etcd_kv *kv)
 		etcd_txn_compare(t, c->k_pair, ETCD_CREATE, ETCD_EQUAL, 0, NULL, 0);
 		etcd_txn_put(t, true, c->k_pair, v, strlen(v), 0);
 		etcd_cancel(c->pair_call);
-		c->pair_call = etcd_txn_run(c->etcd, t, coord_ignore_result, c);
+		c->pair_call = etcd_txn_run(c->etcd, t, pair_done, c);
 		etcd_txn_free(t);
 		free(v);
 		return;
