@@ -592,6 +592,27 @@ class Daemon:
                         self.proc.pid, os.environ["FOD_VALGRIND_DAEMON"])
             except subprocess.TimeoutExpired:
                 pass
+        san_failed = None
+        if os.environ.get("ASAN_OPTIONS") and not os.environ.get("FOD_VALGRIND_DAEMON") \
+                and self.proc is not None and self.proc.poll() is None:
+            # Under the sanitizers a clean stop runs the shutdown paths too,
+            # and what they report there fails the test.
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                with open(self.stderr_path, errors="replace") as f:
+                    text = f.read()
+            except OSError:
+                text = ""
+            for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if mark in text:
+                    i = text.index(mark)
+                    san_failed = "sanitizer report from failoverd at its stop:\n" + \
+                        text[max(0, i - 200):i + 3000]
+                    break
         pids = []
         if self.proc is not None and self.proc.poll() is None:
             pids.append(self.proc.pid)
@@ -627,6 +648,8 @@ class Daemon:
             shutil.rmtree(self.dir, ignore_errors=True)
         if vg_failed:
             raise AssertionError(vg_failed)
+        if san_failed:
+            raise AssertionError(san_failed)
 
     def __enter__(self):
         return self
