@@ -472,10 +472,13 @@ poll_done(const struct etcd_result *r, void *arg)
 	c->poll_call = NULL;
 	if (!r->ok) {
 		coord_set_error(c, "etcd: cannot read %s: %s", c->prefix, r->error);
-		c->nviews = 0;
+		/* The views are unknown now: no agreement to anything (rule 3),
+		 * not an agreement of this monitor with itself. */
+		c->views_known = false;
 		coord_agreement(c);
 		return;
 	}
+	c->views_known = true;
 	snprintf(c->ok_detail, sizeof(c->ok_detail), "%s", r->endpoint != NULL ? r->endpoint : "");
 	c->nviews = 0;
 	for (size_t i = 0; i < r->range.nkvs; i++) {
@@ -723,13 +726,13 @@ coord_agreement(struct coord *c)
 		nover += view_meets(c, v, true);
 		nback += view_meets(c, v, false);
 	}
-	over = n > 0 && nover == n;
-	back = n > 0 && nback == n;
+	over = c->views_known && n > 0 && nover == n;
+	back = c->views_known && n > 0 && nback == n;
 	/* Held back: a monitor has met the threshold while another still sees
 	 * the primary the other way (not merely one that has not yet counted
 	 * as far: checks are not in step). */
-	hold_over = fo->state == FO_PRIMARY && nover > 0 && !over;
-	hold_back = fo->state == FO_STANDBY && nback > 0 && !back;
+	hold_over = c->views_known && fo->state == FO_PRIMARY && nover > 0 && !over;
+	hold_back = c->views_known && fo->state == FO_STANDBY && nback > 0 && !back;
 	c->nheld = 0;
 	for (int i = 0; (hold_over || hold_back) && i <= c->nviews; i++) {
 		if ((v = coord_view_at(c, i)) == NULL || !v->known || v->healthy != hold_over ||

@@ -99,6 +99,7 @@ struct coord {
 	struct etcd_call *poll_call, *campaign_call;
 	struct coord_view views[COORD_MAX_VIEWS]; /* live, as last polled */
 	int nviews;
+	bool views_known; /* the last poll succeeded: views is the live set */
 	enum coord_role role;
 	char leader[COORD_NODE_LEN]; /* "" = none seen */
 	int64_t leader_epoch; /* the observed leader key's create revision */

@@ -113,6 +113,7 @@ class CoordCase(fodtest.DaemonTestCase):
             self.wait_role(d, "follower")
         for d in ds:
             self.wait_state(d, "primary")
+            wait_until(lambda: len(self.co(d)["monitors"]) == n, 5, msg="every view seen")
         return ds
 
     def starts(self):
@@ -214,8 +215,15 @@ class CommandTest(CoordCase):
         err = self.assertError(m2.request({"cmd": "pause"}), "unavailable")
         self.assertIn("no leader", err["message"])
         self.assertFalse(m2.status()["paused"])
+        # The primary fails meanwhile: the views are unknown, so there is no
+        # agreement and the state stays (not a leader agreeing with itself).
+        self.primary.set_mode("down")
+        wait_until(lambda: m1.status()["local"]["consecutive_failures"] >= 4, 5,
+                   msg="m1 sees the primary down")
+        self.assertEqual(m1.status()["state"], "primary")
         # The leader stops leading (rule 4) and nobody acts (rule 7).
         self.wait_role(m1, "none", timeout=5)
+        self.assertEqual(m1.status()["state"], "primary")
         self.assertEqual(self.fly_writes(), [])
         self.etcd.members[0].cont()
         wait_until(lambda: any(self.co(d)["role"] == "leader" for d in (m1, m2)), 10,
