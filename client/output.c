@@ -594,6 +594,66 @@ status_errors(FILE *fp, json_object *errors)
 	}
 }
 
+/* Contract §9: the pair's coordination (null, so nothing, with COORDINATOR=none). */
+static void
+status_coordination(FILE *fp, json_object *co, int64_t now_ms)
+{
+	json_object *mons = jarr(co, "monitors"), *held = jarr(co, "held_by"), *m;
+	const char *s, *self = jstr(co, "node");
+	int64_t n;
+	double d;
+	bool b;
+
+	if (co == NULL)
+		return;
+	fprintf(fp, LABEL "this monitor ", "pair");
+	put_safe(fp, self != NULL ? self : "?");
+	fputs(" is ", fp);
+	put_safe(fp, jstr(co, "role") != NULL ? jstr(co, "role") : "unknown");
+	if ((s = jstr(co, "leader")) != NULL) {
+		fputs("; leader ", fp);
+		put_safe(fp, s);
+	} else
+		fputs("; no leader", fp);
+	if (jint(co, "epoch", &n) && n > 0)
+		fprintf(fp, " (epoch %" PRId64 ")", n);
+	if (jnum(co, "lease_ttl_s", &d))
+		fprintf(fp, "; lease %.1f s left", d);
+	if (jbool(co, "ok", &b))
+		fputs(b ? "; etcd ok" : "; etcd NOT OK", fp);
+	fputc('\n', fp);
+	if ((s = jstr(co, "error")) != NULL) {
+		fputs(INDENT "error: ", fp);
+		put_safe(fp, s);
+		fputc('\n', fp);
+	}
+	if (held != NULL && json_object_array_length(held) > 0) {
+		fputs(INDENT "held back by: ", fp);
+		put_list(fp, held);
+		fputs(" (they see the primary healthy)\n", fp);
+	}
+	for (size_t i = 0; mons != NULL && i < json_object_array_length(mons); i++) {
+		m = json_object_array_get_idx(mons, i);
+		fputs(INDENT "monitor ", fp);
+		put_safe(fp, jstr(m, "node") != NULL ? jstr(m, "node") : "?");
+		fputs(!jbool(m, "healthy", &b) ? ": not checked yet"
+		        : b                    ? ": healthy"
+		                               : ": unhealthy",
+		    fp);
+		fprintf(fp, ", failures %" PRId64, jint(m, "failures", &n) ? n : 0);
+		fprintf(fp, ", successes %" PRId64, jint(m, "successes", &n) ? n : 0);
+		if ((s = jstr(m, "at")) != NULL) {
+			fputs(", at ", fp);
+			put_time_rel(fp, s, now_ms);
+		}
+		if (jtrue(m, "state_dir"))
+			fputs(", STATE_DIR", fp);
+		if (self != NULL && jstr(m, "node") != NULL && strcmp(self, jstr(m, "node")) == 0)
+			fputs(" (this monitor)", fp);
+		fputc('\n', fp);
+	}
+}
+
 void
 output_status(FILE *fp, json_object *st, int64_t now_ms)
 {
@@ -606,6 +666,7 @@ output_status(FILE *fp, json_object *st, int64_t now_ms)
 	status_grace(fp, st, now_ms);
 	status_local(fp, jobj(st, "local"), now_ms);
 	status_standby(fp, jobj(st, "standby"), now_ms);
+	status_coordination(fp, jobj(st, "coordination"), now_ms);
 	status_sync(fp, jobj(st, "sync"), now_ms);
 	if (notify != NULL) {
 		fprintf(fp, LABEL "%s", "notify",
@@ -762,6 +823,19 @@ output_ping(FILE *fp, json_object *res)
 	fputc('\n', fp);
 }
 
+/* " (by NODE)" when another monitor, the leader, carried the command out (§9 rule 6). */
+static void
+put_acted_by(FILE *fp, json_object *res)
+{
+	const char *s = jstr(res, "acted_by");
+
+	if (s == NULL)
+		return;
+	fputs(" (by ", fp);
+	put_safe(fp, s);
+	fputc(')', fp);
+}
+
 void
 output_pause(FILE *fp, json_object *res, int64_t now_ms)
 {
@@ -771,11 +845,13 @@ output_pause(FILE *fp, json_object *res, int64_t now_ms)
 		output_result(fp, "pause", res);
 		return;
 	}
+	fputs(paused ? "paused" : "resumed", fp);
+	put_acted_by(fp, res);
 	if (!paused) {
-		fputs("resumed: automatic checks and actions are on\n", fp);
+		fputs(": automatic checks and actions are on\n", fp);
 		return;
 	}
-	fputs("paused until ", fp);
+	fputs(" until ", fp);
 	if (jstr(res, "paused_until") != NULL)
 		put_time_rel(fp, jstr(res, "paused_until"), now_ms);
 	else
@@ -791,6 +867,7 @@ output_sync(FILE *fp, const char *direction, json_object *res)
 
 	put_safe(fp, direction != NULL ? direction : "sync");
 	fputs(ok ? " done" : " FAILED", fp);
+	put_acted_by(fp, res);
 	if (jint(res, "duration_ms", &n))
 		fprintf(fp, " in %" PRId64 " ms", n);
 	if (jstr(res, "error") != NULL) {

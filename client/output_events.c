@@ -3,6 +3,7 @@
  * for each type (a table of printers) and, for a type this client does not
  * know, every field as it is.
  */
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,24 @@ evp_text(FILE *fp, json_object *ev, const struct ev_printer *p)
 	ev_text(fp, ev, p->word, p->yes);
 }
 
+/* §9: "NODE epoch N, this monitor ROLE", or "none" when there is no leader. */
+static void
+evp_leader(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	static const char *const shown[] = {"node", "epoch", "role", NULL};
+	int64_t n;
+
+	(void)p;
+	ev_str(fp, ev, "node", "none");
+	if (jint(ev, "epoch", &n))
+		fprintf(fp, " epoch %" PRId64, n);
+	if (jstr(ev, "role") != NULL) {
+		fputs(", this monitor ", fp);
+		put_safe(fp, jstr(ev, "role"));
+	}
+	ev_rest(fp, ev, shown);
+}
+
 static const struct ev_printer ev_printers[] = {
     {"state", evp_state, NULL, NULL, NULL},
     {"check", evp_check, NULL, NULL, NULL},
@@ -262,6 +281,9 @@ static const struct ev_printer ev_printers[] = {
     {"error", evp_text, "what", "error", NULL},
     {"daemon", evp_simple, "what", "ok", "FAILED"},
     {"watch", evp_text, "what", "detail", NULL},
+    {"leader", evp_leader, NULL, NULL, NULL},
+    {"isolated", evp_text, "detail", NULL, NULL},
+    {"quorum", evp_text, "detail", NULL, NULL},
 };
 
 static const struct ev_printer *

@@ -850,6 +850,125 @@ class ClientTest(unittest.TestCase):
         self.assertIn("reload", lines[10])
         self.assertIn("teal", lines[11])  # a type this client does not know
 
+    # -- contract §9: several monitors (COORDINATOR=etcd) ------------------
+
+    COORD = {"coordinator": "etcd", "ok": True, "node": "m2", "role": "follower",
+             "leader": "m1", "epoch": 4711, "lease_ttl_s": 6.2,
+             "monitors": [
+                 {"node": "m1", "healthy": False, "failures": 4, "successes": 0,
+                  "at": "2026-11-28T06:00:01.000Z", "state_dir": False},
+                 {"node": "m2", "healthy": True, "failures": 0, "successes": 9,
+                  "at": "2026-11-28T06:00:02.000Z", "state_dir": True},
+                 {"node": "m3", "healthy": None, "failures": 0, "successes": 0,
+                  "at": None, "state_dir": False}],
+             "held_by": ["m2"], "error": None}
+
+    def test_status_coordination(self):
+        self.fake(lambda req, raw: ok(dict(STATUS, coordination=self.COORD)))
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        lines = out.splitlines()
+        pair = [ln for ln in lines if ln.startswith("pair ")]
+        self.assertEqual(len(pair), 1, out)
+        self.assertRegex(pair[0], r"this monitor m2 is follower; leader m1 \(epoch 4711\); "
+                                  r"lease 6\.2 s left; etcd ok$")
+        held = [ln for ln in lines if "held back by" in ln]
+        self.assertEqual(len(held), 1, out)
+        self.assertIn("m2", held[0])
+        mons = [ln.strip() for ln in lines if ln.strip().startswith("monitor ")]
+        self.assertEqual(len(mons), 3, out)
+        self.assertRegex(mons[0], r"^monitor m1: unhealthy, failures 4, successes 0, "
+                                  r"at 2026-11-28T06:00:01\.000Z")
+        self.assertNotIn("STATE_DIR", mons[0])
+        self.assertNotIn("this monitor", mons[0])
+        self.assertRegex(mons[1], r"^monitor m2: healthy, failures 0, successes 9, "
+                                  r"at 2026-11-28T06:00:02\.000Z .*, STATE_DIR "
+                                  r"\(this monitor\)$")
+        self.assertEqual(mons[2], "monitor m3: not checked yet, failures 0, successes 0")
+        # -j prints the object as the daemon sent it.
+        rc, out, _ = self.assertExit(0, self.ctl("-j", "status"))
+        self.assertEqual(json.loads(out)["coordination"], self.COORD)
+
+    def test_status_coordination_not_ok(self):
+        co = dict(self.COORD, ok=False, role="none", leader=None, epoch=0,
+                  lease_ttl_s=0.0, monitors=[], held_by=[],
+                  error="etcd unreachable: http://10.0.0.9:2379: connection refused")
+        self.fake(lambda req, raw: ok(dict(STATUS, coordination=co)))
+        rc, out, _ = self.assertExit(0, self.ctl("status"))
+        pair = [ln for ln in out.splitlines() if ln.startswith("pair ")]
+        self.assertEqual(len(pair), 1, out)
+        self.assertIn("this monitor m2 is none; no leader;", pair[0])
+        self.assertIn("etcd NOT OK", pair[0])
+        self.assertNotIn("epoch", pair[0])
+        self.assertIn("error: etcd unreachable: http://10.0.0.9:2379: connection refused",
+                      out)
+        self.assertNotIn("held back", out)
+        self.assertNotIn("monitor m", out.replace("this monitor m2", ""))
+
+    def test_status_without_coordination_has_no_pair_line(self):
+        for st in (STATUS, dict(STATUS, coordination=None)):
+            self.fake(lambda req, raw, st=st: ok(st),
+                      path=os.path.join(self.dir, "n%d.sock" % id(st)))
+            rc, out, _ = self.assertExit(
+                0, self.ctl("-s", os.path.join(self.dir, "n%d.sock" % id(st)),
+                            "status", sock=False))
+            self.assertNotIn("pair ", out)
+            self.assertNotIn("leader", out)
+
+    def test_events_coordination(self):
+        evs = [
+            {"seq": 30, "time": "2026-11-28T06:00:00.000Z", "type": "leader",
+             "node": "m1", "epoch": 4711, "role": "follower"},
+            {"seq": 31, "time": "2026-11-28T06:00:01.000Z", "type": "leader",
+             "node": None, "epoch": 4711, "role": "none"},
+            {"seq": 32, "time": "2026-11-28T06:00:02.000Z", "type": "isolated",
+             "detail": "no lease renewal for 4.0 s: fencing"},
+            {"seq": 33, "time": "2026-11-28T06:00:03.000Z", "type": "hook",
+             "hook": "self-fence", "ok": True, "exit_code": 0, "signal": None,
+             "timed_out": False, "duration_ms": 15, "output": ""},
+            {"seq": 34, "time": "2026-11-28T06:00:04.000Z", "type": "quorum",
+             "detail": "failover held back: m2 sees the primary healthy"},
+            {"seq": 35, "time": "2026-11-28T06:00:05.000Z", "type": "error",
+             "what": "etcd", "error": "etcd unreachable"},
+            {"seq": 36, "time": "2026-11-28T06:00:06.000Z", "type": "error",
+             "what": "fencing", "error": "the leader key is gone: action stopped"},
+        ]
+        self.events_fake(evs)
+        rc, out, _ = self.assertExit(0, self.ctl("events", "-n", "7", "--no-follow"))
+        lines = out.splitlines()
+        self.assertEqual(lines, [
+            "2026-11-28T06:00:00.000Z leader m1 epoch 4711, this monitor follower",
+            "2026-11-28T06:00:01.000Z leader none epoch 4711, this monitor none",
+            "2026-11-28T06:00:02.000Z isolated no lease renewal for 4.0 s: fencing",
+            lines[3],
+            "2026-11-28T06:00:04.000Z quorum failover held back: m2 sees the primary "
+            "healthy",
+            "2026-11-28T06:00:05.000Z error etcd: etcd unreachable",
+            "2026-11-28T06:00:06.000Z error fencing: the leader key is gone: action "
+            "stopped",
+        ])
+        self.assertRegex(lines[3], r"^2026-11-28T06:00:03\.000Z hook self-fence ok\b")
+
+    def test_acted_by(self):
+        def respond(req, raw):
+            if req["cmd"] == "pause":
+                return ok({"paused": True, "paused_until": None, "acted_by": "m1"})
+            if req["cmd"] == "resume":
+                return ok({"paused": False, "acted_by": "m1"})
+            if req["cmd"] == "sync":
+                return ok({"ok": True, "duration_ms": 5, "acted_by": "m1"})
+            return ok({"state": "active", "acted_by": "m1"})
+        self.fake(respond)
+        rc, out, _ = self.assertExit(0, self.ctl("pause"))
+        self.assertEqual(out, "paused (by m1) until resume\n")
+        rc, out, _ = self.assertExit(0, self.ctl("resume"))
+        self.assertEqual(out, "resumed (by m1): automatic checks and actions are on\n")
+        rc, out, _ = self.assertExit(0, self.ctl("sync", "push"))
+        self.assertEqual(out, "push done (by m1) in 5 ms\n")
+        rc, out, _ = self.assertExit(0, self.ctl("force-activate"))
+        self.assertIn("acted_by: m1", out)
+        rc, out, _ = self.assertExit(0, self.ctl("-j", "pause"))
+        self.assertEqual(json.loads(out)["acted_by"], "m1")
+
     def test_events_json(self):
         self.events_fake(EVENTS[:3])
         rc, out, _ = self.assertExit(0, self.ctl("-j", "events", "-n", "3", "--no-follow"))
