@@ -325,6 +325,59 @@ class TestExampleConfig(unittest.TestCase):
         self.assertEqual(missing, [])
         self.assertIn("TELEGRAM_BOT_TOKEN", present)
 
+    def test_coordination_part_is_current(self):
+        with open(EXAMPLE) as f:
+            text = f.read()
+        self.assertNotIn("NOT YET", text.upper())
+        self.assertNotIn("refuses to start", text)
+
+
+class TestEtcdExamples(unittest.TestCase):
+    """contrib/etcd/: the two monitors' configurations pass failoverd -n as
+    one pair (same app, endpoints and prefix; different names; STATE_DIR and
+    SELF_FENCE_CMD only on the primary's host), and the three etcd members'
+    files name one cluster."""
+
+    ETCD = os.path.join(CONTRIB, "etcd")
+
+    def effective(self, name, tmp):
+        e = dict(fodtest.BASE_ENV, FLY_API_TOKEN="fm2_secret", FLY_API_TOKEN_FILE="")
+        if tmp is not None:
+            e["STATE_DIR"] = tmp  # the file's path does not exist on this host
+        r = run([fodtest.FAILOVERD, "-n", "-c", os.path.join(self.ETCD, name)], env=e)
+        self.assertEqual(r.returncode, 0, name + ": " + r.stderr)
+        self.assertEqual(r.stdout.splitlines()[-1], "configuration OK")
+        return dict(ln.split("=", 1) for ln in r.stdout.splitlines() if "=" in ln)
+
+    def test_monitors_are_one_pair(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            a = self.effective("failoverd-primary-host.conf", tmp)
+            b = self.effective("failoverd-second-host.conf", None)
+        for k in ("COORDINATOR", "FLY_APP", "ETCD_ENDPOINTS", "ETCD_PREFIX", "ELECTION_TTL"):
+            self.assertEqual(a[k], b[k], k)
+        self.assertEqual(a["COORDINATOR"], "etcd")
+        self.assertNotEqual(a["NODE_NAME"], b["NODE_NAME"])
+        self.assertNotEqual(a["SELF_FENCE_CMD"], "")
+        self.assertEqual(b["SELF_FENCE_CMD"], "")
+        with open(os.path.join(self.ETCD, "failoverd-second-host.conf")) as f:
+            self.assertNotRegex(f.read(), r"(?m)^STATE_DIR=")
+        self.assertEqual(len(a["ETCD_ENDPOINTS"].split(",")), 3)
+
+    def test_etcd_members_are_one_cluster(self):
+        clusters, names, tokens = set(), [], set()
+        for i in (1, 2, 3):
+            with open(os.path.join(self.ETCD, "etcd-host%d.yml" % i)) as f:
+                kv = dict(m.groups() for m in
+                          re.finditer(r"(?m)^([a-z-]+): (.*)$", f.read()))
+            clusters.add(kv["initial-cluster"])
+            tokens.add(kv["initial-cluster-token"])
+            names.append(kv["name"])
+            self.assertIn(kv["name"] + "=" + kv["initial-advertise-peer-urls"],
+                          kv["initial-cluster"])
+        self.assertEqual(len(clusters), 1)
+        self.assertEqual(len(tokens), 1)
+        self.assertEqual(sorted(names), ["host1", "host2", "host3"])
+
 
 class TestBashCompletion(unittest.TestCase):
     def complete(self, *words):
