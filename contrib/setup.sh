@@ -121,8 +121,12 @@ demo)
 	build
 	exec python3 contrib/demo.py
 	;;
+demo-cluster)
+	build
+	exec python3 contrib/demo_cluster.py
+	;;
 *)
-	echo "usage: contrib/setup.sh deps|build|test|demo" >&2
+	echo "usage: contrib/setup.sh deps|build|test|demo|demo-cluster" >&2
 	exit 2
 	;;
 esac
