@@ -83,6 +83,10 @@ class InstallTest(unittest.TestCase):
             doc + "/examples/newsyslog/failoverd.conf",
             doc + "/examples/fly/fly.toml", doc + "/examples/fly/entrypoint.sh",
             doc + "/examples/fly/deploy.sh",
+            doc + "/examples/etcd/README.md", doc + "/examples/etcd/etcd-host1.yml",
+            doc + "/examples/etcd/etcd-host2.yml", doc + "/examples/etcd/etcd-host3.yml",
+            doc + "/examples/etcd/failoverd-primary-host.conf",
+            doc + "/examples/etcd/failoverd-second-host.conf",
         }
         self.assertEqual(files_under(self.dest), want)
         version = make_var("PACKAGE_VERSION")
