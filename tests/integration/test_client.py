@@ -904,6 +904,24 @@ class ClientTest(unittest.TestCase):
         self.assertNotIn("held back", out)
         self.assertNotIn("monitor m", out.replace("this monitor m2", ""))
 
+    def test_status_coordination_odd_values(self):
+        # A garbled coordination object (wrong types everywhere) is shown as
+        # far as it makes sense, never a crash.
+        for co in ("etcd", 7, [], {"role": 3, "leader": [], "epoch": "x",
+                                   "lease_ttl_s": "y", "ok": "yes",
+                                   "monitors": [1, "m1", None, {"node": 5, "at": 6}],
+                                   "held_by": [None, 3], "error": {}},
+                   {"monitors": "m1", "held_by": "m2", "node": "a\x1b[31mb"}):
+            path = os.path.join(self.dir, "odd.sock")
+            f = self.fake(lambda req, raw, co=co: ok(dict(STATUS, coordination=co)),
+                          path=path)
+            rc, out, _ = self.assertExit(0, self.ctl("-s", path, "status", sock=False))
+            self.assertIn("standby", out)
+            self.assertNotIn("\x1b", out)  # the terminal escape was cleaned
+            f.close()
+            if os.path.exists(path):
+                os.unlink(path)
+
     def test_status_without_coordination_has_no_pair_line(self):
         for st in (STATUS, dict(STATUS, coordination=None)):
             self.fake(lambda req, raw, st=st: ok(st),
