@@ -10,7 +10,9 @@ import base64
 import http.server
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -126,6 +128,39 @@ class BadEtcdTest(ClusterCase):
         self.wait_state(lead, "standby")
         self.assertEqual(c.starts(), 1)
         self.assertEqual({c.node_of_port[r["port"]] for r in c.writes()}, {lead})
+
+    def test_lease_vanishes_mid_failover(self):
+        """The leader's lease is revoked while its activation runs a slow
+        fence: whoever leads next (the same monitor in a new term, or
+        another) finishes the failover with one start, and the revoked
+        term's action sends nothing once its fence returns."""
+        tmp = tempfile.mkdtemp(prefix="fodbad.")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        slow, done = os.path.join(tmp, "slow"), os.path.join(tmp, "done")
+        open(slow, "w").close()
+        c = self.up(extra={"FENCE_CMD": "if [ -e %s ]; then sleep 3; touch %s; fi"
+                           % (slow, done)})
+        url = c.etcd.members[0].url
+        lead = c.leader()
+        c.primary_mode("down")
+        wait_until(lambda: c.status(lead)["state"] == "failing-over", 10, msg="failing-over")
+        kv = leader_kv(url)
+        old_epoch = int(kv["create_revision"])
+        etcd_post(url, "/v3/lease/revoke", {"ID": kv["lease"]})
+        os.unlink(slow)  # the next leader's fence returns at once
+        new = c.wait_leader(timeout=c.ttl + 2)
+        wait_until(lambda: c.status(new)["coordination"]["epoch"] > old_epoch, c.ttl + 2,
+                   msg="a new term")
+        for n in c.names:
+            self.wait_state(n, "standby")
+        # The revoked term's fence returns (or was ended): a second past it,
+        # still one start.
+        t_end = time.time() + 3.5
+        wait_until(lambda: time.time() > t_end and (os.path.exists(done) or
+                                                    c.status(lead)["state"] == "standby"),
+                   6, msg="the old fence over")
+        self.assertEqual(c.starts(), 1, c.logs())
+        self.assertTrue(all(c.status(n)["state"] == "standby" for n in c.names))
 
     def test_etcd_500_then_slow_then_well(self):
         """m3 reaches etcd through a front that answers 500, then answers
