@@ -60,6 +60,38 @@ class FlyCheckTest(unittest.TestCase):
         f = flycheck.check([req(101, "start", 9999)], TERMS, PORTS)
         self.assertEqual(len(f), 1)
 
+    def test_slack_does_not_let_two_senders_interleave(self):
+        # The watcher saw m1's key go late (at 112.05) and m2's put at 112.1:
+        # m2's request at 111.8 is inside the slack, but m1 sending after it
+        # is two senders interleaving.
+        terms = [("m1", 10, 100.0, 112.05), ("m2", 20, 112.1, None)]
+        f = flycheck.check([req(111.8, "start", 1002), req(111.9, "stop", 1001)], terms, PORTS)
+        self.assertEqual([x[:3] for x in f], ["(a)"], f)
+        # The same two requests the other way round are a clean hand-over.
+        self.assertEqual(flycheck.check([req(111.8, "stop", 1001), req(111.9, "start", 1002)],
+                                        terms, PORTS), [])
+
+    def test_suspend_ends_a_failover_and_a_refused_one_does_not(self):
+        log = [req(101, "start", 1001), req(102, "suspend", 1001), req(103, "start", 1001)]
+        self.assertEqual(flycheck.check(log, TERMS, PORTS), [])
+        log = [req(101, "start", 1001), req(102, "suspend", 1001, status=412),
+               req(103, "start", 1001)]
+        f = flycheck.check(log, TERMS, PORTS)
+        self.assertEqual([x[:3] for x in f], ["(b)"], f)
+
+    def test_failures_name_the_request(self):
+        f = flycheck.check([req(111.0, "stop", 1002, mid="d8e1")], TERMS, PORTS)
+        self.assertEqual(len(f), 1, f)
+        for word in ("stop", "d8e1", "m2", "111.000", "m1/10"):
+            self.assertIn(word, f[0])
+
+    def test_a_term_never_ends_before_it_began(self):
+        # Requests at the edges of a term: the put (less the slack) and the
+        # delete are inside; a hair beyond is not.
+        self.assertEqual(flycheck.check([req(99.5, "start", 1001), req(110.0, "stop", 1001)],
+                                        TERMS, PORTS), [])
+        self.assertNotEqual(flycheck.check([req(99.49, "start", 1001)], TERMS, PORTS), [])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
