@@ -569,6 +569,60 @@ status_counters(FILE *fp, json_object *c, int64_t now_ms)
 	fputc('\n', fp);
 }
 
+/* COORDINATOR=etcd: this monitor's role, the leader, the lease, and each
+ * live monitor's view. Nothing with COORDINATOR=none (null). */
+static void
+status_coordination(FILE *fp, json_object *co, int64_t now_ms)
+{
+	json_object *mons = jarr(co, "monitors"), *held = jarr(co, "held_by");
+	int64_t n;
+	double d;
+	bool b;
+
+	if (co == NULL)
+		return;
+	fprintf(fp, LABEL, "monitors");
+	put_safe(fp, jstr(co, "node") != NULL ? jstr(co, "node") : "?");
+	fputs(" is ", fp);
+	put_safe(fp, jstr(co, "role") != NULL ? jstr(co, "role") : "?");
+	fputs("; leader ", fp);
+	put_safe(fp, jstr(co, "leader") != NULL ? jstr(co, "leader") : "none");
+	if (jint(co, "epoch", &n) && n > 0)
+		fprintf(fp, " (epoch %" PRId64 ")", n);
+	if (jnum(co, "lease_ttl_s", &d))
+		fprintf(fp, "; lease %.1fs left", d);
+	if (jbool(co, "ok", &b) && !b) {
+		fputs("; etcd: ", fp);
+		put_safe(fp, jstr(co, "error") != NULL ? jstr(co, "error") : "not answering");
+	}
+	fputc('\n', fp);
+	if (held != NULL && json_object_array_length(held) > 0) {
+		fputs(INDENT "held back by ", fp);
+		put_list(fp, held);
+		fputc('\n', fp);
+	}
+	for (size_t i = 0; mons != NULL && i < json_object_array_length(mons); i++) {
+		json_object *m = json_object_array_get_idx(mons, i);
+
+		fputs(INDENT, fp);
+		put_safe(fp, jstr(m, "node") != NULL ? jstr(m, "node") : "?");
+		fputs(": ", fp);
+		fputs(!jbool(m, "healthy", &b) ? "not checked yet"
+		        : b                    ? "healthy"
+		                               : "unhealthy",
+		    fp);
+		fprintf(fp, ", failures %" PRId64, jint(m, "failures", &n) ? n : 0);
+		fprintf(fp, ", successes %" PRId64, jint(m, "successes", &n) ? n : 0);
+		if (jstr(m, "at") != NULL) {
+			fputs(", ", fp);
+			put_time_rel(fp, jstr(m, "at"), now_ms);
+		}
+		if (jtrue(m, "state_dir"))
+			fputs(", STATE_DIR", fp);
+		fputc('\n', fp);
+	}
+}
+
 static void
 status_errors(FILE *fp, json_object *errors)
 {
@@ -594,66 +648,6 @@ status_errors(FILE *fp, json_object *errors)
 	}
 }
 
-/* Contract §9: the pair's coordination (null, so nothing, with COORDINATOR=none). */
-static void
-status_coordination(FILE *fp, json_object *co, int64_t now_ms)
-{
-	json_object *mons = jarr(co, "monitors"), *held = jarr(co, "held_by"), *m;
-	const char *s, *self = jstr(co, "node");
-	int64_t n;
-	double d;
-	bool b;
-
-	if (co == NULL)
-		return;
-	fprintf(fp, LABEL "this monitor ", "pair");
-	put_safe(fp, self != NULL ? self : "?");
-	fputs(" is ", fp);
-	put_safe(fp, jstr(co, "role") != NULL ? jstr(co, "role") : "unknown");
-	if ((s = jstr(co, "leader")) != NULL) {
-		fputs("; leader ", fp);
-		put_safe(fp, s);
-	} else
-		fputs("; no leader", fp);
-	if (jint(co, "epoch", &n) && n > 0)
-		fprintf(fp, " (epoch %" PRId64 ")", n);
-	if (jnum(co, "lease_ttl_s", &d))
-		fprintf(fp, "; lease %.1f s left", d);
-	if (jbool(co, "ok", &b))
-		fputs(b ? "; etcd ok" : "; etcd NOT OK", fp);
-	fputc('\n', fp);
-	if ((s = jstr(co, "error")) != NULL) {
-		fputs(INDENT "error: ", fp);
-		put_safe(fp, s);
-		fputc('\n', fp);
-	}
-	if (held != NULL && json_object_array_length(held) > 0) {
-		fputs(INDENT "held back by: ", fp);
-		put_list(fp, held);
-		fputs(" (they see the primary healthy)\n", fp);
-	}
-	for (size_t i = 0; mons != NULL && i < json_object_array_length(mons); i++) {
-		m = json_object_array_get_idx(mons, i);
-		fputs(INDENT "monitor ", fp);
-		put_safe(fp, jstr(m, "node") != NULL ? jstr(m, "node") : "?");
-		fputs(!jbool(m, "healthy", &b) ? ": not checked yet"
-		        : b                    ? ": healthy"
-		                               : ": unhealthy",
-		    fp);
-		fprintf(fp, ", failures %" PRId64, jint(m, "failures", &n) ? n : 0);
-		fprintf(fp, ", successes %" PRId64, jint(m, "successes", &n) ? n : 0);
-		if ((s = jstr(m, "at")) != NULL) {
-			fputs(", at ", fp);
-			put_time_rel(fp, s, now_ms);
-		}
-		if (jtrue(m, "state_dir"))
-			fputs(", STATE_DIR", fp);
-		if (self != NULL && jstr(m, "node") != NULL && strcmp(self, jstr(m, "node")) == 0)
-			fputs(" (this monitor)", fp);
-		fputc('\n', fp);
-	}
-}
-
 void
 output_status(FILE *fp, json_object *st, int64_t now_ms)
 {
@@ -665,8 +659,8 @@ output_status(FILE *fp, json_object *st, int64_t now_ms)
 	status_cause(fp, st);
 	status_grace(fp, st, now_ms);
 	status_local(fp, jobj(st, "local"), now_ms);
-	status_standby(fp, jobj(st, "standby"), now_ms);
 	status_coordination(fp, jobj(st, "coordination"), now_ms);
+	status_standby(fp, jobj(st, "standby"), now_ms);
 	status_sync(fp, jobj(st, "sync"), now_ms);
 	if (notify != NULL) {
 		fprintf(fp, LABEL "%s", "notify",
@@ -823,16 +817,14 @@ output_ping(FILE *fp, json_object *res)
 	fputc('\n', fp);
 }
 
-/* " (by NODE)" when another monitor, the leader, carried the command out (§9 rule 6). */
+/* COORDINATOR=etcd: a pair-wide command says which monitor carried it out. */
 static void
 put_acted_by(FILE *fp, json_object *res)
 {
-	const char *s = jstr(res, "acted_by");
-
-	if (s == NULL)
+	if (jstr(res, "acted_by") == NULL)
 		return;
 	fputs(" (by ", fp);
-	put_safe(fp, s);
+	put_safe(fp, jstr(res, "acted_by"));
 	fputc(')', fp);
 }
 
@@ -845,17 +837,18 @@ output_pause(FILE *fp, json_object *res, int64_t now_ms)
 		output_result(fp, "pause", res);
 		return;
 	}
-	fputs(paused ? "paused" : "resumed", fp);
-	put_acted_by(fp, res);
 	if (!paused) {
-		fputs(": automatic checks and actions are on\n", fp);
+		fputs("resumed: automatic checks and actions are on", fp);
+		put_acted_by(fp, res);
+		fputc('\n', fp);
 		return;
 	}
-	fputs(" until ", fp);
+	fputs("paused until ", fp);
 	if (jstr(res, "paused_until") != NULL)
 		put_time_rel(fp, jstr(res, "paused_until"), now_ms);
 	else
 		fputs("resume", fp);
+	put_acted_by(fp, res);
 	fputc('\n', fp);
 }
 
@@ -867,13 +860,13 @@ output_sync(FILE *fp, const char *direction, json_object *res)
 
 	put_safe(fp, direction != NULL ? direction : "sync");
 	fputs(ok ? " done" : " FAILED", fp);
-	put_acted_by(fp, res);
 	if (jint(res, "duration_ms", &n))
 		fprintf(fp, " in %" PRId64 " ms", n);
 	if (jstr(res, "error") != NULL) {
 		fputs(": ", fp);
 		put_safe(fp, jstr(res, "error"));
 	}
+	put_acted_by(fp, res);
 	fputc('\n', fp);
 	return ok;
 }

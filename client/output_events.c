@@ -3,7 +3,6 @@
  * for each type (a table of printers) and, for a type this client does not
  * know, every field as it is.
  */
-#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,19 +249,20 @@ evp_text(FILE *fp, json_object *ev, const struct ev_printer *p)
 	ev_text(fp, ev, p->word, p->yes);
 }
 
-/* §9: "NODE epoch N, this monitor ROLE", or "none" when there is no leader. */
+/* leader: "m2 (epoch 42), this monitor: follower", or "none". */
 static void
 evp_leader(FILE *fp, json_object *ev, const struct ev_printer *p)
 {
-	static const char *const shown[] = {"node", "epoch", "role", NULL};
+	const char *const shown[] = {"node", "epoch", "role", NULL};
 	int64_t n;
 
 	(void)p;
-	ev_str(fp, ev, "node", "none");
-	if (jint(ev, "epoch", &n))
-		fprintf(fp, " epoch %" PRId64, n);
+	fputc(' ', fp);
+	put_safe(fp, jstr(ev, "node") != NULL ? jstr(ev, "node") : "none");
+	if (jint(ev, "epoch", &n) && n > 0 && jstr(ev, "node") != NULL)
+		fprintf(fp, " (epoch %" PRId64 ")", n);
 	if (jstr(ev, "role") != NULL) {
-		fputs(", this monitor ", fp);
+		fputs(", this monitor: ", fp);
 		put_safe(fp, jstr(ev, "role"));
 	}
 	ev_rest(fp, ev, shown);

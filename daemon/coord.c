@@ -817,8 +817,9 @@ coord_new(
 
 	memset(&ec, 0, sizeof(ec));
 	ec.endpoints = cfg->etcd_endpoints;
-	/* Below a third of the TTL, so a renewal's answer comes in time. */
-	ec.timeout_ms = c->ttl_ms / 3 < 2000 ? c->ttl_ms / 3 : 2000;
+	/* A sixth of the TTL (at most 2 s): a renewal that fails leaves time
+	 * for another (250 ms later) within the belief's TTL x 2/3. */
+	ec.timeout_ms = c->ttl_ms / 6 < 2000 ? c->ttl_ms / 6 : 2000;
 	ec.user = cfg->etcd_user;
 	ec.password = cfg->etcd_password;
 	ec.ca_file = cfg->etcd_ca_file;

@@ -867,23 +867,19 @@ class ClientTest(unittest.TestCase):
         self.fake(lambda req, raw: ok(dict(STATUS, coordination=self.COORD)))
         rc, out, _ = self.assertExit(0, self.ctl("status"))
         lines = out.splitlines()
-        pair = [ln for ln in lines if ln.startswith("pair ")]
+        pair = [i for i, ln in enumerate(lines) if ln.startswith("monitors ")]
         self.assertEqual(len(pair), 1, out)
-        self.assertRegex(pair[0], r"this monitor m2 is follower; leader m1 \(epoch 4711\); "
-                                  r"lease 6\.2 s left; etcd ok$")
-        held = [ln for ln in lines if "held back by" in ln]
-        self.assertEqual(len(held), 1, out)
-        self.assertIn("m2", held[0])
-        mons = [ln.strip() for ln in lines if ln.strip().startswith("monitor ")]
-        self.assertEqual(len(mons), 3, out)
-        self.assertRegex(mons[0], r"^monitor m1: unhealthy, failures 4, successes 0, "
-                                  r"at 2026-11-28T06:00:01\.000Z")
+        i = pair[0]
+        self.assertRegex(lines[i], r"^monitors +m2 is follower; leader m1 \(epoch 4711\); "
+                                   r"lease 6\.2s left$")
+        self.assertRegex(lines[i + 1], r"^ +held back by m2$")
+        mons = [ln.strip() for ln in lines[i + 2:i + 5]]
+        self.assertRegex(mons[0], r"^m1: unhealthy, failures 4, successes 0, "
+                                  r"2026-11-28T06:00:01\.000Z")
         self.assertNotIn("STATE_DIR", mons[0])
-        self.assertNotIn("this monitor", mons[0])
-        self.assertRegex(mons[1], r"^monitor m2: healthy, failures 0, successes 9, "
-                                  r"at 2026-11-28T06:00:02\.000Z .*, STATE_DIR "
-                                  r"\(this monitor\)$")
-        self.assertEqual(mons[2], "monitor m3: not checked yet, failures 0, successes 0")
+        self.assertRegex(mons[1], r"^m2: healthy, failures 0, successes 9, "
+                                  r"2026-11-28T06:00:02\.000Z .*, STATE_DIR$")
+        self.assertEqual(mons[2], "m3: not checked yet, failures 0, successes 0")
         # -j prints the object as the daemon sent it.
         rc, out, _ = self.assertExit(0, self.ctl("-j", "status"))
         self.assertEqual(json.loads(out)["coordination"], self.COORD)
@@ -894,15 +890,13 @@ class ClientTest(unittest.TestCase):
                   error="etcd unreachable: http://10.0.0.9:2379: connection refused")
         self.fake(lambda req, raw: ok(dict(STATUS, coordination=co)))
         rc, out, _ = self.assertExit(0, self.ctl("status"))
-        pair = [ln for ln in out.splitlines() if ln.startswith("pair ")]
+        pair = [ln for ln in out.splitlines() if ln.startswith("monitors ")]
         self.assertEqual(len(pair), 1, out)
-        self.assertIn("this monitor m2 is none; no leader;", pair[0])
-        self.assertIn("etcd NOT OK", pair[0])
+        self.assertIn("m2 is none; leader none;", pair[0])
+        self.assertIn("; etcd: etcd unreachable: http://10.0.0.9:2379: connection refused",
+                      pair[0])
         self.assertNotIn("epoch", pair[0])
-        self.assertIn("error: etcd unreachable: http://10.0.0.9:2379: connection refused",
-                      out)
         self.assertNotIn("held back", out)
-        self.assertNotIn("monitor m", out.replace("this monitor m2", ""))
 
     def test_status_coordination_odd_values(self):
         # A garbled coordination object (wrong types everywhere) is shown as
@@ -929,7 +923,7 @@ class ClientTest(unittest.TestCase):
             rc, out, _ = self.assertExit(
                 0, self.ctl("-s", os.path.join(self.dir, "n%d.sock" % id(st)),
                             "status", sock=False))
-            self.assertNotIn("pair ", out)
+            self.assertNotIn("monitors ", out)
             self.assertNotIn("leader", out)
 
     def test_events_coordination(self):
@@ -954,8 +948,8 @@ class ClientTest(unittest.TestCase):
         rc, out, _ = self.assertExit(0, self.ctl("events", "-n", "7", "--no-follow"))
         lines = out.splitlines()
         self.assertEqual(lines, [
-            "2026-11-28T06:00:00.000Z leader m1 epoch 4711, this monitor follower",
-            "2026-11-28T06:00:01.000Z leader none epoch 4711, this monitor none",
+            "2026-11-28T06:00:00.000Z leader m1 (epoch 4711), this monitor: follower",
+            "2026-11-28T06:00:01.000Z leader none, this monitor: none",
             "2026-11-28T06:00:02.000Z isolated no lease renewal for 4.0 s: fencing",
             lines[3],
             "2026-11-28T06:00:04.000Z quorum failover held back: m2 sees the primary "
@@ -977,11 +971,11 @@ class ClientTest(unittest.TestCase):
             return ok({"state": "active", "acted_by": "m1"})
         self.fake(respond)
         rc, out, _ = self.assertExit(0, self.ctl("pause"))
-        self.assertEqual(out, "paused (by m1) until resume\n")
+        self.assertEqual(out, "paused until resume (by m1)\n")
         rc, out, _ = self.assertExit(0, self.ctl("resume"))
-        self.assertEqual(out, "resumed (by m1): automatic checks and actions are on\n")
+        self.assertEqual(out, "resumed: automatic checks and actions are on (by m1)\n")
         rc, out, _ = self.assertExit(0, self.ctl("sync", "push"))
-        self.assertEqual(out, "push done (by m1) in 5 ms\n")
+        self.assertEqual(out, "push done in 5 ms (by m1)\n")
         rc, out, _ = self.assertExit(0, self.ctl("force-activate"))
         self.assertIn("acted_by: m1", out)
         rc, out, _ = self.assertExit(0, self.ctl("-j", "pause"))

@@ -17,7 +17,7 @@ import fodtest  # noqa: E402
 DEMO = os.path.join(fodtest.SRCDIR, "contrib", "demo.py")
 
 
-def demo_processes(marker=b"failoverd-demo."):
+def demo_processes():
     """pids of anything still running from a demo's temp dir."""
     out = []
     for pid in os.listdir("/proc"):
@@ -25,7 +25,7 @@ def demo_processes(marker=b"failoverd-demo."):
             continue
         try:
             with open("/proc/%s/cmdline" % pid, "rb") as f:
-                if marker in f.read():
+                if b"failoverd-demo." in f.read():
                     out.append(int(pid))
         except OSError:
             pass
@@ -76,23 +76,12 @@ class DemoTest(unittest.TestCase):
 DEMO_CLUSTER = os.path.join(fodtest.SRCDIR, "contrib", "demo_cluster.py")
 
 
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return False
-
-
 class DemoClusterTest(unittest.TestCase):
-    """contrib/setup.sh demo-cluster: three etcd members, three monitors; the
-    election, the leader killed and replaced, the primary's host cut off
-    (self-fence) and exactly one failover; exit 0, nothing left running."""
 
-    def test_demo_cluster_shows_several_monitors(self):
+    def test_demo_cluster(self):
         if not os.path.exists(fodtest.FAILOVERD):
             self.skipTest("failoverd is not built")
-        sys.path.insert(0, HERE)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from etcdfix import have_etcd
         if not have_etcd():
             self.skipTest("etcd is not installed")
@@ -100,38 +89,32 @@ class DemoClusterTest(unittest.TestCase):
         t0 = time.monotonic()
         cp = subprocess.run([sys.executable, DEMO_CLUSTER], capture_output=True, env=env,
                             stdin=subprocess.DEVNULL, timeout=120)
-        took = time.monotonic() - t0
-        out = cp.stdout.decode("utf-8", "replace")
-        err = cp.stderr.decode("utf-8", "replace")
-        self.assertEqual(cp.returncode, 0, out + err)
-        self.assertLess(took, 90, "the demo must end within 90 s")
-        self.assertNotIn("Traceback", out + err)
-        # The narration, in this order.
-        want = [r"pair +this monitor third-host is follower; leader second-host \(epoch \d+\)",
-                r"monitor primary-host: healthy.*STATE_DIR",
-                r"new leader: (primary-host|third-host), \d+\.\d s after the kill",
-                r"\[primary-host\] \S+ isolated cannot prove the etcd lease",
-                r"\[primary-host\] \S+ hook self-fence ok",
-                r"SELF_FENCE_CMD ran \d+\.\d s after the cut",
-                r"\[third-host\] \S+ state primary -> failing-over",
-                r"\[third-host\] \S+ state failing-over -> standby",
-                r"Fly start requests for machine \w+: 1; machine is started",
-                r"pair +this monitor third-host is leader; leader third-host",
-                r"Fly starts of the standby machine: 1"]
+        out = cp.stdout.decode("utf-8", "replace") + cp.stderr.decode("utf-8", "replace")
+        self.assertEqual(cp.returncode, 0, out)
+        self.assertLess(time.monotonic() - t0, 90)
+        self.assertNotIn("Traceback", out)
+        want = [r"is follower; leader \w+ \(epoch \d+\)",
+                r"Killing the leader \((\w+)\) with SIGKILL",
+                r"\w+ leads after [\d.]+ s",
+                r"home ran SELF_FENCE_CMD [\d.]+ s after the cut",
+                r"started the standby [\d.]+ s after the self-fence; Fly start requests: 1",
+                r"monitors +\w+ is leader",
+                r"no two monitors acted in overlapping terms; one start per failover",
+                r"demo-cluster done: one actor at every moment"]
         pos = 0
         for w in want:
             m = re.compile(w).search(out, pos)
             self.assertIsNotNone(m, "%r not found after position %d in:\n%s" % (w, pos, out))
             pos = m.end()
-        # No failover before the self-fence: the only state change on any
-        # monitor is third-host's, after it.
-        self.assertEqual(len(re.findall(r"state primary -> failing-over", out)), 1, out)
-        # Nothing left running: the monitors and the primary (their paths are
-        # in the demo's temp dir) and the etcd members (their pids printed).
-        pids = [int(p) for p in re.search(r"\(pids ([\d ]+)\)", out).group(1).split()]
-        self.assertEqual([p for p in pids if pid_alive(p)], [], "etcd left running")
-        self.assertEqual([p for p in demo_processes(b"failoverd-demo-cluster.")
-                          if pid_alive(p)], [], "the demo left processes behind")
+        left = []
+        for pid in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if b"failoverd-demo-cluster." in f.read():
+                        left.append(pid)
+            except OSError:
+                pass
+        self.assertEqual(left, [], "the demo left processes behind")
 
 
 if __name__ == "__main__":

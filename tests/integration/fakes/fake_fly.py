@@ -221,6 +221,7 @@ class FakeFly:
         self.wait_scale = wait_scale
         self.suspend_delay = stop_delay if suspend_delay is None else suspend_delay
         self.lease_scale = lease_scale
+        self._more = []  # listen_more()'s servers
         self.lease_status = None  # 404/405: no lease endpoints
         self.lease_owner = "failoverd@example.com"  # the token's owner
         self.stops_of_suspended = []  # ids of suspended machines stopped
@@ -330,8 +331,27 @@ class FakeFly:
         self.thread.start()
         return self
 
+    def listen_more(self):
+        """One more listening port on the same fake (the same machines and
+        request log); each request's record says which port it came to, so
+        a test that gives each client its own port knows who sent what.
+        Returns the URL."""
+        class Handler(_Handler):
+            pass
+        Handler.fake = self
+        srv = QuietThreadingHTTPServer((self.host, 0), Handler)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        self._more.append(srv)
+        return "http://%s:%d" % (self.host, srv.server_address[1])
+
     def stop(self):
         self._stopping.set()
+        for srv in self._more:
+            srv.shutdown()
+            srv.server_close()
+        self._more = []
         if self.server:
             self.server.shutdown()
             self.server.server_close()
@@ -607,7 +627,8 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in self.headers.items():
             headers[k] = ("%s <redacted>" % scheme) if k.lower() == "authorization" else v
         rec = {"method": method, "path": path, "query": query, "headers": headers,
-               "auth_scheme": scheme, "body": body, "time": time.time(), "status": None}
+               "auth_scheme": scheme, "body": body, "time": time.time(), "status": None,
+               "port": self.server.server_address[1]}
         fake.record(rec)
         f = fake._take_fault(method, path)
         if f is not None:
