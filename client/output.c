@@ -569,6 +569,60 @@ status_counters(FILE *fp, json_object *c, int64_t now_ms)
 	fputc('\n', fp);
 }
 
+/* COORDINATOR=etcd: this monitor's role, the leader, the lease, and each
+ * live monitor's view. Nothing with COORDINATOR=none (null). */
+static void
+status_coordination(FILE *fp, json_object *co, int64_t now_ms)
+{
+	json_object *mons = jarr(co, "monitors"), *held = jarr(co, "held_by");
+	int64_t n;
+	double d;
+	bool b;
+
+	if (co == NULL)
+		return;
+	fprintf(fp, LABEL, "monitors");
+	put_safe(fp, jstr(co, "node") != NULL ? jstr(co, "node") : "?");
+	fputs(" is ", fp);
+	put_safe(fp, jstr(co, "role") != NULL ? jstr(co, "role") : "?");
+	fputs("; leader ", fp);
+	put_safe(fp, jstr(co, "leader") != NULL ? jstr(co, "leader") : "none");
+	if (jint(co, "epoch", &n) && n > 0)
+		fprintf(fp, " (epoch %" PRId64 ")", n);
+	if (jnum(co, "lease_ttl_s", &d))
+		fprintf(fp, "; lease %.1fs left", d);
+	if (jbool(co, "ok", &b) && !b) {
+		fputs("; etcd: ", fp);
+		put_safe(fp, jstr(co, "error") != NULL ? jstr(co, "error") : "not answering");
+	}
+	fputc('\n', fp);
+	if (held != NULL && json_object_array_length(held) > 0) {
+		fputs(INDENT "held back by ", fp);
+		put_list(fp, held);
+		fputc('\n', fp);
+	}
+	for (size_t i = 0; mons != NULL && i < json_object_array_length(mons); i++) {
+		json_object *m = json_object_array_get_idx(mons, i);
+
+		fputs(INDENT, fp);
+		put_safe(fp, jstr(m, "node") != NULL ? jstr(m, "node") : "?");
+		fputs(": ", fp);
+		fputs(!jbool(m, "healthy", &b) ? "not checked yet"
+		        : b                    ? "healthy"
+		                               : "unhealthy",
+		    fp);
+		fprintf(fp, ", failures %" PRId64, jint(m, "failures", &n) ? n : 0);
+		fprintf(fp, ", successes %" PRId64, jint(m, "successes", &n) ? n : 0);
+		if (jstr(m, "at") != NULL) {
+			fputs(", ", fp);
+			put_time_rel(fp, jstr(m, "at"), now_ms);
+		}
+		if (jtrue(m, "state_dir"))
+			fputs(", STATE_DIR", fp);
+		fputc('\n', fp);
+	}
+}
+
 static void
 status_errors(FILE *fp, json_object *errors)
 {
@@ -605,6 +659,7 @@ output_status(FILE *fp, json_object *st, int64_t now_ms)
 	status_cause(fp, st);
 	status_grace(fp, st, now_ms);
 	status_local(fp, jobj(st, "local"), now_ms);
+	status_coordination(fp, jobj(st, "coordination"), now_ms);
 	status_standby(fp, jobj(st, "standby"), now_ms);
 	status_sync(fp, jobj(st, "sync"), now_ms);
 	if (notify != NULL) {
@@ -762,6 +817,17 @@ output_ping(FILE *fp, json_object *res)
 	fputc('\n', fp);
 }
 
+/* COORDINATOR=etcd: a pair-wide command says which monitor carried it out. */
+static void
+put_acted_by(FILE *fp, json_object *res)
+{
+	if (jstr(res, "acted_by") == NULL)
+		return;
+	fputs(" (by ", fp);
+	put_safe(fp, jstr(res, "acted_by"));
+	fputc(')', fp);
+}
+
 void
 output_pause(FILE *fp, json_object *res, int64_t now_ms)
 {
@@ -772,7 +838,9 @@ output_pause(FILE *fp, json_object *res, int64_t now_ms)
 		return;
 	}
 	if (!paused) {
-		fputs("resumed: automatic checks and actions are on\n", fp);
+		fputs("resumed: automatic checks and actions are on", fp);
+		put_acted_by(fp, res);
+		fputc('\n', fp);
 		return;
 	}
 	fputs("paused until ", fp);
@@ -780,6 +848,7 @@ output_pause(FILE *fp, json_object *res, int64_t now_ms)
 		put_time_rel(fp, jstr(res, "paused_until"), now_ms);
 	else
 		fputs("resume", fp);
+	put_acted_by(fp, res);
 	fputc('\n', fp);
 }
 
@@ -797,6 +866,7 @@ output_sync(FILE *fp, const char *direction, json_object *res)
 		fputs(": ", fp);
 		put_safe(fp, jstr(res, "error"));
 	}
+	put_acted_by(fp, res);
 	fputc('\n', fp);
 	return ok;
 }

@@ -249,6 +249,25 @@ evp_text(FILE *fp, json_object *ev, const struct ev_printer *p)
 	ev_text(fp, ev, p->word, p->yes);
 }
 
+/* leader: "m2 (epoch 42), this monitor: follower", or "none". */
+static void
+evp_leader(FILE *fp, json_object *ev, const struct ev_printer *p)
+{
+	const char *const shown[] = {"node", "epoch", "role", NULL};
+	int64_t n;
+
+	(void)p;
+	fputc(' ', fp);
+	put_safe(fp, jstr(ev, "node") != NULL ? jstr(ev, "node") : "none");
+	if (jint(ev, "epoch", &n) && n > 0 && jstr(ev, "node") != NULL)
+		fprintf(fp, " (epoch %" PRId64 ")", n);
+	if (jstr(ev, "role") != NULL) {
+		fputs(", this monitor: ", fp);
+		put_safe(fp, jstr(ev, "role"));
+	}
+	ev_rest(fp, ev, shown);
+}
+
 static const struct ev_printer ev_printers[] = {
     {"state", evp_state, NULL, NULL, NULL},
     {"check", evp_check, NULL, NULL, NULL},
@@ -262,6 +281,9 @@ static const struct ev_printer ev_printers[] = {
     {"error", evp_text, "what", "error", NULL},
     {"daemon", evp_simple, "what", "ok", "FAILED"},
     {"watch", evp_text, "what", "detail", NULL},
+    {"leader", evp_leader, NULL, NULL, NULL},
+    {"isolated", evp_text, "detail", NULL, NULL},
+    {"quorum", evp_text, "detail", NULL, NULL},
 };
 
 static const struct ev_printer *

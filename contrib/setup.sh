@@ -4,6 +4,8 @@
 #   contrib/setup.sh build   deps + configure + make
 #   contrib/setup.sh test    build + the whole test suite (make check)
 #   contrib/setup.sh demo    build + a self-contained failover demo (no accounts)
+#   contrib/setup.sh demo-cluster  build + three monitors on a three-member etcd:
+#                            a leader killed, the primary's host cut off, one failover
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -121,8 +123,12 @@ demo)
 	build
 	exec python3 contrib/demo.py
 	;;
+demo-cluster)
+	build
+	exec python3 contrib/demo_cluster.py
+	;;
 *)
-	echo "usage: contrib/setup.sh deps|build|test|demo" >&2
+	echo "usage: contrib/setup.sh deps|build|test|demo|demo-cluster" >&2
 	exit 2
 	;;
 esac

@@ -114,10 +114,10 @@ class LeaderWatch:
 
 class Cluster:
     def __init__(self, names=("m1", "m2", "m3"), n_etcd=1, ttl=2, etcd_args=(), extra=None,
-                 per_node=None):
+                 per_node=None, prefix="fodcluster."):
         self.names = list(names)
         self.ttl = ttl
-        self.tmp = tempfile.mkdtemp(prefix="fodcluster.")
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
         self.fence_log = os.path.join(self.tmp, "self-fence.log")
         self.etcd = EtcdCluster(n_etcd, extra_args=list(etcd_args))
         self.etcd.wait_healthy()
@@ -168,7 +168,9 @@ class Cluster:
         return c
 
     def start(self, n):
-        d = Daemon(self.config(n), env={"FLY_API_TOKEN": TOKEN})
+        tmpdir = os.path.join(self.tmp, n)
+        os.makedirs(tmpdir, exist_ok=True)
+        d = Daemon(self.config(n), env={"FLY_API_TOKEN": TOKEN}, tmpdir=tmpdir)
         d.start()
         self.ds[n] = d
         return d

@@ -132,6 +132,10 @@ class AgreementTest(ClusterCase):
             self.assertIn(n, e["detail"])
         co = c.status(lead)["coordination"]
         self.assertEqual(sorted(co["held_by"]), holders)
+        _, out, _ = c.ds[lead].ctl("status", check=0)
+        self.assertIn("held back by %s" % ", ".join(co["held_by"]), out)
+        _, out, _ = c.ds[lead].ctl("events", "-n", "5", "--no-follow", "-T", "quorum", check=0)
+        self.assertIn("quorum failover held back: ", out)
         # Long past the threshold, still no failover, and the event is not
         # repeated per check.
         wait_until(lambda: c.status(lead)["coordination"]["monitors"] and any(

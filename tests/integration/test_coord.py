@@ -160,6 +160,13 @@ class StatusTest(CoordCase):
             text = d.request({"cmd": "metrics"})["result"]["text"]
             self.assertIn("failoverd_leader %d" % lead, text)
             self.assertIn("failoverd_coordination_ok 1", text)
+        # failoverctl status shows it; events show leader changes.
+        _, out, _ = m2.ctl("status", check=0)
+        self.assertIn("m2 is follower; leader m1 (epoch %d); lease " % c2["epoch"], out)
+        self.assertRegex(out, r"m1: healthy, failures 0, successes \d+, .*STATE_DIR")
+        self.assertRegex(out, r"m2: healthy, failures 0, successes \d+")
+        _, out, _ = m1.ctl("events", "-n", "20", "--no-follow", "-T", "leader", check=0)
+        self.assertIn("leader m1 (epoch %d), this monitor: leader" % c1["epoch"], out)
         # A coordination of none shows null.
         d = self.start_daemon({"LOCAL_HEALTH_URL": self.primary.url})
         self.assertIsNone(d.status()["coordination"])
@@ -201,6 +208,11 @@ class CommandTest(CoordCase):
         # Counters are the pair's, on every monitor.
         for d in (m2, m3):
             wait_until(lambda: d.status()["counters"]["failovers"] == 1, 5, msg="counters")
+        # failoverctl says who acted.
+        _, out, _ = m3.ctl("pause", check=0)
+        self.assertIn("paused until resume (by m1)", out)
+        _, out, _ = m2.ctl("resume", check=0)
+        self.assertIn("resumed: automatic checks and actions are on (by m1)", out)
         # The leader's own commands say so too.
         self.assertEqual(self.assertOk(m1.request({"cmd": "pause"}))["acted_by"], "m1")
         self.assertOk(m1.request({"cmd": "resume"}))

@@ -73,5 +73,49 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(demo_processes(), [], "the demo left processes behind")
 
 
+DEMO_CLUSTER = os.path.join(fodtest.SRCDIR, "contrib", "demo_cluster.py")
+
+
+class DemoClusterTest(unittest.TestCase):
+
+    def test_demo_cluster(self):
+        if not os.path.exists(fodtest.FAILOVERD):
+            self.skipTest("failoverd is not built")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from etcdfix import have_etcd
+        if not have_etcd():
+            self.skipTest("etcd is not installed")
+        env = dict(os.environ, FOD_BUILDDIR=fodtest.BUILDDIR)
+        t0 = time.monotonic()
+        cp = subprocess.run([sys.executable, DEMO_CLUSTER], capture_output=True, env=env,
+                            stdin=subprocess.DEVNULL, timeout=120)
+        out = cp.stdout.decode("utf-8", "replace") + cp.stderr.decode("utf-8", "replace")
+        self.assertEqual(cp.returncode, 0, out)
+        self.assertLess(time.monotonic() - t0, 90)
+        self.assertNotIn("Traceback", out)
+        want = [r"is follower; leader \w+ \(epoch \d+\)",
+                r"Killing the leader \((\w+)\) with SIGKILL",
+                r"\w+ leads after [\d.]+ s",
+                r"home ran SELF_FENCE_CMD [\d.]+ s after the cut",
+                r"started the standby [\d.]+ s after the self-fence; Fly start requests: 1",
+                r"monitors +\w+ is leader",
+                r"no two monitors acted in overlapping terms; one start per failover",
+                r"demo-cluster done: one actor at every moment"]
+        pos = 0
+        for w in want:
+            m = re.compile(w).search(out, pos)
+            self.assertIsNotNone(m, "%r not found after position %d in:\n%s" % (w, pos, out))
+            pos = m.end()
+        left = []
+        for pid in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if b"failoverd-demo-cluster." in f.read():
+                        left.append(pid)
+            except OSError:
+                pass
+        self.assertEqual(left, [], "the demo left processes behind")
+
+
 if __name__ == "__main__":
     fodtest.main()
