@@ -39,7 +39,9 @@ TOKEN = "fo1_ClusterTokenSekr3t"
 
 
 class LeaderWatch:
-    """Polls P/leader; terms = [(node, epoch, put_seen, gone_seen|None)]."""
+    """Polls P/leader; terms = [(node, epoch, put_seen, gone_seen|None,
+    held_until)]: held_until is when the last poll that saw the key began,
+    so the key was surely held from put_seen until held_until."""
 
     def __init__(self, urls, key):
         self.urls = list(urls)
@@ -83,11 +85,15 @@ class LeaderWatch:
             if now != cur:
                 with self.lock:
                     if cur is not None and self.terms and self.terms[-1][3] is None:
-                        n, e, p, _ = self.terms[-1]
-                        self.terms[-1] = (n, e, p, t)
+                        self.terms[-1] = self.terms[-1][:3] + (t,) + self.terms[-1][4:]
                     if now is not None:
-                        self.terms.append((now[0], now[1], t, None))
+                        self.terms.append((now[0], now[1], t, None, began))
                 cur = now
+            elif now is not None:
+                # Term tuple [4]: when the last poll that still saw this key
+                # began. The key was surely held from [2] until then.
+                with self.lock:
+                    self.terms[-1] = self.terms[-1][:4] + (began,)
             self.polled = began
             self.stopping.wait(0.02)
 
@@ -95,9 +101,11 @@ class LeaderWatch:
         """Waits until a poll that began after t has come back."""
         wait_until(lambda: self.polled > t, timeout, interval=0.02, msg="the leader watch")
 
-    def snapshot(self):
+    def snapshot(self, held=False):
+        """The terms as (node, epoch, put_seen, gone_seen|None); with held,
+        each with its held_until too (it moves with every poll)."""
         with self.lock:
-            return list(self.terms)
+            return [t if held else t[:4] for t in self.terms]
 
     def close(self):
         self.stopping.set()
@@ -255,7 +263,7 @@ class Cluster:
                 x.caught_up(max(r["time"] for r in w))
         terms = []
         for w in self.watches:
-            terms.extend(w.snapshot())
+            terms.extend(w.snapshot(held=True))
         return flycheck.check(self.fly.requests(), terms, self.node_of_port)
 
     def logs(self):

@@ -10,11 +10,14 @@ request log and the leader terms seen in etcd, it fails on
       moment: the request came while a term of its sender was open — from
       SLACK seconds before the watcher saw the leader key put (the watcher
       polls; the new leader may be quicker than its poll) until the watcher
-      saw the key gone, never later.
+      saw the key gone, never later; and never while another monitor's key
+      was surely held (a term's optional fifth field, held_until: the key
+      was seen from put_seen until a poll that began at held_until, so it
+      was there all along; the slack cannot reach into that).
 
 A request is one record of fakes/fake_fly.py: {"method", "path", "time",
 "status", "port"}; node_of_port maps the port each monitor was given to its
-name. A term is (node, epoch, put_seen, gone_seen or None), from
+name. A term is (node, epoch, put_seen, gone_seen or None[, held_until]), from
 clusterfix.LeaderWatch. check() returns a list of failures (empty: passed).
 """
 
@@ -47,6 +50,11 @@ def check(requests, terms, node_of_port, slack=SLACK):
         if term is None:
             fails.append("(c) %s: %s was not the leader then (terms: %s)"
                          % (what, node, _fmt_terms(terms)))
+            continue
+        held = [t for t in terms if t[0] != node and len(t) > 4 and t[2] <= r["time"] <= t[4]]
+        if held:
+            fails.append("(c) %s: %s's key (epoch %d) was surely held then (terms: %s)"
+                         % (what, held[0][0], held[0][1], _fmt_terms(terms)))
             continue
         if last_epoch is not None and term[1] < last_epoch:
             fails.append("(a) %s in term %d after %s's request in term %d: overlapping terms"

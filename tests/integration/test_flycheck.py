@@ -92,6 +92,17 @@ class FlyCheckTest(unittest.TestCase):
                                         TERMS, PORTS), [])
         self.assertNotEqual(flycheck.check([req(99.49, "start", 1001)], TERMS, PORTS), [])
 
+    def test_slack_never_reaches_into_a_held_key(self):
+        # m1's key was seen until a poll that began at 111.95 (gone at
+        # 112.0); m2's put was seen at 112.3. A start of m2 at 111.9 is
+        # inside the slack but while m1 surely led: a failure.
+        terms = [("m1", 10, 100.0, 112.0, 111.95), ("m2", 20, 112.3, None, 113.0)]
+        f = flycheck.check([req(111.9, "start", 1002)], terms, PORTS)
+        self.assertEqual(len(f), 1, f)
+        self.assertTrue(f[0].startswith("(c)") and "surely held" in f[0], f)
+        # Between the last sighting of m1's key and m2's put: allowed.
+        self.assertEqual(flycheck.check([req(111.97, "start", 1002)], terms, PORTS), [])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
