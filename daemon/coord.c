@@ -315,6 +315,11 @@ view_done(const struct etcd_result *r, void *arg)
 	const struct etcd_kv *kv;
 
 	c->view_call = NULL;
+	if (!r->ok && strstr(r->error, "lease not found") != NULL) {
+		/* Revoked or expired: no need to wait for the next renewal. */
+		lease_gone(c, "etcd no longer knows it");
+		return;
+	}
 	if (!r->ok) {
 		coord_set_error(c, "etcd: cannot put this monitor's view: %s", r->error);
 		return; /* the next poll tries again */
