@@ -14,8 +14,8 @@ API and primary of the integration tests:
    (its listing, as at start-up) and to its start request. Bound by rule 8:
    a new leader within ELECTION_TTL + 2 s.
 2. self-fence: the leader (each monitor reaches etcd through its own
-   proxy and has a SELF_FENCE_CMD) is cut off from etcd: its proxy stops
-   forwarding.
+   proxies and has a SELF_FENCE_CMD; tests/integration/clusterfix.py) is
+   cut off from etcd: its proxies stop forwarding.
    Measured: from the cut to SELF_FENCE_CMD (its own timestamp). Rule 4:
    no later than ELECTION_TTL x 2/3 after the last successful renewal, so
    between TTL/3 and 2 TTL/3 after the cut with renewals every TTL/3.
@@ -25,7 +25,6 @@ hook's `date`). Figures, not pass/fail; not part of make check.
 """
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -37,13 +36,8 @@ TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration", "fakes"))
 
-from fodtest import Daemon, wait_until  # noqa: E402
-from etcdfix import EtcdCluster, TcpProxy  # noqa: E402
-from fake_fly import FakeFly  # noqa: E402
-from fake_primary import FakePrimary  # noqa: E402
-
-APP = "bench-coord"
-TOKEN = "bench-token"
+from fodtest import wait_until  # noqa: E402
+from clusterfix import Cluster  # noqa: E402
 
 
 def log(msg):
@@ -56,90 +50,41 @@ def pct(v, p):
     return s[min(len(s) - 1, int(round(p * (len(s) - 1))))]
 
 
-class Pair:
-    def __init__(self, ttl, tmp):
-        self.ttl = ttl
-        self.tmp = tmp
-        self.etcd = EtcdCluster(1)
-        self.etcd.wait_healthy()
-        port = int(self.etcd.members[0].url.rsplit(":", 1)[1])
-        self.proxy = {n: TcpProxy(port) for n in ("m1", "m2", "m3")}
-        self.fly = FakeFly(tokens=[TOKEN], start_delay=0.05, stop_delay=0.05).start()
-        self.fly.add_app(APP)
-        self.mid = self.fly.add_machine(APP, "stopped", "iad")
-        self.primary = FakePrimary().start()
-        self.slow = os.path.join(tmp, "slow-fence")
-        self.ds = {}
+class Pair(Cluster):
+    """clusterfix's three monitors, with the bench's slow fence (while its
+    marker exists) and followers that make no Fly request of their own."""
 
-    def fence_log(self, name):
-        return os.path.join(self.tmp, "self-fence.%s" % name)
-
-    def config(self, name):
-        return {
-            "COORDINATOR": "etcd",
-            "ETCD_ENDPOINTS": self.proxy[name].url,
-            "NODE_NAME": name,
-            "ELECTION_TTL": str(self.ttl),
-            "FLY_APP": APP,
-            "FLY_API_HOSTNAME": self.fly.url,
-            "LOCAL_HEALTH_URL": self.primary.url,
+    def __init__(self, ttl):
+        self.slow = os.path.join(tempfile.gettempdir(), "bench-coord-slow-%d" % os.getpid())
+        super().__init__(ttl=ttl, prefix="bench-coord.", extra={
             "CHECK_INTERVAL": "300ms",
-            "FAST_INTERVAL": "100ms",
-            "CHECK_TIMEOUT": "500ms",
-            "FAILURE_THRESHOLD": "2",
-            "RECOVERY_THRESHOLD": "2",
-            "MIN_STANDBY_TIME": "0",
-            "STARTUP_GRACE": "0",
             "RECONCILE_INTERVAL": "1h",  # followers make no Fly request
-            "ACTIVATION_TIMEOUT": "60s",
             "FENCE_CMD": "if [ -e %s ]; then sleep 5; fi" % self.slow,
-            "SELF_FENCE_CMD": "date +%%s.%%N >> %s" % self.fence_log(name),
-        }
-
-    def role(self, name):
-        d = self.ds[name]
-        return d.status()["coordination"]["role"] if d.running() else None
-
-    def leader(self):
-        for n in self.ds:
-            if self.role(n) == "leader":
-                return n
-        return None
+        })
 
     def settle(self):
         """Three monitors, one leads, the pair is primary."""
-        for n in ("m1", "m2", "m3"):
-            self.proxy[n].resume()
+        for n in self.names:
+            self.resume(n)
             if n in self.ds and not self.ds[n].running():
                 self.ds.pop(n).cleanup()
             if n not in self.ds:
-                self.ds[n] = Daemon(self.config(n), env={"FLY_API_TOKEN": TOKEN})
-                self.ds[n].start()
-        wait_until(lambda: self.leader() is not None and all(
-            self.role(n) in ("leader", "follower") for n in self.ds), 20, msg="one leader")
+                self.start(n)
+        self.wait_settled(timeout=20)
         for d in self.ds.values():
             wait_until(lambda: d.status()["state"] == "primary", 30, msg="primary")
         self.fly.clear_requests()
         return self.leader()
 
-    def close(self):
-        for d in self.ds.values():
-            d.cleanup()
-        self.primary.stop()
-        self.fly.stop()
-        for px in self.proxy.values():
-            px.close()
-        self.etcd.close()
-
 
 def handover(p, runs):
     first, start = [], []
     for i in range(runs):
-        p.primary.set_mode("up")
+        p.primary_mode("up")
         lead = p.settle()
         d = p.ds[lead]
         open(p.slow, "w").close()
-        p.primary.set_mode("down")
+        p.primary_mode("down")
         wait_until(lambda: d.status()["state"] == "failing-over", 10, msg="failing-over")
         t_kill = time.time()
         d.kill9()
@@ -150,7 +95,7 @@ def handover(p, runs):
         start.append([r for r in reqs if r["path"].endswith("/start")][0]["time"] - t_kill)
         log("hand-over %d/%d: first request %.3fs, start %.3fs" % (i + 1, runs, first[-1],
                                                                   start[-1]))
-        p.primary.set_mode("up")
+        p.primary_mode("up")
         for n, x in p.ds.items():
             if x.running():
                 wait_until(lambda: x.status()["state"] == "primary", 30, msg="failback")
@@ -160,19 +105,16 @@ def handover(p, runs):
 def self_fence(p, runs):
     out = []
     for i in range(runs):
-        p.primary.set_mode("up")
+        p.primary_mode("up")
         lead = p.settle()
-        flog = p.fence_log(lead)
-        if os.path.exists(flog):
-            os.unlink(flog)
+        n0 = len(p.fences())
         t_cut = time.time()
-        p.proxy[lead].cut()
-        wait_until(lambda: os.path.exists(flog) and os.path.getsize(flog) > 0, 10,
-                   msg="SELF_FENCE_CMD")
-        with open(flog) as f:
-            out.append(float(f.read().split()[0]) - t_cut)
-        log("self-fence %d/%d: %.3fs" % (i + 1, runs, out[-1]))
-        p.proxy[lead].resume()
+        p.cut(lead)
+        wait_until(lambda: len(p.fences()) > n0, 10, msg="SELF_FENCE_CMD")
+        node, t = p.fences()[n0]
+        out.append(t - t_cut)
+        log("self-fence %d/%d: %s %.3fs" % (i + 1, runs, node, out[-1]))
+        p.resume(lead)
         wait_until(lambda: p.role(lead) in ("leader", "follower"), 15, msg="back")
     return out
 
@@ -187,14 +129,14 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--ttl", type=int, default=2)
     a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="bench-coord.")
-    p = Pair(a.ttl, tmp)
+    p = Pair(a.ttl)
     try:
         first, start = handover(p, a.runs)
         fence = self_fence(p, a.runs)
     finally:
         p.close()
-        shutil.rmtree(tmp, True)
+        if os.path.exists(p.slow):
+            os.unlink(p.slow)
     print("ELECTION_TTL %d s, %d runs each, one etcd member on loopback, three monitors"
           % (a.ttl, a.runs))
     print()

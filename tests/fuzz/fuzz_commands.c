@@ -17,11 +17,43 @@
 
 #include "commands.h"
 #include "control.h"
+#include "coord.h"
 #include "engine.h"
 #include "events.h"
 #include "daemon.h"
 #include "proto.h"
 #include "status.h"
+
+/* COORDINATOR=etcd: the first byte's second bit makes this monitor a
+ * follower (pair-wide commands are forwarded: no leader here, so they get
+ * `unavailable`) or the leader (they run here, with acted_by). */
+static struct coord *fz_coord = (struct coord *)&fz_coord;
+static bool fz_leader;
+
+enum coord_role
+coord_role(const struct coord *c)
+{
+	if (c != fz_coord)
+		abort();
+	return fz_leader ? COORD_LEADER : COORD_FOLLOWER;
+}
+
+const char *
+coord_node(const struct coord *c)
+{
+	if (c != fz_coord)
+		abort();
+	return "fz1";
+}
+
+struct coord_op *
+coord_forward(struct coord *c, json_object *req, coord_cmd_cb *cb, void *arg)
+{
+	(void)req, (void)cb, (void)arg;
+	if (c != fz_coord || fz_leader)
+		abort(); /* a leader never forwards */
+	return NULL; /* no leader: the caller replies `unavailable` */
+}
 
 static int replies;
 static int admin_handlers;
@@ -189,6 +221,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	admin = data[0] & 1;
+	d.coord = data[0] & 2 ? fz_coord : NULL;
+	fz_leader = data[0] & 4;
 	data++;
 	size--;
 	d.cfg = &cfg;
@@ -217,6 +251,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case PROTO_UNKNOWN_COMMAND:
 	case PROTO_PERMISSION_DENIED:
 	case PROTO_INVALID_ARGUMENT: break;
+	case PROTO_UNAVAILABLE:
+		if (d.coord != NULL && !fz_leader)
+			break; /* a pair-wide command with no leader */
+		abort();
 	default: abort(); /* nothing else can come from dispatch with these stubs */
 	}
 	if (last_err == PROTO_PERMISSION_DENIED && admin)
