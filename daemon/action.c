@@ -419,7 +419,7 @@ step_fence(struct engine *e)
 
 /* A transition needs the sync module: what runs is cancelled (a `sync`
  * command waiting for it is told why). */
-static void
+void
 sync_preempt(struct engine *e, const char *why)
 {
 	if (!sync_busy(e->sync))

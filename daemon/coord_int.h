@@ -43,7 +43,6 @@ struct coord_op {
 	coord_done_cb *cb;
 	coord_cmd_cb *ccb;
 	void *arg;
-	struct etcd_call *call;
 };
 
 /* An op that ended, its callback to come from the loop (coord_msg.c). */

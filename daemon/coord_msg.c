@@ -9,7 +9,7 @@
  *   P/answer/ID        NODE -> leader    {"id","ok","why","node"}
  *   P/command/NODE/ID  follower -> leader {"id","from","req"}
  *   P/result/NODE/ID   leader -> follower {"id","acted_by","reply"}
- * Callbacks always come from the loop (ev_msg), never from inside a call.
+ * Callbacks always come from the loop (ev_done), never from inside one of its calls.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -212,8 +212,6 @@ op_unlink(struct coord_op *op)
 			*pp = op->next;
 			break;
 		}
-	etcd_cancel(op->call);
-	op->call = NULL;
 }
 
 /* Ends an op: unlinked now, its callback from the loop. */
@@ -379,7 +377,6 @@ coord_ask(struct coord *c, const char *what, int64_t timeout_ms, coord_done_cb *
 	json_object_object_add(o, "what", json_object_new_string(what));
 	json_object_object_add(o, "from", json_object_new_string(c->node));
 	val = to_text(o);
-	op->call = NULL;
 	(void)etcd_put(c->etcd, op->key, val, strlen(val), c->lease_id, coord_ignore_result, c);
 	free(val);
 	log_info("coordination: asked %s for the %s", v->node, what);

@@ -200,16 +200,7 @@ cb_ask(void *arg, uint64_t id, const char *what)
 		    e->sync == NULL ? "this monitor has no STATE_DIR" : "unknown request");
 		return;
 	}
-	if (sync_busy(e->sync)) {
-		/* The leader's ask comes first: a periodic or pre-push gives way. */
-		sync_cancel(e->sync);
-		if (e->sync_use == SU_MANUAL && e->sync_req != NULL) {
-			request_error(e->sync_req, PROTO_FAILED,
-			    "cancelled: the leader asked for a %s", what);
-			e->sync_req = NULL;
-		}
-		e->sync_use = SU_NONE;
-	}
+	sync_preempt(e, "the leader asked for a sync"); /* its ask comes first */
 	e->ask_id = id;
 	e->ask_pull = pull;
 	e->ask_hook = pull && !manual;

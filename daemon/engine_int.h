@@ -215,6 +215,8 @@ void engine_coord_run(struct engine *);
 /* The sync of an ask ended (SU_ASK). */
 void engine_coord_synced(struct engine *, const struct sync_result *);
 bool push_start(struct engine *, enum sync_use, int64_t timeout_ms);
+/* The sync in flight gives way (a `sync` command waiting is told why). */
+void sync_preempt(struct engine *, const char *why);
 /* The `sync` command on a leader without STATE_DIR: asked of the monitor
  * with it. false when there is none (the caller says sync is off). */
 bool engine_coord_sync(struct engine *, struct request *, bool push, bool force);
